@@ -1,0 +1,5 @@
+import sys
+
+from meteolink.cli import main
+
+sys.exit(main())

@@ -1,0 +1,79 @@
+"""The `meteolink` command: one table of commands, one handler shape.
+
+Every handler takes the parsed arguments and returns the exit status. A user
+mistake raises CommandError, printed once by main() as
+`meteolink: COMMAND: what was wrong (what to do)` with exit status 2.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
+
+from meteolink import __version__
+from meteolink.firmware.frames import MeteolinkError
+
+
+class CommandError(MeteolinkError):
+    """A mistake the user can fix; the message says what and how."""
+
+    def __init__(self, message: str, status: int = 2, where: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.where = where
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a mistake as one CommandError line."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("meteolink").strip()
+        raise CommandError(f"{message} (see '{self.prog} --help')", where=where)
+
+
+def _commands() -> list[Command]:
+    # Imported here so that `meteolink --help` stays fast and a command's
+    # optional dependencies load only when that command runs.
+    from meteolink import codec_cmd, demo
+
+    return [*codec_cmd.COMMANDS, *demo.COMMANDS]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="meteolink",
+        description="Firmware and gateway toolkit for low-power weather stations.",
+    )
+    parser.add_argument("--version", action="version", version=f"meteolink {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for cmd in _commands():
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
+        cmd.arguments(p)
+        p.set_defaults(run=cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command = ""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            raise CommandError("no command given (see 'meteolink --help')")
+        command = args.command
+        status: int = args.run(args)
+        return status
+    except CommandError as e:
+        where = e.where or command
+        print(f"meteolink: {where}: {e}" if where else f"meteolink: {e}", file=sys.stderr)
+        return e.status
+    except KeyboardInterrupt:
+        return 130
