@@ -9,10 +9,10 @@ allocates next to nothing. On the gateway, decode() may allocate freely.
 """
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # CPython
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc, unused-ignore]
         return x
 
 
@@ -133,9 +133,7 @@ class Truncated(FrameError):
     """The frame ends before its header says it should: cut short in transit."""
 
     def __init__(self, need: int, have: int) -> None:
-        super().__init__(
-            "truncated", "frame cut short: %d bytes, needs %d" % (have, need)
-        )
+        super().__init__("truncated", "frame cut short: %d bytes, needs %d" % (have, need))
         self.need = need
 
 
@@ -177,7 +175,7 @@ _CRC_POLY = const(0x755B)
 _CRC_INIT = const(0xFFFF)
 
 
-def _crc_table() -> array.array:
+def _crc_table() -> "array.array[int]":
     table = array.array("H", bytes(512))
     for i in range(256):
         c = i << 8
@@ -192,7 +190,7 @@ _CRC_TABLE = _crc_table()
 
 def crc16_py(data: bytes | bytearray | memoryview, n: int) -> int:
     """CRC of the first n bytes of data, in Python (runs on the node)."""
-    c = _CRC_INIT
+    c: int = _CRC_INIT
     t = _CRC_TABLE
     for i in range(n):
         c = ((c << 8) & 0xFFFF) ^ t[(c >> 8) ^ data[i]]
@@ -201,7 +199,7 @@ def crc16_py(data: bytes | bytearray | memoryview, n: int) -> int:
 
 crc16 = crc16_py
 try:  # CPython: crcmod's C extension gives the same CRC, faster
-    import crcmod  # type: ignore[import-untyped]
+    import crcmod  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     _crcmod_fn = crcmod.mkCrcFun(0x10000 | _CRC_POLY, _CRC_INIT, False, 0)
 
@@ -224,8 +222,9 @@ class Key:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_SIZE:
             raise EncodeError(
-                "key", "a node key is %d bytes (%d hex digits), got %d bytes"
-                % (KEY_SIZE, 2 * KEY_SIZE, len(key))
+                "key",
+                "a node key is %d bytes (%d hex digits), got %d bytes"
+                % (KEY_SIZE, 2 * KEY_SIZE, len(key)),
             )
         ipad = bytearray(64)
         opad = bytearray(64)
@@ -243,7 +242,8 @@ class Key:
         inner = h.digest()
         h = hashlib.sha256(self._opad)
         h.update(inner)
-        return h.digest()
+        mac: bytes = h.digest()
+        return mac
 
 
 def _as_key(key: "Key | bytes | None") -> "Key | None":
@@ -428,8 +428,7 @@ def decode(data: bytes | bytearray | memoryview, key: "Key | bytes | None" = Non
     flags = data[0] & 0x0F
     if version != VERSION:
         raise FrameError(
-            "version", "frame format version %d; this decoder reads version %d"
-            % (version, VERSION)
+            "version", "frame format version %d; this decoder reads version %d" % (version, VERSION)
         )
     node = data[1] << 8 | data[2]
     if node == 0 or node > MAX_NODE:

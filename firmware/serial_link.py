@@ -13,15 +13,15 @@ reception metadata: RADIO_RECORD, RSSI (int16, dBm), SNR (int8, 0.25 dB).
 """
 
 try:
-    from micropython import const
+    from micropython import const  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # CPython
 
-    def const(x: int) -> int:
+    def const(x: int) -> int:  # type: ignore[misc, unused-ignore]
         return x
 
 
 try:  # CPython: the codec inside the meteolink package
-    from meteolink.firmware.frames import FrameError
+    from meteolink.firmware.frames import FrameError  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # the node: firmware files sit at the top of its filesystem
     from frames import FrameError  # type: ignore[import-not-found, no-redef, unused-ignore]
 

@@ -75,7 +75,9 @@ def _encode_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--serial", action="store_true", help="print the bytes as sent on a serial line")
     p.add_argument("--ack-request", action="store_true", help="ask the gateway to acknowledge")
     p.add_argument("--boot", action="store_true", help="mark the first frame after a cold boot")
-    p.add_argument("--ack", action="store_true", help="encode the gateway's acknowledgement instead")
+    p.add_argument(
+        "--ack", action="store_true", help="encode the gateway's acknowledgement instead"
+    )
     p.add_argument("values", nargs="*", metavar="FIELD=VALUE", help="e.g. temperature=21.5")
 
 

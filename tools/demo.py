@@ -46,7 +46,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _reading(rng: random.Random, base: dict[str, float], step: int) -> dict[str, float]:
-    out = {}
+    out: dict[str, float] = {}
     for name, value in base.items():
         fid = frames.field_id(name)
         if name in ("wind_direction", "co2", "voc_index"):
