@@ -1,0 +1,36 @@
+"""Fixtures that run the real tools: the MicroPython unix port and mpy-cross."""
+
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import FIRMWARE, find_tool
+
+
+@pytest.fixture(scope="session")
+def micropython() -> Callable[..., str]:
+    """Runs a script under the real MicroPython unix port, firmware/ on its path."""
+    binary = find_tool("micropython")
+
+    def run(script: Path, *args: str, timeout: float = 120) -> str:
+        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
+        proc = subprocess.run(
+            [binary, str(script), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+            check=False,
+        )
+        assert proc.returncode == 0, f"micropython failed:\n{proc.stdout}\n{proc.stderr}"
+        return proc.stdout
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def mpy_cross() -> str:
+    return find_tool("mpy-cross")

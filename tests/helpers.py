@@ -1,0 +1,32 @@
+"""Paths, the test vectors, and the real tools the tests run.
+
+A tool the tests need (micropython, mpy-cross) that is missing makes the test
+fail, never skip: `make test` installs all of them.
+"""
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+VECTOR_FILE = ROOT / "docs" / "frame-vectors.json"
+VECTORS: dict[str, Any] = json.loads(VECTOR_FILE.read_text(encoding="utf-8"))
+
+
+def key_of(vector: dict[str, Any]) -> bytes | None:
+    return bytes.fromhex(vector["key"]) if vector["key"] else None
+
+
+def find_tool(name: str) -> str:
+    """The path of a command-line tool, looked up beside this Python first."""
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which(name, path=path)
+    if found is None:
+        pytest.fail(f"{name} is not installed: run the tests with 'make test', which installs it")
+    return found
