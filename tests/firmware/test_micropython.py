@@ -48,9 +48,7 @@ def test_valid_vector_on_micropython(mp_results: dict[str, Any], vector: dict[st
         assert got["deframed"] == [vector["hex"]]
 
 
-@pytest.mark.parametrize(
-    "vector", VECTORS["invalid"], ids=[v["name"] for v in VECTORS["invalid"]]
-)
+@pytest.mark.parametrize("vector", VECTORS["invalid"], ids=[v["name"] for v in VECTORS["invalid"]])
 def test_invalid_vector_on_micropython(mp_results: dict[str, Any], vector: dict[str, Any]) -> None:
     assert mp_results[vector["name"]]["reason"] == vector["reason"]
 

@@ -1,0 +1,170 @@
+"""The `meteolink` command, run as a user runs it: the installed script."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from meteolink.firmware import frames, serial_link
+from tests.helpers import VECTORS, find_tool
+
+GOLDEN = Path(__file__).parent / "golden"
+NINE = VECTORS["valid"][1]
+KEY = "000102030405060708090a0b0c0d0e0f"
+
+
+def meteolink(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [find_tool("meteolink"), *args],
+        input=stdin.decode("latin-1"),
+        capture_output=True,
+        text=True,
+        encoding="latin-1",
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def meteolink_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [find_tool("meteolink"), *args], input=stdin, capture_output=True, timeout=60, check=False
+    )
+
+
+def test_fields_prints_the_field_table() -> None:
+    proc = meteolink("fields")
+    assert proc.returncode == 0
+    assert proc.stdout.encode("latin-1").decode() == (GOLDEN / "fields.txt").read_text("utf-8")
+
+
+def test_encode_prints_the_vector() -> None:
+    values = [
+        f"{k}={v}" for k, v in NINE["json"].items() if k not in ("version", "node", "seq", "flags")
+    ]
+    proc = meteolink("encode", "--node", "7", "--seq", "42", *values)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, NINE["hex"] + "\n", "")
+    proc = meteolink("encode", "--node", "7", "--seq", "42", "--serial", *values)
+    assert proc.stdout.strip() == NINE["serial"]
+
+
+def test_encode_with_key_and_flags_round_trips_through_decode() -> None:
+    enc = meteolink(
+        "encode",
+        "--node",
+        "12",
+        "--seq",
+        "4096",
+        "--key",
+        KEY,
+        "--ack-request",
+        "--boot",
+        "temperature=-12.34",
+        "age=3600",
+    )
+    assert enc.returncode == 0
+    dec = meteolink("decode", "--key", KEY, enc.stdout.strip())
+    assert dec.returncode == 0
+    assert json.loads(dec.stdout) == {
+        "version": 1,
+        "node": 12,
+        "seq": 4096,
+        "flags": ["mic", "ack_request", "boot"],
+        "mic": "verified",
+        "temperature": -12.34,
+        "age": 3600.0,
+    }
+
+
+def test_encode_ack() -> None:
+    ack = next(v for v in VECTORS["valid"] if v["name"] == "acknowledgement")
+    proc = meteolink("encode", "--ack", "--node", "7", "--seq", "42")
+    assert proc.stdout.strip() == ack["hex"]
+
+
+def test_decode_reads_hex_lines_from_stdin_and_goes_on_after_a_bad_frame() -> None:
+    bad = VECTORS["invalid"][3]
+    lines = f"# a capture\n{NINE['hex']}\n\n{bad['hex']}\n{NINE['hex'].upper()}\n"
+    proc = meteolink("decode", stdin=lines.encode())
+    assert proc.returncode == 1
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert out[0] == NINE["json"] and out[2] == NINE["json"]
+    assert out[1]["reason"] == bad["reason"] and out[1]["error"]
+    assert out[1]["frame"] == bad["hex"]
+
+
+@pytest.mark.parametrize("vector", VECTORS["invalid"], ids=[v["name"] for v in VECTORS["invalid"]])
+def test_decode_reports_why_a_frame_failed(vector: dict[str, str]) -> None:
+    args = ["--key", vector["key"]] if vector["key"] else []
+    proc = meteolink("decode", *args, vector["hex"])
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["reason"] == vector["reason"]
+
+
+def test_decode_serial_capture_with_noise_cut_frames_and_radio_metadata() -> None:
+    a = bytes.fromhex(NINE["hex"])
+    b = frames.encode(3, 9, {"temperature": 1.5})
+    capture = (
+        b"\x13\x37garbage"  # the capture began mid-frame
+        + serial_link.cobs_encode(a)
+        + serial_link.cobs_encode(b)[:7]  # cut short by a reset
+        + serial_link.cobs_encode(serial_link.radio_record(b, -117, -7.25))
+        + serial_link.cobs_encode(a)[:-3]  # capture ends mid-frame
+    )
+    proc = meteolink_bytes("decode", "--serial", "-", stdin=capture)
+    assert proc.returncode == 1
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o.get("node") for o in out] == [None, 7, None, 3, None]
+    assert out[1] == NINE["json"]
+    assert (out[3]["rssi"], out[3]["snr"], out[3]["temperature"]) == (-117, -7.25, 1.5)
+    assert out[4]["reason"] == "truncated"
+
+
+def test_decode_serial_file(tmp_path: Path) -> None:
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(bytes.fromhex(NINE["serial"]) * 3)
+    proc = meteolink("decode", "--serial", str(capture))
+    assert proc.returncode == 0
+    assert [json.loads(line) for line in proc.stdout.splitlines()] == [NINE["json"]] * 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["encode", "--node", "7", "--seq", "1", "tempreature=1"], "unknown field 'tempreature'"),
+        (["encode", "--node", "7", "--seq", "1", "humidity=101"], "humidity 101.0 %RH is outside"),
+        (["encode", "--node", "7", "--seq", "1", "humidity=wet"], "not a number"),
+        (["encode", "--node", "7", "--seq", "1", "humidity"], "is not FIELD=VALUE"),
+        (["encode", "--node", "0", "--seq", "1"], "node id 0 is not in 1..65534"),
+        (["encode", "--node", "7", "--seq", "99999999"], "sequence counter 99999999"),
+        (["encode", "--node", "x", "--seq", "1"], "invalid int value: 'x'"),
+        (["encode", "--seq", "1"], "required: --node"),
+        (["encode", "--node", "7", "--seq", "1", "--key", "0011"], "a node key is 16 bytes"),
+        (["encode", "--node", "7", "--seq", "1", "--key", "xyz"], "is not hex"),
+        (["encode", "--ack", "--node", "7", "--seq", "1", "co2=400"], "carries no values"),
+        (["decode", "zz"], "'zz' is not a hex frame"),
+        (["decode", "--serial", "/no/such/capture"], "No such file or directory"),
+        (["decode", "--serial", "-", "00"], "not both"),
+        ([], "no command given"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_status_2(args: list[str], message: str) -> None:
+    proc = meteolink(*args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("meteolink: ")
+    assert message in lines[0]
+
+
+def test_demo_decodes_every_simulated_frame_despite_noise() -> None:
+    proc = meteolink("demo", "--json", "--count", "5")
+    assert proc.returncode == 0
+    readings = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(readings) == 15
+    assert {r["node"] for r in readings} == {1, 2, 3}
+    assert "15 of 15 frames decoded" in proc.stderr
+    assert "noise rejected" in proc.stderr and " 0 stretches" not in proc.stderr
