@@ -268,6 +268,9 @@ class Encoder:
         self._key = _as_key(key)
         self._buf = bytearray(MAX_FRAME)
         self._view = memoryview(self._buf)
+        # A node sends the same fields every cycle, so its frames have one
+        # length: the views of that length are made once and kept.
+        self._mac_view = self._frame_view = self._view[:0]
         self._raw = array.array("i", bytes(4 * FIELD_LIMIT))
         self._bitmap = bytearray(_BITMAP_MAX)
 
@@ -345,10 +348,17 @@ class Encoder:
     def _finish(self, n: int) -> memoryview:
         buf = self._buf
         if self._key is not None:
-            buf[n : n + MIC_SIZE] = self._key.mac(self._view[:n])[:MIC_SIZE]
+            if len(self._mac_view) != n:
+                self._mac_view = self._view[:n]
+            mac = self._key.mac(self._mac_view)
+            for i in range(MIC_SIZE):  # a slice would allocate twice
+                buf[n + i] = mac[i]
             n += MIC_SIZE
         struct.pack_into(">H", buf, n, crc16(buf, n))
-        return self._view[: n + CRC_SIZE]
+        n += CRC_SIZE
+        if len(self._frame_view) != n:
+            self._frame_view = self._view[:n]
+        return self._frame_view
 
 
 def encode(

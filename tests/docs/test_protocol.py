@@ -37,7 +37,8 @@ def test_the_doc_gives_each_field_its_unit_type_resolution_and_range(
     _, c_unit, c_signed, scale, c_lo, c_hi = frames.FIELDS[fid]
     assert (unit, signed) == (c_unit, c_signed)
     assert resolution == pytest.approx(1 / scale)
-    assert (lo, hi) == (pytest.approx(c_lo / scale), pytest.approx(c_hi / scale))
+    assert lo == pytest.approx(c_lo / scale)
+    assert hi == pytest.approx(c_hi / scale)
 
 
 def _hex_block_after(marker: str) -> str:

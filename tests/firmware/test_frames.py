@@ -254,7 +254,7 @@ def test_a_value_outside_its_range_is_an_encode_error(field: str, value: float) 
         (lambda: frames.Encoder(1).encode(0, frames.FLAG_ACK), "flags"),
         (lambda: frames.Encoder(1).put_raw(len(frames.FIELDS), 0), "field"),
         (lambda: frames.Encoder(1, b"short"), "key"),
-        (lambda: frames.field_id("temprature"), "field"),
+        (lambda: frames.field_id("temp"), "field"),
         (lambda: frames.encode_ack(1, -1), "seq"),
     ],
 )

@@ -133,7 +133,7 @@ def test_decode_serial_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["encode", "--node", "7", "--seq", "1", "tempreature=1"], "unknown field 'tempreature'"),
+        (["encode", "--node", "7", "--seq", "1", "temp=1"], "unknown field 'temp'"),
         (["encode", "--node", "7", "--seq", "1", "humidity=101"], "humidity 101.0 %RH is outside"),
         (["encode", "--node", "7", "--seq", "1", "humidity=wet"], "not a number"),
         (["encode", "--node", "7", "--seq", "1", "humidity"], "is not FIELD=VALUE"),

@@ -1,0 +1,51 @@
+# The two commands of the README, and what they stand on.
+#   make demo    set up, then run the embedded demo (no hardware, no broker)
+#   make test    set up everything the tests need, then lint, type-check and test
+#   make bench   the benchmarks, printing their figures
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SOURCES := $(shell find tools firmware gateway -name '*.py' 2>/dev/null)
+STUBS_VERSION := 1.29.*
+
+.PHONY: demo test lint typecheck bench clean
+
+demo: $(VENV)/.installed
+	$(BIN)/meteolink demo
+
+test: lint typecheck
+	$(BIN)/pytest
+
+# The package is installed in "strict" editable mode: a tree of links under
+# build/ that maps tools/ to meteolink and firmware/ to meteolink.firmware, so
+# that the type checker sees the package as it is imported. A new source file
+# re-runs the install to link it.
+$(VENV)/.installed: pyproject.toml $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	touch $@
+
+# MicroPython's stubs for each port, kept apart: both define `machine`.
+.stubs/%/.installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --upgrade --target .stubs/$* 'micropython-$*-stubs==$(STUBS_VERSION)'
+	touch $@
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/codespell
+
+typecheck: $(VENV)/.installed .stubs/esp32/.installed .stubs/rp2/.installed
+	$(BIN)/mypy
+	for port in esp32 rp2; do \
+	  MYPYPATH=.stubs/$$port $(BIN)/mypy --config-file firmware/mypy.ini \
+	    --custom-typeshed-dir .stubs/$$port firmware/*.py || exit 1; \
+	done
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .stubs build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
