@@ -81,7 +81,8 @@ def micropython_figures() -> dict[str, float]:
 
 
 def main() -> None:
-    print(f"decode, CPython {sys.version.split()[0]}, one core: {decode_throughput():,.0f} frames/s")
+    rate = decode_throughput()
+    print(f"decode, CPython {sys.version.split()[0]}, one core: {rate:,.0f} frames/s")
 
     mp = micropython_figures()
     print("encode heap per frame, MicroPython unix port, after warm-up (gc.mem_alloc delta):")
