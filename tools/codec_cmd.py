@@ -138,10 +138,21 @@ def _hex_inputs(args: argparse.Namespace) -> Iterator[tuple[bytes, int | None, f
         for i, text in enumerate(args.frames, 1):
             yield parse_hex(text, f"argument {i}"), None, None
         return
-    for lineno, line in enumerate(sys.stdin, 1):
-        text = line.strip()
+    for lineno, raw in enumerate(sys.stdin.buffer, 1):
+        try:
+            text = raw.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise CommandError(
+                f"stdin line {lineno} is not hex text (for a raw serial capture use --serial -)"
+            ) from None
         if text and not text.startswith("#"):
-            yield parse_hex(text, f"stdin line {lineno}"), None, None
+            try:
+                yield bytes.fromhex(text), None, None
+            except ValueError:
+                raise CommandError(
+                    f"stdin line {lineno}: {text[:40]!r} is not a hex frame (give one hex frame "
+                    "a line; for a raw serial capture use --serial -)"
+                ) from None
 
 
 def _open_capture(path: str) -> BinaryIO:

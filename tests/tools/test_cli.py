@@ -160,6 +160,14 @@ def test_user_mistakes_give_one_line_and_status_2(args: list[str], message: str)
     assert message in lines[0]
 
 
+def test_binary_on_stdin_without_serial_is_a_user_mistake() -> None:
+    proc = meteolink_bytes("decode", stdin=bytes.fromhex(NINE["serial"]) + b"\xff\xfe")
+    assert proc.returncode == 2
+    assert proc.stderr.decode().startswith("meteolink: decode: stdin line 1")
+    assert "for a raw serial capture use --serial -" in proc.stderr.decode()
+    assert b"Traceback" not in proc.stderr
+
+
 def test_demo_decodes_every_simulated_frame_despite_noise() -> None:
     proc = meteolink("demo", "--json", "--count", "5")
     assert proc.returncode == 0
