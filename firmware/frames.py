@@ -284,7 +284,10 @@ class Encoder:
         """Set field fid from a value in its unit (°C, hPa, ...)."""
         if not 0 <= fid < len(FIELDS):
             raise EncodeError("field", "unknown field id %d" % fid)
-        self.put_raw(fid, round(value * FIELDS[fid][3]))
+        scaled = value * FIELDS[fid][3]
+        if not -1e9 < scaled < 1e9:  # also false for NaN
+            raise EncodeError("range", "%s %s is out of range" % (FIELDS[fid][0], value))
+        self.put_raw(fid, round(scaled))
 
     def put_raw(self, fid: int, raw: int) -> None:
         """Set field fid from its raw fixed-point integer (value * scale)."""

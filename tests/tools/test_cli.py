@@ -136,6 +136,8 @@ def test_decode_serial_file(tmp_path: Path) -> None:
         (["encode", "--node", "7", "--seq", "1", "temp=1"], "unknown field 'temp'"),
         (["encode", "--node", "7", "--seq", "1", "humidity=101"], "humidity 101.0 %RH is outside"),
         (["encode", "--node", "7", "--seq", "1", "humidity=wet"], "not a number"),
+        (["encode", "--node", "7", "--seq", "1", "humidity=nan"], "humidity nan is out of range"),
+        (["encode", "--node", "7", "--seq", "1", "co2=-inf"], "co2 -inf is out of range"),
         (["encode", "--node", "7", "--seq", "1", "humidity"], "is not FIELD=VALUE"),
         (["encode", "--node", "0", "--seq", "1"], "node id 0 is not in 1..65534"),
         (["encode", "--node", "7", "--seq", "99999999"], "sequence counter 99999999"),
