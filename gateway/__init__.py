@@ -1,0 +1,1 @@
+"""The meteolink gateway: serial and BLE in, verified and stored, MQTT out."""

@@ -1,0 +1,88 @@
+"""Sequence bookkeeping: lost, late, duplicate, replay, reset."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from meteolink.gateway.sequence import WINDOW, Counter, Verdict
+
+
+def feed(counter: Counter, seq: int, *, boot: bool = False, keyed: bool = False) -> Verdict:
+    verdict = counter.verdict(seq, boot=boot, keyed=keyed)
+    counter.record(seq, verdict, boot=boot)
+    return verdict
+
+
+def test_in_order_frames_are_new_and_nothing_is_lost() -> None:
+    c = Counter()
+    assert [feed(c, s) for s in range(100, 105)] == [Verdict.NEW] * 5
+    assert (c.highest, c.lost, c.duplicates) == (104, 0, 0)
+
+
+def test_a_gap_counts_lost_frames_and_a_late_frame_finds_one_again() -> None:
+    c = Counter()
+    feed(c, 10)
+    assert feed(c, 14) is Verdict.NEW
+    assert c.lost == 3
+    assert feed(c, 12) is Verdict.LATE
+    assert c.lost == 2
+    assert feed(c, 12) is Verdict.DUPLICATE
+    assert (c.lost, c.duplicates, c.highest) == (2, 1, 14)
+
+
+def test_the_same_frame_heard_twice_is_a_duplicate() -> None:
+    c = Counter()
+    feed(c, 7)
+    assert feed(c, 7) is Verdict.DUPLICATE
+    assert not Verdict.DUPLICATE.accepted
+
+
+def test_a_boot_jump_is_not_loss() -> None:
+    c = Counter()
+    feed(c, 500)
+    assert feed(c, 564, boot=True) is Verdict.NEW
+    assert c.lost == 0
+
+
+def test_below_the_window_is_replay_with_a_key_and_stale_without() -> None:
+    c = Counter()
+    feed(c, 10_000)
+    old = 10_000 - WINDOW
+    assert c.verdict(old + 1, boot=False, keyed=True) is Verdict.LATE
+    assert feed(c, old, keyed=True) is Verdict.REPLAY
+    assert feed(c, old) is Verdict.STALE
+    assert feed(c, old, boot=True, keyed=True) is Verdict.REPLAY
+    assert c.rejected == 3
+    assert c.highest == 10_000
+
+
+def test_an_unkeyed_node_that_lost_its_counter_is_reset_on_boot() -> None:
+    c = Counter()
+    feed(c, 10_000)
+    assert feed(c, 3, boot=True) is Verdict.RESET
+    assert (c.highest, c.lost) == (3, 0)
+    assert feed(c, 4) is Verdict.NEW
+    assert feed(c, 3) is Verdict.DUPLICATE
+
+
+def test_a_huge_jump_forgets_the_window() -> None:
+    c = Counter()
+    feed(c, 0)
+    feed(c, 0xFFFFFF)
+    assert c.seen == 1
+    assert c.verdict(0xFFFFFF - 1, boot=False, keyed=False) is Verdict.LATE
+
+
+@given(st.lists(st.integers(0, 40), max_size=200))
+def test_each_counter_in_the_window_is_accepted_exactly_once(arrivals: list[int]) -> None:
+    c = Counter()
+    accepted: list[int] = []
+    for seq in arrivals:
+        verdict = feed(c, 1000 + seq)
+        if verdict.accepted:
+            accepted.append(seq)
+        else:
+            assert verdict is Verdict.DUPLICATE
+    assert sorted(accepted) == sorted(set(arrivals))
+    if arrivals:
+        first, heard = arrivals[0], set(arrivals)
+        assert c.lost == sum(1 for s in range(first, max(arrivals) + 1) if s not in heard)
