@@ -1,0 +1,209 @@
+"""The durable store: a reading is accepted when it is committed here.
+
+SQLite in WAL mode with synchronous=FULL: a committed transaction survives a
+killed process and a power cut. The service commits in batches (one
+transaction for every frame that arrived in the last moment) so an SD card
+sees one write per batch, not one per frame. Each upstream has a cursor: the
+id of the last reading it confirmed; forwarding resumes after it, in id
+(arrival) order, which keeps each node's readings in order.
+"""
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from meteolink.firmware.frames import MeteolinkError
+from meteolink.gateway.sequence import Counter
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,       -- arrival order, the order of forwarding
+    node INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,       -- bumped when an unkeyed node's counter restarts
+    seq INTEGER NOT NULL,
+    received REAL NOT NULL,       -- gateway clock, Unix seconds
+    taken REAL NOT NULL,          -- received less the frame's age
+    frame BLOB NOT NULL,          -- the frame as it arrived: decodable again later
+    rssi INTEGER,
+    snr REAL,
+    UNIQUE (node, epoch, seq)
+);
+CREATE INDEX IF NOT EXISTS readings_received ON readings (received);
+CREATE TABLE IF NOT EXISTS cursors (
+    upstream TEXT PRIMARY KEY,
+    last_id INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+    node INTEGER PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    state TEXT NOT NULL
+);
+"""
+
+
+class StoreError(MeteolinkError):
+    """The database cannot be opened or used; the message says which file."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    node: int
+    seq: int
+    received: float
+    taken: float
+    frame: bytes
+    rssi: int | None = None
+    snr: float | None = None
+    epoch: int = 0
+
+
+@dataclass(frozen=True)
+class Stored(Reading):
+    id: int = 0
+
+
+def _counter_json(c: Counter) -> str:
+    return json.dumps(
+        {
+            "highest": c.highest,
+            "since": c.since,
+            "seen": format(c.seen, "x"),
+            "lost": c.lost,
+            "duplicates": c.duplicates,
+            "rejected": c.rejected,
+        }
+    )
+
+
+def _counter_from(text: str) -> Counter:
+    d = json.loads(text)
+    return Counter(
+        highest=d["highest"],
+        since=d["since"],
+        seen=int(d["seen"], 16),
+        lost=d["lost"],
+        duplicates=d["duplicates"],
+        rejected=d["rejected"],
+    )
+
+
+class Store:
+    """One SQLite database file; not shared between threads."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path}: made by a newer meteolink (schema {version}); upgrade meteolink"
+                )
+            self._db.executescript(SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"{path}: {e} (check the --data directory and its permissions)") from e
+
+    def close(self) -> None:
+        self._db.close()
+
+    def commit(self, readings: Iterable[Reading], counters: dict[int, tuple[int, Counter]]) -> int:
+        """Store readings and the counters {node: (epoch, Counter)} in one transaction.
+
+        A reading already stored (same node, epoch and counter) is skipped.
+        Returns how many readings were new.
+        """
+        db = self._db
+        added = 0
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for r in readings:
+                cur = db.execute(
+                    "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr),
+                )
+                added += cur.rowcount
+            db.executemany(
+                "INSERT INTO counters (node, epoch, state) VALUES (?, ?, ?)"
+                " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch, state = excluded.state",
+                [(node, epoch, _counter_json(c)) for node, (epoch, c) in counters.items()],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {e}") from e
+        return added
+
+    def counters(self) -> dict[int, tuple[int, Counter]]:
+        """Every node's counter as last committed."""
+        rows = self._db.execute("SELECT node, epoch, state FROM counters")
+        return {node: (epoch, _counter_from(state)) for node, epoch, state in rows}
+
+    def pending(self, upstream: str, limit: int = 100) -> list[Stored]:
+        """The next readings the upstream has not confirmed, oldest first."""
+        rows = self._db.execute(
+            "SELECT id, node, seq, received, taken, frame, rssi, snr, epoch FROM readings"
+            " WHERE id > COALESCE((SELECT last_id FROM cursors WHERE upstream = ?), 0)"
+            " ORDER BY id LIMIT ?",
+            (upstream, limit),
+        )
+        return [_stored(row) for row in rows]
+
+    def forwarded(self, upstream: str, last_id: int) -> None:
+        """The upstream has confirmed every reading up to last_id."""
+        self._db.execute(
+            "INSERT INTO cursors (upstream, last_id) VALUES (?, ?) ON CONFLICT (upstream)"
+            " DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+            (upstream, last_id),
+        )
+
+    def prune(self, received_before: float, upstreams: Iterable[str]) -> int:
+        """Delete readings received before a time that every upstream has confirmed."""
+        names = list(upstreams)
+        floor = min((self._cursor(name) for name in names), default=2**63 - 1)
+        cur = self._db.execute(
+            "DELETE FROM readings WHERE received < ? AND id <= ?", (received_before, floor)
+        )
+        return cur.rowcount
+
+    def _cursor(self, upstream: str) -> int:
+        row = self._db.execute(
+            "SELECT last_id FROM cursors WHERE upstream = ?", (upstream,)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def export(self, start: float, end: float) -> Iterator[Stored]:
+        """Readings taken in [start, end), in the order they were taken."""
+        rows = self._db.execute(
+            "SELECT id, node, seq, received, taken, frame, rssi, snr, epoch FROM readings"
+            " WHERE taken >= ? AND taken < ? ORDER BY taken, id",
+            (start, end),
+        )
+        for row in rows:
+            yield _stored(row)
+
+
+def _stored(
+    row: tuple[int, int, int, float, float, bytes, int | None, float | None, int],
+) -> Stored:
+    rid, node, seq, received, taken, frame, rssi, snr, epoch = row
+    return Stored(
+        node=node,
+        seq=seq,
+        received=received,
+        taken=taken,
+        frame=bytes(frame),
+        rssi=rssi,
+        snr=snr,
+        epoch=epoch,
+        id=rid,
+    )
