@@ -6,8 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import FIRMWARE, find_tool
+
+# Speed is measured in bench/, not here: no per-example deadline that a busy
+# two-core CI machine could trip.
+settings.register_profile("meteolink", deadline=None)
+settings.load_profile("meteolink")
 
 
 @pytest.fixture(scope="session")
