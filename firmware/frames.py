@@ -246,6 +246,11 @@ class Key:
         return mac
 
 
+def _check_seq(seq: int) -> None:
+    if not 0 <= seq <= MAX_SEQ:
+        raise EncodeError("seq", "sequence counter %d is not in 0..%d" % (seq, MAX_SEQ))
+
+
 def _as_key(key: "Key | bytes | None") -> "Key | None":
     if key is None or isinstance(key, Key):
         return key
@@ -315,8 +320,7 @@ class Encoder:
         flags may hold FLAG_ACK_REQUEST and FLAG_BOOT; FLAG_MIC is set when
         the encoder has a key.
         """
-        if not 0 <= seq <= MAX_SEQ:
-            raise EncodeError("seq", "sequence counter %d is not in 0..%d" % (seq, MAX_SEQ))
+        _check_seq(seq)
         if flags & ~(FLAG_ACK_REQUEST | FLAG_BOOT):
             raise EncodeError("flags", "a node frame takes only ACK_REQUEST and BOOT flags")
         if self._key is not None:
@@ -381,8 +385,7 @@ def encode(
 def encode_ack(node: int, seq: int, key: "Key | bytes | None" = None) -> bytes:
     """The acknowledgement a gateway sends for node's frame `seq`."""
     enc = Encoder(node, key)
-    if not 0 <= seq <= MAX_SEQ:
-        raise EncodeError("seq", "sequence counter %d is not in 0..%d" % (seq, MAX_SEQ))
+    _check_seq(seq)
     flags = FLAG_ACK | (FLAG_MIC if enc._key is not None else 0)
     buf = enc._buf
     buf[0] = VERSION << 4 | flags

@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
+_COLUMNS = "id, node, seq, received, taken, frame, rssi, snr, epoch"  # the order _stored() reads
+
+
 class StoreError(MeteolinkError):
     """The database cannot be opened or used; the message says which file."""
 
@@ -151,7 +154,7 @@ class Store:
     def pending(self, upstream: str, limit: int = 100) -> list[Stored]:
         """The next readings the upstream has not confirmed, oldest first."""
         rows = self._db.execute(
-            "SELECT id, node, seq, received, taken, frame, rssi, snr, epoch FROM readings"
+            f"SELECT {_COLUMNS} FROM readings"
             " WHERE id > COALESCE((SELECT last_id FROM cursors WHERE upstream = ?), 0)"
             " ORDER BY id LIMIT ?",
             (upstream, limit),
@@ -184,8 +187,7 @@ class Store:
     def export(self, start: float, end: float) -> Iterator[Stored]:
         """Readings taken in [start, end), in the order they were taken."""
         rows = self._db.execute(
-            "SELECT id, node, seq, received, taken, frame, rssi, snr, epoch FROM readings"
-            " WHERE taken >= ? AND taken < ? ORDER BY taken, id",
+            f"SELECT {_COLUMNS} FROM readings WHERE taken >= ? AND taken < ? ORDER BY taken, id",
             (start, end),
         )
         for row in rows:
