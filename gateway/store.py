@@ -8,6 +8,7 @@ id of the last reading it confirmed; forwarding resumes after it, in id
 (arrival) order, which keeps each node's readings in order.
 """
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -39,7 +40,8 @@ CREATE TABLE IF NOT EXISTS cursors (
 CREATE TABLE IF NOT EXISTS counters (
     node INTEGER PRIMARY KEY,
     epoch INTEGER NOT NULL,
-    state TEXT NOT NULL
+    state TEXT NOT NULL,
+    key_id TEXT NOT NULL DEFAULT ''  -- fingerprint of the key the counter belongs to
 );
 """
 
@@ -96,11 +98,14 @@ def _counter_from(text: str) -> Counter:
 class Store:
     """One SQLite database file; not shared between threads."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, check_same_thread: bool = True) -> None:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # The service hands the store to one worker thread after opening it.
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=check_same_thread
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
@@ -117,14 +122,16 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    def commit(self, readings: Iterable[Reading], counters: dict[int, tuple[int, Counter]]) -> int:
-        """Store readings and the counters {node: (epoch, Counter)} in one transaction.
+    def commit(
+        self, readings: Iterable[Reading], counters: dict[int, tuple[int, Counter, str]]
+    ) -> list[Stored]:
+        """Store readings and the counters {node: (epoch, Counter, key id)} in one transaction.
 
         A reading already stored (same node, epoch and counter) is skipped.
-        Returns how many readings were new.
+        Returns the readings that were new, with their ids.
         """
         db = self._db
-        added = 0
+        added: list[Stored] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             for r in readings:
@@ -133,11 +140,13 @@ class Store:
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr),
                 )
-                added += cur.rowcount
+                if cur.rowcount:
+                    added.append(Stored(**dataclasses.asdict(r), id=cur.lastrowid or 0))
             db.executemany(
-                "INSERT INTO counters (node, epoch, state) VALUES (?, ?, ?)"
-                " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch, state = excluded.state",
-                [(node, epoch, _counter_json(c)) for node, (epoch, c) in counters.items()],
+                "INSERT INTO counters (node, epoch, state, key_id) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch,"
+                " state = excluded.state, key_id = excluded.key_id",
+                [(node, e, _counter_json(c), kid) for node, (e, c, kid) in counters.items()],
             )
             db.execute("COMMIT")
         except sqlite3.Error as e:
@@ -146,10 +155,10 @@ class Store:
             raise StoreError(f"{self.path}: {e}") from e
         return added
 
-    def counters(self) -> dict[int, tuple[int, Counter]]:
-        """Every node's counter as last committed."""
-        rows = self._db.execute("SELECT node, epoch, state FROM counters")
-        return {node: (epoch, _counter_from(state)) for node, epoch, state in rows}
+    def counters(self) -> dict[int, tuple[int, Counter, str]]:
+        """Every node's (epoch, counter, key id) as last committed."""
+        rows = self._db.execute("SELECT node, epoch, state, key_id FROM counters")
+        return {node: (epoch, _counter_from(state), kid) for node, epoch, state, kid in rows}
 
     def pending(self, upstream: str, limit: int = 100) -> list[Stored]:
         """The next readings the upstream has not confirmed, oldest first."""

@@ -1,21 +1,38 @@
-"""`meteolink demo`: simulated nodes -> serial bytes with noise -> decoded readings.
+"""`meteolink demo`: simulated stations on a pseudo-terminal, the real gateway reading it.
 
-No hardware: three simulated stations encode their readings with the real
-codec, the frames travel as one serial byte stream into which the demo
-mixes line noise and a frame cut short, and the real deframer and decoder
-read them back.
+No hardware and no broker: three simulated stations encode their readings
+with the real codec and write them as serial bytes into a pseudo-terminal,
+as a LoRa bridge board would; the line also carries noise, a frame cut
+short, a frame heard twice and a forged one. The real gateway service reads
+the other end with pyserial, verifies, de-duplicates and commits each
+reading to a local SQLite store, and the demo prints them as they are
+accepted. Ctrl-C stops it cleanly; --count stops it after that many
+readings per station.
 """
 
 import argparse
+import asyncio
 import json
+import logging
+import os
 import random
 import sys
+import tempfile
+import tty
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meteolink.cli import Command, CommandError
 from meteolink.codec_cmd import frame_json
 from meteolink.firmware import frames, serial_link
-from meteolink.firmware.frames import FrameError
+from meteolink.gateway.config import Config, Node, SerialPort, parse_mqtt_url
 
+if TYPE_CHECKING:
+    from meteolink.gateway.service import Accepted, Gateway
+
+DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
+NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Gauja meadow mast"}
 # (node, what it measures, typical late-November values in rural Latvia)
 STATIONS = (
     (1, {"temperature": 2.4, "humidity": 88.0, "pressure": 1008.5, "battery": 3.05}),
@@ -40,9 +57,19 @@ NOISE_EVERY = 4  # frames between bursts of line noise
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--count", type=int, default=4, help="frames per station (default 4)")
+    p.add_argument(
+        "--count",
+        type=int,
+        default=0,
+        help="readings per station, then stop (default: until Ctrl-C)",
+    )
+    p.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between rounds of readings (default 2)"
+    )
     p.add_argument("--seed", type=int, default=2026, help="random seed of the simulation")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.add_argument("--data", help="keep the store in this directory (default: a temporary one)")
+    p.add_argument("--mqtt", metavar="URL", help="also forward to this MQTT broker")
 
 
 def _reading(rng: random.Random, base: dict[str, float], step: int) -> dict[str, float]:
@@ -56,64 +83,155 @@ def _reading(rng: random.Random, base: dict[str, float], step: int) -> dict[str,
         elif name == "battery":
             out[name] = value - 0.001 * step
         else:
-            spread = abs(value) * 0.004 + 0.1
+            spread = 0.3 if name == "pressure" else abs(value) * 0.004 + 0.1
             out[name] = max(0.0, value + rng.uniform(-spread, spread))
         out[name] = round(out[name] * frames.FIELDS[fid][3]) / frames.FIELDS[fid][3]
     return out
 
 
-def line_stream(count: int, seed: int) -> tuple[bytes, int]:
-    """The serial bytes of count frames per station, noise included."""
-    rng = random.Random(seed)
-    stream = bytearray()
-    sent = 0
-    for step in range(count):
+class Simulator:
+    """The stations and their line: writes each round's bytes into the pty's master side."""
+
+    def __init__(self, master: int, *, count: int, interval: float, seed: int) -> None:
+        self.master = master
+        self.count = count
+        self.interval = interval
+        self.rng = random.Random(seed)
+        self.sent = 0  # distinct readings put on the line
+
+    def round(self, step: int) -> bytes:
+        rng = self.rng
+        line = bytearray()
         for node, base in STATIONS:
-            frame = frames.encode(node, 100 + step, _reading(rng, base, step))
-            stream += serial_link.cobs_encode(frame)
-            sent += 1
-            if sent % NOISE_EVERY == 0:
-                stream += rng.randbytes(rng.randint(5, 40))  # noise on the line
-            if sent == 5:
+            key = DEMO_KEY if node == 2 else None
+            frame = frames.encode(node, 100 + step, _reading(rng, base, step), key)
+            if node == 1:  # heard over LoRa: the bridge adds RSSI and SNR
+                rssi, snr = -80 - rng.randint(0, 40), rng.randint(-40, 40) / 4
+                record = serial_link.radio_record(frame, rssi, snr)
+            else:
+                record = frame
+            line += serial_link.cobs_encode(record)
+            self.sent += 1
+            if self.sent % NOISE_EVERY == 0:
+                line += rng.randbytes(rng.randint(5, 40))  # noise on the line
+            if self.sent == 5:
                 cut = serial_link.cobs_encode(frame)
-                stream += cut[: len(cut) // 2]  # a frame cut short by a reset
-    return bytes(stream), sent
+                line += cut[: len(cut) // 2]  # a frame cut short by a reset
+            if self.sent == 7:
+                line += serial_link.cobs_encode(record)  # the same frame heard twice
+            if self.sent == 8:
+                # Station 2's id without its key: a forgery, turned away.
+                forged = frames.encode(2, 100 + step + 50, {"temperature": 35.0})
+                line += serial_link.cobs_encode(forged)
+        return bytes(line)
+
+    async def run(self, done: Callable[[], None]) -> None:
+        step = 0
+        while not self.count or step < self.count:
+            await self._write(self.round(step))
+            step += 1
+            await asyncio.sleep(self.interval)
+        done()
+
+    async def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                await asyncio.sleep(0.01)
+                continue
+            view = view[n:]
 
 
-def _text(obj: dict[str, object]) -> str:
-    parts = [f"node {obj['node']:<2} seq {obj['seq']:<4}"]
+def _text(accepted: "Accepted") -> str:
+    obj = frame_json(accepted.frame)
+    s = accepted.stored
+    parts = [f"{NAMES.get(obj['node'], obj['node'])} seq {obj['seq']}:"]
     for name, unit, *_ in frames.FIELDS:
         if name in obj:
             parts.append(f"{name} {obj[name]} {unit}".rstrip())
+    if s.rssi is not None:
+        parts.append(f"(LoRa {s.rssi} dBm, SNR {s.snr:g} dB)")
     return "  ".join(parts)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.count <= 10000:
-        raise CommandError(f"--count {args.count}: give 1 to 10000 frames per station")
-    stream, sent = line_stream(args.count, args.seed)
-    log = sys.stderr if args.json else sys.stdout
-    print(
-        f"{sent} frames from {len(STATIONS)} simulated stations, {len(stream)} bytes on the line",
-        file=log,
-    )
-    decoded = rejected = 0
-    deframer = serial_link.Deframer()
-    for record in deframer.feed(stream):
+    from meteolink.gateway_cmd import serve
+
+    if not 0 <= args.count <= 100000:
+        raise CommandError(f"--count {args.count}: give 0 (no end) to 100000 readings per station")
+    if not 0 <= args.interval <= 3600:
+        raise CommandError(f"--interval {args.interval}: give 0 to 3600 seconds")
+    if args.mqtt:
         try:
-            if isinstance(record, FrameError):
-                raise record
-            frame, _rssi, _snr = serial_link.split_record(record)
-            obj = frame_json(frames.decode(frame))
-        except FrameError as e:
-            rejected += 1
-            if not args.json:
-                print(f"  rejected: {e}")
-            continue
-        decoded += 1
-        print(json.dumps(obj, ensure_ascii=False) if args.json else _text(obj))
-    print(f"{decoded} of {sent} frames decoded; {rejected} stretches of noise rejected", file=log)
-    return 0 if decoded == sent else 1
+            parse_mqtt_url(args.mqtt)
+        except ValueError as e:
+            raise CommandError(f"--mqtt {e}") from None
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo, no line editing: a serial line carries bytes
+    os.set_blocking(master, False)
+    port = os.ttyname(slave)
+    temp = None if args.data else tempfile.TemporaryDirectory(prefix="meteolink-demo-")
+    data = Path(args.data) if args.data else Path(temp.name if temp else ".")
+    out = sys.stdout
+    logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
+    nodes = {n: Node(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
+    from meteolink.gateway import config as gwconfig
+
+    cfg = gwconfig.load(None, {"mqtt": args.mqtt})
+    cfg = Config(
+        name="demo",
+        data=data,
+        commit_interval=0.2,
+        serial=(SerialPort(port),),
+        nodes=nodes,
+        mqtt=cfg.mqtt,
+        source="(demo)",
+    )
+    sim = Simulator(master, count=args.count, interval=args.interval, seed=args.seed)
+    heard: list[int] = []
+    seen: list[Gateway] = []
+
+    def show(accepted: "Accepted") -> None:
+        heard.append(accepted.stored.id)
+        if args.json:
+            print(json.dumps(frame_json(accepted.frame), ensure_ascii=False), flush=True)
+        else:
+            print(_text(accepted), flush=True)
+
+    async def simulate(gateway: "Gateway", stop: Callable[[], None]) -> None:
+        gateway.observers.append(show)
+        seen.append(gateway)
+        expected = len(STATIONS) * args.count
+
+        def finished() -> None:
+            if len(heard) >= expected:
+                stop()
+
+        await sim.run(lambda: None)
+        # Every reading is on the line; stop once the gateway has stored them.
+        for _ in range(200):
+            finished()
+            await asyncio.sleep(0.05)
+        stop()
+
+    info = sys.stderr if args.json else out
+    print(f"simulated stations writing to {port}; the gateway stores to {data}", file=info)
+    print("Ctrl-C stops" if not args.count else f"{args.count} readings per station", file=info)
+    try:
+        serve(cfg, extra=[simulate])
+    finally:
+        os.close(master)
+        os.close(slave)
+    print(f"{len(heard)} readings accepted and stored", file=info)
+    if seen:
+        print(seen[0].summary().replace("; ", "\n"), file=info)
+    if temp is not None:
+        temp.cleanup()
+    if args.count and len(heard) != len(STATIONS) * args.count:
+        return 1
+    return 0
 
 
-COMMANDS = [Command("demo", "simulated stations through the real codec", _arguments, run)]
+COMMANDS = [Command("demo", "simulated stations -> pty -> the real gateway", _arguments, run)]

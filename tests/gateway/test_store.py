@@ -23,18 +23,20 @@ def reading(node: int, seq: int, received: float = 1000.0) -> Reading:
 def test_committed_readings_and_counters_survive_reopening(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
     c = Counter(highest=5, since=1, seen=0b101, lost=1)
-    assert store.commit([reading(1, 4), reading(1, 5), reading(2, 9)], {1: (0, c)}) == 3
+    added = store.commit([reading(1, 4), reading(1, 5), reading(2, 9)], {1: (0, c, "k1")})
+    assert [(s.node, s.seq) for s in added] == [(1, 4), (1, 5), (2, 9)]
+    assert len({s.id for s in added}) == 3
     store.close()
     again = Store(tmp_path / "gw.db")
     assert [(r.node, r.seq) for r in again.pending("mqtt")] == [(1, 4), (1, 5), (2, 9)]
-    assert again.counters() == {1: (0, c)}
+    assert again.counters() == {1: (0, c, "k1")}
 
 
 def test_a_reading_is_stored_once(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
-    assert store.commit([reading(1, 4)], {}) == 1
-    assert store.commit([reading(1, 4), reading(1, 5)], {}) == 1
-    assert store.commit([Reading(1, 4, 0, 0, b"", epoch=1)], {}) == 1, "a new epoch after a reset"
+    assert len(store.commit([reading(1, 4)], {})) == 1
+    assert len(store.commit([reading(1, 4), reading(1, 5)], {})) == 1
+    assert len(store.commit([Reading(1, 4, 0, 0, b"", epoch=1)], {})) == 1, "new epoch"
     assert len(store.pending("mqtt")) == 3
 
 

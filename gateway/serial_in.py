@@ -1,0 +1,160 @@
+"""Serial input: a USB CDC or UART port carrying framed records (docs/protocol.md §5).
+
+A LoRa bridge board reaches the Pi this way, its records carrying RSSI and
+SNR; a node wired by UART writes bare frames. The port is read from the
+event loop without a thread. Whatever the line carries, the deframer keeps
+memory bounded and resynchronises at the next zero byte. A port that goes
+away (USB unplugged, the bridge rebooting) is reopened with backoff by the
+same path, so /dev/serial/by-id/... names, which follow the board from
+socket to socket, are the ones to configure.
+"""
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import termios
+from collections.abc import Callable
+from typing import Protocol
+
+import serial
+
+from meteolink.firmware import serial_link
+from meteolink.firmware.frames import FrameError
+from meteolink.gateway.backoff import Backoff
+
+log = logging.getLogger("meteolink.gateway")
+
+READ_SIZE = 4096
+
+
+class Receiver(Protocol):
+    """Where inputs deliver frames: Gateway.receive."""
+
+    def __call__(
+        self,
+        frame: bytes,
+        /,
+        *,
+        source: str,
+        rssi: int | None = None,
+        snr: float | None = None,
+        reply: Callable[[bytes], None] | None = None,
+    ) -> None: ...
+
+
+class PortGone(Exception):
+    """The device went away under us."""
+
+
+class SerialInput:
+    """One serial port, opened, read and reopened for as long as the service runs."""
+
+    def __init__(
+        self,
+        receive: Receiver,
+        *,
+        port: str,
+        baud: int = 115200,
+        on_noise: Callable[[str, FrameError], None] | None = None,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if not port:
+            raise ValueError("serial input: give a port path such as /dev/ttyUSB0")
+        self.port = port
+        self.baud = baud
+        self.name = f"serial:{port}"
+        self._receive = receive
+        self._on_noise = on_noise
+        self._backoff = backoff or Backoff(first=0.5, cap=30.0)
+        self._fd: int | None = None
+        self.opened = 0  # how many times the port was opened: 2 means it came back once
+
+    async def run(self) -> None:
+        complained = False
+        while True:
+            try:
+                ser = serial.Serial(self.port, self.baud, timeout=0, exclusive=True)
+            except (serial.SerialException, OSError, ValueError) as e:
+                # Said once at warning level, then quietly: a bridge left
+                # unplugged for a week must not fill the SD card with logs.
+                (log.debug if complained else log.warning)(
+                    "%s: cannot open (%s); retrying until it appears", self.name, _why(e)
+                )
+                complained = True
+                await self._backoff.sleep()
+                continue
+            complained = False
+            self.opened += 1
+            log.info("%s: open at %d baud", self.name, self.baud)
+            try:
+                await self._read(ser)
+            except PortGone as e:
+                log.warning("%s: port went away (%s); reopening when it returns", self.name, e)
+            finally:
+                self._fd = None
+                with contextlib.suppress(OSError):
+                    ser.close()
+            await self._backoff.sleep()
+
+    async def _read(self, ser: serial.Serial) -> None:
+        loop = asyncio.get_running_loop()
+        fd = ser.fileno()
+        # pyserial's timeout=0 sets VMIN=0, where a read of nothing is just
+        # "no data"; with VMIN=1 and a non-blocking descriptor, "no data" is
+        # EAGAIN and a read of nothing means the device hung up.
+        attrs = termios.tcgetattr(fd)
+        attrs[6][termios.VMIN] = 1
+        attrs[6][termios.VTIME] = 0
+        termios.tcsetattr(fd, termios.TCSANOW, attrs)
+        os.set_blocking(fd, False)
+        ready = asyncio.Event()
+        deframer = serial_link.Deframer()
+        loop.add_reader(fd, ready.set)
+        self._fd = fd
+        try:
+            while True:
+                await ready.wait()
+                ready.clear()
+                try:
+                    data = os.read(fd, READ_SIZE)
+                except BlockingIOError:
+                    continue
+                except OSError as e:
+                    raise PortGone(_why(e)) from e
+                if not data:
+                    raise PortGone("end of file")
+                self._backoff.reset()
+                for item in deframer.feed(data):
+                    if isinstance(item, FrameError):
+                        if self._on_noise is not None:
+                            self._on_noise(self.name, item)
+                        continue
+                    try:
+                        frame, rssi, snr = serial_link.split_record(item)
+                    except FrameError as e:
+                        if self._on_noise is not None:
+                            self._on_noise(self.name, e)
+                        continue
+                    self._receive(frame, source=self.name, rssi=rssi, snr=snr, reply=self.write)
+        finally:
+            loop.remove_reader(fd)
+
+    def write(self, frame: bytes) -> None:
+        """Send a frame (an acknowledgement) back down the port; lost if the port is gone."""
+        fd = self._fd
+        if fd is None:
+            return
+        try:
+            os.write(fd, serial_link.cobs_encode(frame))
+        except OSError as e:
+            log.debug("%s: could not write an acknowledgement (%s)", self.name, _why(e))
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.errno == errno.EACCES:
+        return "permission denied: add the service's user to the dialout group"
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror
+    return str(e)

@@ -1,0 +1,140 @@
+"""`meteolink gateway`: the service systemd runs (deploy/meteolink-gateway.service)."""
+
+import argparse
+import asyncio
+import functools
+import logging
+import os
+import signal
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from meteolink.cli import Command, CommandError
+from meteolink.gateway import config as gwconfig
+from meteolink.gateway.config import Config, ConfigError
+from meteolink.gateway.store import StoreError
+
+if TYPE_CHECKING:
+    from meteolink.gateway.service import Gateway
+
+log = logging.getLogger("meteolink.gateway")
+
+
+def add_config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        help=f"the TOML configuration (default {gwconfig.DEFAULT_PATH}, if it exists)",
+    )
+    p.add_argument("--data", help="directory of the local store (overrides [gateway] data)")
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument(
+        "--serial",
+        action="append",
+        metavar="PORT",
+        help="a serial port to read, e.g. /dev/serial/by-id/...; repeatable; replaces [[serial]]",
+    )
+    p.add_argument("--mqtt", metavar="URL", help="mqtt[s]://[user:password@]host[:port]")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every frame turned away")
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """The config from --config, the default file, or flags alone; CommandError if bad."""
+    path: Path | None = args.config
+    if path is None and gwconfig.DEFAULT_PATH.exists():
+        path = gwconfig.DEFAULT_PATH
+    overrides = {
+        "serial": getattr(args, "serial", None),
+        "mqtt": getattr(args, "mqtt", None),
+        "data": args.data,
+    }
+    try:
+        return gwconfig.load(path, overrides)
+    except ConfigError as e:
+        raise CommandError(str(e)) from None
+
+
+def setup_logging(verbose: bool) -> None:
+    # Under systemd the journal stamps the time; elsewhere we do.
+    fmt = "%(levelname)s %(message)s"
+    if "JOURNAL_STREAM" not in os.environ:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args)
+    if not cfg.serial and not cfg.ble.enabled:
+        raise CommandError(
+            f"no inputs in {cfg.source} (give --serial PORT, add a [[serial]] port"
+            " or set [ble] enabled = true)"
+        )
+    setup_logging(args.verbose)
+    return serve(cfg)
+
+
+# A task run beside the service, given the gateway and a function that stops it.
+Extra = Callable[["Gateway", Callable[[], None]], Coroutine[Any, Any, None]]
+
+
+def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:
+    """Run the service on cfg until SIGTERM or SIGINT; 0 on a clean stop."""
+    from meteolink.gateway.service import Gateway
+
+    try:
+        gateway = Gateway(cfg)
+    except StoreError as e:
+        raise CommandError(str(e), status=1) from None
+    return asyncio.run(_serve(gateway, extra or []))
+
+
+async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
+    from meteolink.gateway.ble import BleInput
+    from meteolink.gateway.mqtt import MqttUpstream
+    from meteolink.gateway.notify import Notifier, keep_alive
+    from meteolink.gateway.serial_in import SerialInput
+
+    cfg = gateway.config
+    for port in cfg.serial:
+        gateway.inputs.append(
+            SerialInput(gateway.receive, port=port.port, baud=port.baud, on_noise=gateway.on_noise)
+        )
+    if cfg.ble.enabled:
+        gateway.inputs.append(
+            BleInput(gateway.receive, company_id=cfg.ble.company_id, adapter=cfg.ble.adapter)
+        )
+    if cfg.mqtt is not None:
+        gateway.upstreams.append(MqttUpstream(cfg, mqtt=cfg.mqtt))
+
+    notifier = Notifier.from_environ()
+    main = asyncio.current_task()
+    assert main is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, main.cancel)
+    inputs = ", ".join(i.name for i in gateway.inputs)
+    ups = ", ".join(u.name for u in gateway.upstreams) or "no upstream"
+    log.info("gateway %s: reading %s; forwarding to %s", cfg.name, inputs, ups)
+    notifier.ready(f"reading {inputs}")
+    tasks = [lambda: keep_alive(notifier, gateway.healthy)]
+
+    def stop() -> None:
+        main.cancel()
+
+    tasks += [functools.partial(make, gateway, stop) for make in extra]
+    try:
+        await gateway.run(extra=tasks)
+    except asyncio.CancelledError:
+        notifier.stopping()
+        log.info("stopping: %s", gateway.summary() or "no frames heard")
+        return 0
+    finally:
+        notifier.close()
+    return 1
+
+
+COMMANDS = [Command("gateway", "run the gateway service", _arguments, run)]
