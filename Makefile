@@ -9,13 +9,30 @@ BIN := $(VENV)/bin
 SOURCES := $(shell find tools firmware gateway -name '*.py' 2>/dev/null)
 STUBS_VERSION := 1.29.*
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test lint typecheck system-tools bench clean
 
 demo: $(VENV)/.installed
 	$(BIN)/meteolink demo
 
-test: lint typecheck
+test: lint typecheck system-tools
 	$(BIN)/pytest
+
+# Tools the tests run that pip cannot install: a real Mosquitto broker, and
+# systemd-analyze for the unit file. Installed with apt-get when missing (CI
+# runs as root); otherwise the command to run is printed.
+SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd
+system-tools:
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else \
+	    echo "make test needs:$$missing (run: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
 
 # The package is installed in "strict" editable mode: a tree of links under
 # build/ that maps tools/ to meteolink and firmware/ to meteolink.firmware, so

@@ -16,32 +16,17 @@ import logging
 import os
 import termios
 from collections.abc import Callable
-from typing import Protocol
 
 import serial
 
 from meteolink.firmware import serial_link
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.backoff import Backoff
+from meteolink.gateway.inputs import Receiver
 
 log = logging.getLogger("meteolink.gateway")
 
 READ_SIZE = 4096
-
-
-class Receiver(Protocol):
-    """Where inputs deliver frames: Gateway.receive."""
-
-    def __call__(
-        self,
-        frame: bytes,
-        /,
-        *,
-        source: str,
-        rssi: int | None = None,
-        snr: float | None = None,
-        reply: Callable[[bytes], None] | None = None,
-    ) -> None: ...
 
 
 class PortGone(Exception):

@@ -26,6 +26,7 @@ from typing import Any, Protocol, TypeVar
 from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.config import Config
+from meteolink.gateway.inputs import Input
 from meteolink.gateway.sequence import Counter, Verdict
 from meteolink.gateway.store import Reading, Store, Stored
 
@@ -86,12 +87,6 @@ class Upstream(Protocol):
     def node_changed(self, stats: NodeStats) -> None:
         """A node came online or went offline."""
         ...
-
-
-class Input(Protocol):
-    name: str
-
-    async def run(self) -> None: ...
 
 
 def reading_id(node: int, seq: int) -> str:
@@ -356,8 +351,11 @@ class Gateway:
                 self._node_changed(stats)
 
     async def _watch_nodes(self) -> None:
+        # Look a few times per shortest silence that counts, at most every 15 s.
+        shortest = min((n.interval for n in self.config.nodes.values()), default=600.0)
+        period = min(OFFLINE_CHECK, max(0.2, shortest * self.config.offline_after / 4))
         while True:
-            await asyncio.sleep(OFFLINE_CHECK)
+            await asyncio.sleep(period)
             self.check_offline()
 
     async def _retention(self) -> None:

@@ -1,7 +1,7 @@
 """Paths, the test vectors, and the real tools the tests run.
 
-A tool the tests need (micropython, mpy-cross) that is missing makes the test
-fail, never skip: `make test` installs all of them.
+A tool the tests need (micropython, mpy-cross, mosquitto, systemd-analyze) that
+is missing makes the test fail, never skip: `make test` installs all of them.
 """
 
 import json
@@ -24,8 +24,12 @@ def key_of(vector: dict[str, Any]) -> bytes | None:
 
 
 def find_tool(name: str) -> str:
-    """The path of a command-line tool, looked up beside this Python first."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    """The path of a command-line tool, looked up beside this Python first.
+
+    The sbin directories are searched too: Debian puts mosquitto there.
+    """
+    dirs = [str(Path(sys.executable).parent), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]
+    path = os.pathsep.join(dirs)
     found = shutil.which(name, path=path)
     if found is None:
         pytest.fail(f"{name} is not installed: run the tests with 'make test', which installs it")

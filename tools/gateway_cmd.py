@@ -40,6 +40,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--mqtt", metavar="URL", help="mqtt[s]://[user:password@]host[:port]")
     p.add_argument("-v", "--verbose", action="store_true", help="log every frame turned away")
+    p.add_argument("--check", action="store_true", help="check the configuration, then exit")
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -73,12 +74,31 @@ def run(args: argparse.Namespace) -> int:
             f"no inputs in {cfg.source} (give --serial PORT, add a [[serial]] port"
             " or set [ble] enabled = true)"
         )
+    if args.check:
+        print(describe(cfg))
+        return 0
     setup_logging(args.verbose)
     return serve(cfg)
 
 
 # A task run beside the service, given the gateway and a function that stops it.
 Extra = Callable[["Gateway", Callable[[], None]], Coroutine[Any, Any, None]]
+
+
+def describe(cfg: Config) -> str:
+    """What the gateway would do with cfg, in a few lines (no keys)."""
+    lines = [f"{cfg.source}: valid", f"gateway {cfg.name}, store in {cfg.data}"]
+    lines += [f"reads {p.port} at {p.baud} baud" for p in cfg.serial]
+    if cfg.ble.enabled:
+        lines.append(f"reads BLE adverts with company id 0x{cfg.ble.company_id:04X}")
+    if cfg.mqtt is None:
+        lines.append("no upstream: readings stay in the local store")
+    else:
+        tls = " with TLS" if cfg.mqtt.tls else ""
+        lines.append(f"forwards to {cfg.mqtt.name}{tls}, topics {cfg.mqtt.prefix}/<node>/state")
+    keyed = sum(1 for n in cfg.nodes.values() if n.key is not None)
+    lines.append(f"{len(cfg.nodes)} nodes listed, {keyed} with keys; unlisted: {cfg.unknown_nodes}")
+    return "\n".join(lines)
 
 
 def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:

@@ -1,0 +1,334 @@
+"""Home Assistant MQTT discovery configs for meteolink nodes. Pure functions, no I/O.
+
+discovery() gives, for one node, the (topic, payload) pairs to publish retained
+so that Home Assistant creates one sensor per field the node sends; removal()
+gives the empty retained payloads that delete them again. The caller publishes.
+
+Decisions, and the Home Assistant (HA) behaviour behind them:
+
+- Ids come from the node number, never from its name. HA accepts only
+  [a-zA-Z0-9_-] in the discovery topic ("Received message on illegal discovery
+  topic"), and entity ids must be lowercase slugs; names from the config such
+  as "Cēsis skola / jumts" are shown, never parsed. safe_id() is for the one id
+  that has no number: a gateway's.
+- Every gateway hearing a node publishes byte-identical configs: retained
+  configs overwrite each other, so anything gateway-specific (the gateway
+  name, via_device, the gateway's status topic) would make them flip-flop with
+  whichever gateway published last. The nodes' devices therefore have no
+  via_device; each gateway gets its own device from gateway_discovery().
+- Availability is the node's topic alone. Listing the gateway's LWT as well
+  would, with availability_mode "all", make a node unavailable when any one of
+  several gateways hearing it goes down (and which gateway is listed would
+  depend on who published last). A gateway that dies is covered by
+  expire_after: with no state message for that long HA shows the sensor
+  unavailable, whoever was meant to send it.
+- A field missing from a state message (a failed sensor, a value moved to
+  "implausible") renders as the string None, which the MQTT sensor turns into
+  "unknown" (homeassistant/components/mqtt/sensor.py: `payload == PAYLOAD_NONE`;
+  core PR #117813, docs PR home-assistant.io#38485). A bare
+  `{{ value_json.x }}` would render "" instead, which HA ignores, so the last
+  value would stay on screen.
+- A unit HA does not accept for a device class makes HA reject the whole
+  entity ("The unit of measurement ... is not valid together with device
+  class ..."), so device classes are only set where every HA since 2025.4
+  accepts the unit (see _SENSORS).
+"""
+
+import hashlib
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from meteolink import __version__
+from meteolink.firmware import frames
+
+# Home Assistant publishes BIRTH_PAYLOAD on BIRTH_TOPIC whenever it (re)starts
+# (its default; users can move it). Configs are retained, so a restarted HA
+# finds them anyway; sending them again on birth also restores them after a
+# broker lost its retained messages. Republish node availability then too:
+# HA shows an entity unavailable until its availability topic says "online".
+BIRTH_TOPIC = "homeassistant/status"
+BIRTH_PAYLOAD = "online"
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+NOT_SENSORS = frozenset({"status", "age"})  # bits and backlog bookkeeping, not quantities
+
+_FIELD_NAME = re.compile(r"[a-z0-9]+(?:_[a-z0-9]+)*")  # also a valid entity-id slug
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_HA_UNITS = {"%RH": "%", "dB(A)": "dBA"}  # FIELDS unit -> the spelling HA expects
+
+
+@dataclass(frozen=True)
+class _Sensor:
+    name: str
+    device_class: str | None = None
+    state_class: str | None = "measurement"
+    diagnostic: bool = False
+    unit: str | None = None  # only where the FIELDS table has none, or no row
+
+
+# Device classes and units as HA's sensor/const.py (DEVICE_CLASS_UNITS,
+# DEVICE_CLASS_STATE_CLASSES) has them. Deliberately without a device class:
+# - no2, o3 in ppb: HA's nitrogen_dioxide and ozone took only µg/m³ until
+#   core PRs #159426 and #159328 (December 2025); older HA would reject the
+#   entity. Converting ppb to µg/m³ here would need the air's temperature and
+#   pressure.
+# - voc_index, nox_index, uv_index: indices; HA has no class for them (aqi is a
+#   different index).
+# wind_direction and measurement_angle date from core PRs #138714 and #138453
+# (HA 2025.4); HA now warns about wind_direction with plain "measurement".
+# rain is the node's running total, which wraps and restarts at boot:
+# total_increasing reads every drop as a meter reset, which is what it is.
+_SENSORS = {
+    "temperature": _Sensor("Temperature", "temperature"),
+    "humidity": _Sensor("Humidity", "humidity"),
+    "pressure": _Sensor("Pressure", "atmospheric_pressure"),
+    "pm1": _Sensor("PM1", "pm1"),
+    "pm2_5": _Sensor("PM2.5", "pm25"),
+    "pm10": _Sensor("PM10", "pm10"),
+    "co2": _Sensor("CO2", "carbon_dioxide"),
+    "voc_index": _Sensor("VOC index"),
+    "battery": _Sensor("Battery voltage", "voltage", diagnostic=True),
+    "wind_speed": _Sensor("Wind speed", "wind_speed"),
+    "wind_direction": _Sensor("Wind direction", "wind_direction", "measurement_angle"),
+    "gust": _Sensor("Wind gust", "wind_speed"),
+    "rain": _Sensor("Rain", "precipitation", "total_increasing"),
+    "illuminance": _Sensor("Illuminance", "illuminance"),
+    "uv_index": _Sensor("UV index", unit="UV index"),  # HA's own UV_INDEX unit string
+    "solar_radiation": _Sensor("Solar radiation", "irradiance"),
+    "soil_moisture": _Sensor("Soil moisture", "moisture"),
+    "soil_temperature": _Sensor("Soil temperature", "temperature"),
+    "noise": _Sensor("Noise", "sound_pressure"),
+    "nox_index": _Sensor("NOx index"),
+    "snow_depth": _Sensor("Snow depth", "distance"),
+    "water_level": _Sensor("Water level", "distance"),
+    "no2": _Sensor("NO2"),
+    "o3": _Sensor("O3"),
+}
+
+# Link quality of the frame as the gateway received it, when the link reports it.
+_DIAGNOSTICS = {
+    "rssi": (_Sensor("RSSI", "signal_strength", diagnostic=True, unit="dBm"), 0),
+    "snr": (_Sensor("SNR", "signal_strength", diagnostic=True, unit="dB"), 2),  # 0.25 dB steps
+}
+
+
+def safe_id(text: str) -> str:
+    """text made fit for a Home Assistant object or unique id: [a-zA-Z0-9_-] only.
+
+    Accents are dropped (ē -> e), every run of other characters becomes one
+    "_", and "_" or "-" at either end is stripped. Text with nothing usable
+    left becomes "id_" and a hash of it, so the result is never empty.
+    Different texts can map to one id ("a b", "a/b"): use it for names that
+    are unique anyway, and prefer numbers.
+    """
+    letters = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
+    out = _UNSAFE.sub("_", letters).strip("_-")
+    return out or "id_" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def discovery(
+    *,
+    node: int,
+    name: str | None,
+    location: str | None,
+    fields: Iterable[str],
+    prefix: str = "meteolink",
+    discovery_prefix: str = "homeassistant",
+    gateway: str,
+    expire_after: int,
+) -> list[tuple[str, str]]:
+    """[(config topic, JSON payload)] for node's sensors, to publish retained, QoS 1.
+
+    fields: the field names the node has sent (pass every one seen so far, or
+    an entity disappears when a sensor fails); status and age are skipped, and
+    RSSI and SNR are always added as diagnostics. name and location are shown
+    in HA (location as the suggested area) and never enter an id. gateway is
+    checked but deliberately left out of every payload (see the module
+    docstring), so that all gateways publish the same bytes. expire_after:
+    seconds without a state message after which HA shows the sensors
+    unavailable; give it a few of the node's longest intervals.
+
+    The result depends only on the arguments, never on the order of fields.
+    """
+    _check_node(node)
+    _check_topic_part("prefix", prefix)
+    _check_topic_part("discovery_prefix", discovery_prefix)
+    _check_topic_part("gateway", gateway)
+    if isinstance(expire_after, bool) or not isinstance(expire_after, int) or expire_after <= 0:
+        raise ValueError(f"expire_after must be a positive number of seconds, not {expire_after!r}")
+    device: dict[str, Any] = {
+        "identifiers": [f"meteolink_{node}"],
+        "manufacturer": "meteolink",
+        "model": "meteolink node",
+        "name": name.strip() if name and name.strip() else f"meteolink node {node}",
+    }
+    if location and location.strip():
+        device["suggested_area"] = location.strip()
+    common: dict[str, Any] = {
+        # The node's topic only: see the module docstring for why not the gateway's.
+        "availability": [
+            {
+                "payload_available": ONLINE,
+                "payload_not_available": OFFLINE,
+                "topic": f"{prefix}/{node}/availability",
+            }
+        ],
+        "device": device,
+        "expire_after": expire_after,
+        "origin": {"name": "meteolink", "sw_version": __version__},
+        "qos": 1,  # subscribe at the QoS the gateway publishes with
+        "state_topic": f"{prefix}/{node}/state",
+    }
+    out = []
+    for field, sensor, precision in _entities(fields):
+        object_id = f"meteolink_{node}_{field}"
+        config = dict(common)
+        config.update(
+            {
+                # default_entity_id is what HA 2025.10 and later read (core PR
+                # #151775); object_id is what earlier HA reads. HA ignores the
+                # key it does not know, and from 2026.4 ignores object_id
+                # (core PR #164460), so both go in; Zigbee2MQTT does the same.
+                # default_entity_id must name the domain: a bare slug makes HA
+                # fall back to sensor.unnamed_device (core issue #155819).
+                "default_entity_id": f"sensor.{object_id}",
+                "object_id": object_id,
+                "name": sensor.name,
+                "unique_id": object_id,
+                "value_template": "{{ value_json." + field + " | default('None') }}",
+            }
+        )
+        unit = _unit(field, sensor)
+        optional = {
+            "device_class": sensor.device_class,
+            "entity_category": "diagnostic" if sensor.diagnostic else None,
+            "state_class": sensor.state_class,
+            "suggested_display_precision": precision,
+            "unit_of_measurement": unit,
+        }
+        config.update({k: v for k, v in optional.items() if v is not None})
+        out.append((_config_topic(discovery_prefix, node, field), _dump(config)))
+    return out
+
+
+def removal(
+    *, node: int, fields: Iterable[str], discovery_prefix: str = "homeassistant"
+) -> list[tuple[str, str]]:
+    """[(config topic, "")]: publish these retained to delete what discovery() made.
+
+    An empty retained payload both clears the broker's copy and tells HA to
+    remove the entity. Give the same fields as to discovery().
+    """
+    _check_node(node)
+    _check_topic_part("discovery_prefix", discovery_prefix)
+    return [(_config_topic(discovery_prefix, node, f), "") for f, _, _ in _entities(fields)]
+
+
+def gateway_discovery(
+    *, gateway: str, prefix: str = "meteolink", discovery_prefix: str = "homeassistant"
+) -> list[tuple[str, str]]:
+    """[(config topic, JSON payload)] for a connectivity sensor showing gateway's LWT.
+
+    Each gateway has its own device, so this config, unlike a node's, names
+    the gateway; it is the place to see a gateway that is down, since node
+    availability leaves gateways out.
+    """
+    _check_topic_part("gateway", gateway)
+    _check_topic_part("prefix", prefix)
+    _check_topic_part("discovery_prefix", discovery_prefix)
+    gid = safe_id(gateway)
+    object_id = f"meteolink_gateway_{gid}_status"
+    config = {
+        "default_entity_id": "binary_sensor." + re.sub("[-_]+", "_", object_id.lower()),
+        "device": {
+            "identifiers": [f"meteolink_gateway_{gid}"],
+            "manufacturer": "meteolink",
+            "model": "meteolink gateway",
+            "name": f"meteolink gateway {gateway}",
+        },
+        "device_class": "connectivity",
+        "entity_category": "diagnostic",
+        "name": "Status",
+        "object_id": object_id,
+        "origin": {"name": "meteolink", "sw_version": __version__},
+        "payload_off": OFFLINE,
+        "payload_on": ONLINE,
+        "qos": 1,
+        "state_topic": f"{prefix}/gateway/{gateway}/status",
+        "unique_id": object_id,
+    }
+    topic = f"{discovery_prefix}/binary_sensor/meteolink_gateway_{gid}/status/config"
+    return [(topic, _dump(config))]
+
+
+def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
+    """(field, how to show it, display precision), in a fixed order: the FIELDS
+    table's, then other names sorted, then the diagnostics."""
+    wanted = set()
+    for field in fields:
+        if not isinstance(field, str) or not _FIELD_NAME.fullmatch(field):
+            raise ValueError(
+                f"field name {field!r} is not lowercase letters and digits joined by single _"
+            )
+        wanted.add(field)
+    wanted -= NOT_SENSORS | _DIAGNOSTICS.keys()
+    order = {spec[0]: i for i, spec in enumerate(frames.FIELDS)}
+    out = []
+    for field in sorted(wanted, key=lambda f: (order.get(f, len(order)), f)):
+        if field in order:
+            scale = frames.FIELDS[order[field]][3]
+            precision = max(0, round(math.log10(scale)))
+        else:
+            precision = 0  # unknown ids arrive as raw integers
+        generic = _Sensor(field.replace("_", " ").capitalize())
+        out.append((field, _SENSORS.get(field, generic), precision))
+    out.extend((field, sensor, precision) for field, (sensor, precision) in _DIAGNOSTICS.items())
+    return out
+
+
+def _unit(field: str, sensor: _Sensor) -> str | None:
+    if sensor.unit is not None:
+        return sensor.unit
+    for spec in frames.FIELDS:
+        if spec[0] == field:
+            return _HA_UNITS.get(spec[1], spec[1]) or None
+    return None
+
+
+def _config_topic(discovery_prefix: str, node: int, field: str) -> str:
+    return f"{discovery_prefix}/sensor/meteolink_{node}/{field}/config"
+
+
+def _dump(config: dict[str, Any]) -> str:
+    # Sorted and compact, so equal configs are equal bytes and re-sending a
+    # retained config that has not changed changes nothing in HA.
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_node(node: int) -> None:
+    if isinstance(node, bool) or not isinstance(node, int) or not 1 <= node <= frames.MAX_NODE:
+        raise ValueError(f"node must be a node id in 1..{frames.MAX_NODE}, not {node!r}")
+
+
+def _check_topic_part(what: str, value: str) -> None:
+    if (
+        not isinstance(value, str)
+        or not value
+        or any(c in value for c in "+#\0")
+        or value.startswith("/")
+        or value.endswith("/")
+        or "//" in value
+    ):
+        raise ValueError(
+            f"{what} must be MQTT topic text without +, #, empty levels or a leading or"
+            f" trailing /, not {value!r}"
+        )

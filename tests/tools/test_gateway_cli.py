@@ -1,0 +1,129 @@
+"""`meteolink demo`, `gateway` and `export` as a user runs them."""
+
+import csv
+import io
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, find_tool
+from tests.tools.test_cli import meteolink
+
+
+def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: Path) -> None:
+    proc = meteolink(
+        "demo", "--json", "--count", "5", "--interval", "0.01", "--data", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr
+    readings = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted((r["node"], r["seq"]) for r in readings) == [
+        (n, s) for n in (1, 2, 3) for s in range(100, 105)
+    ]
+    assert "15 readings accepted and stored" in proc.stderr
+    # The line carried a cut frame, noise, a repeat and a forgery: all told apart.
+    assert "node 1: 5 received, 0 lost, 1 duplicates, 0 rejected" in proc.stderr
+    assert "node 2: 5 received, 0 lost, 0 duplicates, 1 rejected" in proc.stderr
+    assert "forged, or a wrong key" in proc.stderr
+    assert (tmp_path / "readings.db").exists()
+
+    out = meteolink("export", "--data", str(tmp_path), "--format", "jsonl")
+    assert out.returncode == 0, out.stderr
+    exported = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(exported) == 15
+    lora = [r for r in exported if r["node"] == 1]
+    assert all("rssi" in r and "snr" in r for r in lora)
+    assert {r["id"] for r in exported} == {f"{r['node']}-{r['seq']}" for r in readings}
+
+    out = meteolink("export", "--data", str(tmp_path), "--to", "2000-01-01")
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[0].startswith("id,node,name,seq,time,gateway,rssi,snr")
+    assert len(out.stdout.splitlines()) == 1, "nothing taken before 2000"
+    table = list(csv.DictReader(io.StringIO(meteolink("export", "--data", str(tmp_path)).stdout)))
+    assert len(table) == 15
+    assert all(row["pressure"] for row in table if row["node"] in ("1", "2"))
+    assert all(not row["pressure"] for row in table if row["node"] == "3")
+
+
+def test_demo_stops_cleanly_on_ctrl_c() -> None:
+    proc = subprocess.Popen(
+        [find_tool("meteolink"), "demo", "--interval", "0.05"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline() for _ in range(5)]  # two header lines, then readings
+    assert "seq 100:" in lines[2], lines
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    assert "readings accepted and stored" in out
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[gateway]\nname = 'a b'\n", "gateway.name: 'a b': use 1 to 64 letters"),
+        ("[gateway]\nretention_days = 0\n", "gateway.retention_days: 0 is out of range"),
+        ("[gateway]\nunknown_nodes = 'maybe'\n", "gateway.unknown_nodes: 'maybe': give"),
+        ("[gateway]\nnmae = 'x'\n", "gateway.nmae: unknown key"),
+        ("[[serial]]\nbaud = 9600\n", "serial[0].port: missing"),
+        ("[mqtt]\nurl = 'http://x'\n", "mqtt.url: 'http://x': give mqtt://host"),
+        ("[mqtt]\nurl = 'mqtt://x'\nprefix = 'a/#'\n", "mqtt.prefix: 'a/#'"),
+        ("[nodes.70000]\n", "nodes.70000: not a node id"),
+        ("[nodes.3]\nkey = 'secret-but-wrong'\n", "nodes.3.key: not 32 hexadecimal digits"),
+        ("[quality]\ntemperature = [10, -10]\n", "quality.temperature: [10, -10]: give"),
+        ("[quality]\nwarmth = [0, 1]\n", "quality.warmth: not a field name"),
+        ("[gateway\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_file_and_key(
+    tmp_path: Path, config: str, message: str
+) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(config, "utf-8")
+    proc = meteolink("gateway", "--config", str(path), "--serial", "/dev/null")
+    assert proc.returncode == 2
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"meteolink: gateway: {path}: ")
+    assert message in lines[0]
+    assert "secret-but-wrong" not in proc.stderr
+
+
+def test_gateway_without_inputs_or_with_a_missing_config_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text("[gateway]\nname = 'x'\n", "utf-8")
+    proc = meteolink("gateway", "--config", str(path))
+    assert proc.returncode == 2
+    assert "no inputs" in proc.stderr and "--serial PORT" in proc.stderr
+    proc = meteolink("gateway", "--config", str(tmp_path / "missing.toml"))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        f"meteolink: gateway: {tmp_path}/missing.toml: no such file (give --config FILE)"
+    )
+    proc = meteolink("gateway", "--serial", "/dev/x", "--mqtt", "mqtt://h:99999")
+    assert proc.returncode == 2 and "--mqtt: 'mqtt://h:99999': the port" in proc.stderr
+
+
+def test_the_shipped_example_config_is_valid() -> None:
+    proc = meteolink("gateway", "--config", str(ROOT / "deploy" / "gateway.toml"), "--check")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1:] == [
+        "gateway gateway, store in /var/lib/meteolink",
+        "reads /dev/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit_XX:XX:XX:XX:XX:XX-if00"
+        " at 115200 baud",
+        "forwards to mqtt://localhost:1883, topics meteolink/<node>/state",
+        "1 nodes listed, 0 with keys; unlisted: accept",
+    ]
+
+
+def test_export_errors_name_the_fix(tmp_path: Path) -> None:
+    proc = meteolink("export", "--data", str(tmp_path))
+    assert proc.returncode == 2 and "no store there" in proc.stderr
+    proc = meteolink("export", "--data", str(tmp_path), "--from", "yesterday")
+    assert proc.returncode == 2 and "--from 'yesterday' is not a date" in proc.stderr
