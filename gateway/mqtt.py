@@ -110,6 +110,7 @@ class MqttUpstream:
                     self._announced.clear()  # retained, but the broker may be a new one
                     await client.publish(self.status_topic, "online", qos=1, retain=True)
                     if self.mqtt.discovery:
+                        await self._announce_gateway(client)
                         await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     try:
                         async with asyncio.TaskGroup() as tg:
@@ -170,6 +171,14 @@ class MqttUpstream:
                     for topic, msg in messages
                 )
             )
+            # Each node heard is online: said again with every batch, so that a
+            # second gateway that lost the node cannot leave it marked offline.
+            await asyncio.gather(
+                *(
+                    client.publish(self._availability(n), "online", qos=1, retain=True)
+                    for n in {s.node for s in batch}
+                )
+            )
             await gateway.forwarded(self.name, batch[-1].id)
             self.published += len(batch)
 
@@ -194,6 +203,17 @@ class MqttUpstream:
             await asyncio.gather(*(client.publish(t, p, qos=1, retain=True) for t, p in configs))
             self._announced[node] = set(fields)
 
+    def _availability(self, node: int) -> str:
+        return f"{self.mqtt.prefix}/{node}/availability"
+
+    async def _announce_gateway(self, client: aiomqtt.Client) -> None:
+        for topic, payload in homeassistant.gateway_discovery(
+            gateway=self.config.name,
+            prefix=self.mqtt.prefix,
+            discovery_prefix=self.mqtt.discovery_prefix,
+        ):
+            await client.publish(topic, payload, qos=1, retain=True)
+
     async def _listen(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and (
@@ -203,10 +223,10 @@ class MqttUpstream:
                 # and may have lost retained configs too.
                 log.info("%s: Home Assistant came online; sending discovery", self.name)
                 self._announced.clear()
+                await self._announce_gateway(client)
                 await self._announce(client, set(self._fields))
 
     async def _statuses(self, client: aiomqtt.Client, gateway: "Gateway") -> None:
-        prefix = self.mqtt.prefix
         for stats in gateway.nodes.values():  # what was judged before this connection
             if stats.online is not None:
                 self._changed.put_nowait(stats)
@@ -217,9 +237,7 @@ class MqttUpstream:
                 async with asyncio.timeout(max(0.0, next_stats - loop.time())):
                     stats = await self._changed.get()
                 state = "online" if stats.online else "offline"
-                await client.publish(
-                    f"{prefix}/{stats.node}/availability", state, qos=1, retain=True
-                )
+                await client.publish(self._availability(stats.node), state, qos=1, retain=True)
             except TimeoutError:
                 next_stats = loop.time() + STATS_EVERY
                 await self._publish_stats(client, gateway)

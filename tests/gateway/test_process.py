@@ -200,7 +200,9 @@ def test_home_assistant_discovery_availability_and_quality(
     assert {m.topic for m in configs} >= {
         "homeassistant/sensor/meteolink_12/temperature/config",
         "homeassistant/sensor/meteolink_12/humidity/config",
+        "homeassistant/binary_sensor/meteolink_gateway_test-gw/status/config",
     }
+    assert all("Cēsis" not in m.topic for m in configs)
     late = subscribe("homeassistant/#", name="late-subscriber")  # sees what is retained
     wait_until(lambda: len(late.on("/config")) == len(configs), "retained configs")
     assert all(m.retain for m in late.on("/config"))
