@@ -1,0 +1,147 @@
+"""The service core in-process, on a clock the test turns: bookkeeping the process tests can't time."""
+
+import asyncio
+from pathlib import Path
+
+from meteolink.firmware import frames
+from meteolink.gateway.config import Config, Node
+from meteolink.gateway.service import Accepted, Gateway, NodeStats
+from tests.gateway.conftest import reading
+
+KEY = bytes(range(16))
+NEW_KEY = bytes(range(16, 32))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_790_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Changes:
+    """An upstream that only listens to node changes."""
+
+    name = "test"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, bool | None]] = []
+
+    async def run(self, gateway: Gateway) -> None:
+        await asyncio.Event().wait()
+
+    def node_changed(self, stats: NodeStats) -> None:
+        self.seen.append((stats.node, stats.online))
+
+
+def make(tmp_path: Path, **nodes: Node) -> tuple[Gateway, Clock]:
+    clock = Clock()
+    cfg = Config(data=tmp_path, nodes={int(k[1:]): v for k, v in nodes.items()})
+    return Gateway(cfg, clock=clock), clock
+
+
+def commit(gw: Gateway) -> int:
+    return asyncio.run(gw.commit_once())
+
+
+def test_a_replaced_node_with_a_new_key_starts_a_new_counter(tmp_path: Path) -> None:
+    gw, _ = make(tmp_path, n7=Node(name="roof", key=KEY))
+    for seq in (5000, 5001):
+        gw.receive(reading(7, seq, key=KEY), source="t")
+    assert commit(gw) == 2
+    gw.store.close()
+    # The board is replaced: same id and name, a new key, a counter from 0.
+    cfg = Config(data=tmp_path, nodes={7: Node(name="roof", key=NEW_KEY)})
+    gw = Gateway(cfg, clock=Clock())
+    gw.receive(reading(7, 0, key=NEW_KEY, flags=frames.FLAG_BOOT), source="t")
+    gw.receive(reading(7, 1, key=NEW_KEY), source="t")
+    gw.receive(reading(7, 5001, key=KEY), source="t")  # the old key no longer counts
+    assert commit(gw) == 2
+    assert gw.nodes[7].mic_failures == 1
+    rows = gw.store.export(0, 2e9)
+    assert [(r.seq, r.epoch) for r in rows] == [(5000, 0), (5001, 0), (0, 1), (1, 1)]
+
+
+def test_an_unkeyed_node_that_lost_its_counter_is_taken_back_on_its_boot_flag(
+    tmp_path: Path,
+) -> None:
+    gw, _ = make(tmp_path)
+    for seq in range(1000, 1300):
+        gw.receive(reading(3, seq), source="t")
+    gw.receive(reading(3, 2), source="t")  # stale: no boot flag
+    gw.receive(reading(3, 0, flags=frames.FLAG_BOOT), source="t")  # reset
+    gw.receive(reading(3, 1), source="t")
+    assert commit(gw) == 302
+    assert gw.nodes[3].rejected == 1
+    assert [r.seq for r in gw.store.export(0, 2e9)][-2:] == [0, 1]
+
+
+def test_statistics_follow_what_arrives(tmp_path: Path) -> None:
+    gw, clock = make(tmp_path)
+    accepted: list[Accepted] = []
+    gw.observers.append(accepted.append)
+    gw.receive(frames.encode(4, 10, {"battery": 3.31}), source="lora", rssi=-99, snr=-2.5)
+    gw.receive(frames.encode(4, 13, {"battery": 3.3}), source="lora", rssi=-97, snr=1.0)
+    gw.receive(frames.encode(4, 13, {"battery": 3.3}), source="lora", rssi=-97, snr=1.0)
+    bad = bytearray(frames.encode(4, 14, {"battery": 3.3}))
+    bad[-1] ^= 1
+    gw.receive(bytes(bad), source="lora")
+    gw.receive(b"\x10\x00", source="lora")
+    assert commit(gw) == 2
+    s = gw.nodes[4]
+    assert (s.received, s.lost, s.duplicates, s.rssi, s.snr, s.battery) == (
+        2,
+        2,
+        1,
+        -97,
+        1.0,
+        3.3,
+    )
+    assert s.last_seen == clock.now
+    src = gw.sources["lora"]
+    assert (src.frames, src.crc_errors, src.malformed) == (5, 1, 1)
+    assert [a.stored.seq for a in accepted] == [10, 13]
+
+
+def test_a_backlog_reading_is_dated_by_its_age(tmp_path: Path) -> None:
+    gw, clock = make(tmp_path)
+    gw.receive(frames.encode(8, 1, {"temperature": 1.0, "age": 3600}), source="t")
+    commit(gw)
+    (row,) = gw.store.export(0, 2e9)
+    assert row.received - row.taken == 3600
+
+
+def test_a_silent_node_is_reported_offline_and_back(tmp_path: Path) -> None:
+    gw, clock = make(tmp_path, n9=Node(interval=60))
+    up = Changes()
+    gw.upstreams.append(up)
+    gw.receive(reading(9, 1), source="t")
+    clock.now += 179
+    gw.check_offline()
+    assert up.seen == [(9, True)]
+    clock.now += 2
+    gw.check_offline()
+    gw.check_offline()
+    assert up.seen == [(9, True), (9, False)]
+    gw.receive(reading(9, 2), source="t")
+    assert up.seen[-1] == (9, True)
+
+
+def test_retention_removes_only_old_forwarded_readings(tmp_path: Path) -> None:
+    gw, clock = make(tmp_path)
+    gw.upstreams.append(Changes())
+    for seq in range(4):
+        gw.receive(reading(2, seq), source="t")
+        commit(gw)
+        clock.now += 86400 * 50
+    gw.store.forwarded("test", 2)  # the upstream has the first two
+
+    async def one_round() -> None:
+        task = asyncio.create_task(gw._retention())
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(one_round())
+    # Kept 90 days: readings 0, 1 and 2 are older, but 2 has not been forwarded.
+    assert [r.seq for r in gw.store.export(0, 2e9)] == [2, 3]
