@@ -1,4 +1,4 @@
-"""The service core in-process, on a clock the test turns: bookkeeping the process tests can't time."""
+"""The service core in-process, on a clock the test turns: what process tests cannot time."""
 
 import asyncio
 from pathlib import Path
@@ -105,7 +105,7 @@ def test_statistics_follow_what_arrives(tmp_path: Path) -> None:
 
 
 def test_a_backlog_reading_is_dated_by_its_age(tmp_path: Path) -> None:
-    gw, clock = make(tmp_path)
+    gw, _ = make(tmp_path)
     gw.receive(frames.encode(8, 1, {"temperature": 1.0, "age": 3600}), source="t")
     commit(gw)
     (row,) = gw.store.export(0, 2e9)
