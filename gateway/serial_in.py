@@ -60,7 +60,7 @@ class SerialInput:
         complained = False
         while True:
             try:
-                ser = serial.Serial(self.port, self.baud, timeout=0, exclusive=True)
+                device = serial.Serial(self.port, self.baud, timeout=0, exclusive=True)
             except (serial.SerialException, OSError, ValueError) as e:
                 # Said once at warning level, then quietly: a bridge left
                 # unplugged for a week must not fill the SD card with logs.
@@ -74,18 +74,18 @@ class SerialInput:
             self.opened += 1
             log.info("%s: open at %d baud", self.name, self.baud)
             try:
-                await self._read(ser)
+                await self._read(device)
             except PortGone as e:
                 log.warning("%s: port went away (%s); reopening when it returns", self.name, e)
             finally:
                 self._fd = None
                 with contextlib.suppress(OSError):
-                    ser.close()
+                    device.close()
             await self._backoff.sleep()
 
-    async def _read(self, ser: serial.Serial) -> None:
+    async def _read(self, device: serial.Serial) -> None:
         loop = asyncio.get_running_loop()
-        fd = ser.fileno()
+        fd = device.fileno()
         # pyserial's timeout=0 sets VMIN=0, where a read of nothing is just
         # "no data"; with VMIN=1 and a non-blocking descriptor, "no data" is
         # EAGAIN and a read of nothing means the device hung up.

@@ -70,7 +70,7 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ("[gateway]\nname = 'a b'\n", "gateway.name: 'a b': use 1 to 64 letters"),
         ("[gateway]\nretention_days = 0\n", "gateway.retention_days: 0 is out of range"),
         ("[gateway]\nunknown_nodes = 'maybe'\n", "gateway.unknown_nodes: 'maybe': give"),
-        ("[gateway]\nnmae = 'x'\n", "gateway.nmae: unknown key"),
+        ("[gateway]\ngateway_name = 'x'\n", "gateway.gateway_name: unknown key"),
         ("[[serial]]\nbaud = 9600\n", "serial[0].port: missing"),
         ("[mqtt]\nurl = 'http://x'\n", "mqtt.url: 'http://x': give mqtt://host"),
         ("[mqtt]\nurl = 'mqtt://x'\nprefix = 'a/#'\n", "mqtt.prefix: 'a/#'"),
