@@ -57,6 +57,11 @@ class Mqtt:
         """The upstream's name in the store's cursors: one per broker."""
         return f"mqtt://{self.host}:{self.port}"
 
+    @property
+    def label(self) -> str:
+        """The broker as log lines name it, TLS shown."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
 
 @dataclass(frozen=True)
 class Node:

@@ -104,7 +104,7 @@ class MqttUpstream:
         while True:
             try:
                 async with self._client() as client:
-                    log.info("%s: connected", self.name)
+                    log.info("%s: connected", self.mqtt.label)
                     complained = False
                     self._backoff.reset()
                     self._announced.clear()  # retained, but the broker may be a new one
@@ -121,12 +121,33 @@ class MqttUpstream:
                         await self._goodbye(client)
                         raise
             except* aiomqtt.MqttError as group:
-                e = group.exceptions[0]
                 (log.debug if complained else log.warning)(
-                    "%s: %s; readings wait in the store, retrying", self.name, e
+                    "%s: %s; readings wait in the store, retrying",
+                    self.mqtt.label,
+                    self._explain(group.exceptions[0]),
                 )
                 complained = True
             await self._backoff.sleep()
+
+    def _explain(self, e: BaseException) -> str:
+        """The broker's refusal, with what to change in the config."""
+        text = str(e)
+        where = self.config.source
+        rc = getattr(e, "rc", None)
+        code = getattr(rc, "value", rc)  # paho gives a ReasonCode or an int
+        if isinstance(e, aiomqtt.MqttCodeError) and code in (4, 5, 134, 135):
+            return (
+                f"the broker refused the user name or password ({text}; check [mqtt] username"
+                f" and password in {where})"
+            )
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            if self.mqtt.ca_file is None:
+                hint = "give [mqtt] ca_file = the broker's CA certificate"
+            else:
+                hint = f"the broker's certificate is not for {self.mqtt.host} or not signed by"
+                hint += f" {self.mqtt.ca_file}"
+            return f"{text} ({hint} in {where})"
+        return text
 
     # -- inside one connection -------------------------------------------------
 

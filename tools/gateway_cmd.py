@@ -95,7 +95,7 @@ def describe(cfg: Config) -> str:
         lines.append("no upstream: readings stay in the local store")
     else:
         tls = " with TLS" if cfg.mqtt.tls else ""
-        lines.append(f"forwards to {cfg.mqtt.name}{tls}, topics {cfg.mqtt.prefix}/<node>/state")
+        lines.append(f"forwards to {cfg.mqtt.label}{tls}, topics {cfg.mqtt.prefix}/<node>/state")
     keyed = sum(1 for n in cfg.nodes.values() if n.key is not None)
     lines.append(f"{len(cfg.nodes)} nodes listed, {keyed} with keys; unlisted: {cfg.unknown_nodes}")
     return "\n".join(lines)
@@ -137,7 +137,7 @@ async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)
     inputs = ", ".join(i.name for i in gateway.inputs)
-    ups = ", ".join(u.name for u in gateway.upstreams) or "no upstream"
+    ups = ", ".join(cfg.mqtt.label for _ in gateway.upstreams if cfg.mqtt) or "no upstream"
     log.info("gateway %s: reading %s; forwarding to %s", cfg.name, inputs, ups)
     notifier.ready(f"reading {inputs}")
     tasks = [lambda: keep_alive(notifier, gateway.healthy)]
