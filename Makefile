@@ -20,7 +20,7 @@ test: lint typecheck system-tools
 # Tools the tests run that pip cannot install: a real Mosquitto broker, and
 # systemd-analyze for the unit file. Installed with apt-get when missing (CI
 # runs as root); otherwise the command to run is printed.
-SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd
+SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
