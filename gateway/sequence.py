@@ -40,11 +40,15 @@ class Counter:
         if self.highest is None or seq > self.highest:
             return Verdict.NEW
         behind = self.highest - seq
+        if boot and not keyed and behind > 0:
+            # A fresh boot below the highest: the node lost its counter
+            # (reflashed). Taking it for a duplicate would acknowledge and
+            # drop readings never stored. (Resent readings carry `age`, and
+            # the service passes boot=False for them.)
+            return Verdict.RESET
         if behind < WINDOW:
             return Verdict.DUPLICATE if self.seen >> behind & 1 else Verdict.LATE
-        if keyed:
-            return Verdict.REPLAY
-        return Verdict.RESET if boot else Verdict.STALE
+        return Verdict.REPLAY if keyed else Verdict.STALE
 
     def record(self, seq: int, verdict: Verdict, *, boot: bool) -> None:
         """Remember a verdict once the frame is stored (or turned away)."""

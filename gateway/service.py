@@ -130,6 +130,9 @@ class Gateway:
         for node, (epoch, counter, kid) in self.store.counters().items():
             self._counters[node] = (epoch, counter)
             self._keys[node] = kid
+            stats = self._stats(node)
+            stats.lost, stats.duplicates = counter.lost, counter.duplicates
+            stats.rejected = counter.rejected
         self._batch: list[tuple[Reading, frames.Frame, str]] = []
         self._acks: list[tuple[Callable[[bytes], None], bytes]] = []
         self._dirty: set[int] = set()
@@ -200,7 +203,9 @@ class Gateway:
             log.info("node %d: new key; its sequence counter starts afresh", node)
             epoch, counter = epoch + 1, Counter()
         self._keys[node] = kid
-        boot = bool(f.flags & frames.FLAG_BOOT)
+        # A reading resent from the backlog (it has an age) keeps its boot
+        # flag but is no new boot.
+        boot = bool(f.flags & frames.FLAG_BOOT) and f.raw(frames.AGE) is None
         verdict = counter.verdict(f.seq, boot=boot, keyed=key is not None)
         if verdict is Verdict.RESET:
             epoch += 1

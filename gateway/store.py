@@ -98,8 +98,19 @@ def _counter_from(text: str) -> Counter:
 class Store:
     """One SQLite database file; not shared between threads."""
 
-    def __init__(self, path: Path, *, check_same_thread: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, check_same_thread: bool = True, readonly: bool = False
+    ) -> None:
         self.path = path
+        if readonly:
+            # For export, beside a running service: no schema set-up, no
+            # writes, no -wal file left behind owned by whoever ran it.
+            try:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+                self._db.execute("SELECT count(*) FROM readings LIMIT 1")
+            except sqlite3.Error as e:
+                raise StoreError(f"{path}: {e} (is it a meteolink store?)") from e
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # The service hands the store to one worker thread after opening it.

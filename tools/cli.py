@@ -77,3 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `meteolink export | head`: the reader has what it wanted.
+        sys.stderr.close()
+        return 0

@@ -14,7 +14,7 @@ from meteolink.gateway.config import Config
 from meteolink.gateway.store import Store, StoreError
 from meteolink.gateway_cmd import add_config_arguments, load_config
 
-FIXED = ("id", "node", "name", "seq", "time", "gateway", "rssi", "snr")
+FIXED = ("id", "node", "name", "location", "seq", "time", "gateway", "rssi", "snr")
 
 
 def parse_time(text: str, option: str) -> float:
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     if not path.exists():
         raise CommandError(f"{path}: no store there (give the gateway's --data or --config)")
     try:
-        store = Store(path)
+        store = Store(path, readonly=True)
     except StoreError as e:
         raise CommandError(str(e), status=1) from None
     out = _open(args.output)

@@ -59,12 +59,27 @@ def load_config(args: argparse.Namespace) -> Config:
         raise CommandError(str(e)) from None
 
 
+class _JournalFormatter(logging.Formatter):
+    """Under systemd: the journal's priority prefix (<4> warning), so that
+    `journalctl -p warning` finds the warnings; the journal stamps the time."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = record.levelno
+        priority = 2 if level >= 50 else 3 if level >= 40 else 4 if level >= 30 else 6
+        if level < logging.INFO:
+            priority = 7
+        return f"<{priority}>{super().format(record)}"
+
+
 def setup_logging(verbose: bool) -> None:
-    # Under systemd the journal stamps the time; elsewhere we do.
-    fmt = "%(levelname)s %(message)s"
-    if "JOURNAL_STREAM" not in os.environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
+    handler = logging.StreamHandler()
+    if "JOURNAL_STREAM" in os.environ:
+        handler.setFormatter(_JournalFormatter("%(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # -v is about meteolink's own decisions, not the libraries' chatter.
+    logging.getLogger("meteolink").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
 def run(args: argparse.Namespace) -> int:

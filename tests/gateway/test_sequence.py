@@ -86,3 +86,14 @@ def test_each_counter_in_the_window_is_accepted_exactly_once(arrivals: list[int]
     if arrivals:
         first, heard = arrivals[0], set(arrivals)
         assert c.lost == sum(1 for s in range(first, max(arrivals) + 1) if s not in heard)
+
+
+def test_a_reflashed_unkeyed_node_inside_the_window_is_a_reset_not_a_duplicate() -> None:
+    c = Counter()
+    for seq in range(100, 110):
+        c.record(seq, c.verdict(seq, boot=False, keyed=False), boot=False)
+    # The node lost its counter and boots again from 100: not a duplicate.
+    assert c.verdict(100, boot=True, keyed=False) is Verdict.RESET
+    assert c.verdict(100, boot=True, keyed=True) is Verdict.DUPLICATE
+    # The last frame heard again with its boot flag is a duplicate all the same.
+    assert c.verdict(109, boot=True, keyed=False) is Verdict.DUPLICATE

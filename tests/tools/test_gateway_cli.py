@@ -39,7 +39,7 @@ def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: 
 
     out = meteolink("export", "--data", str(tmp_path), "--to", "2000-01-01")
     assert out.returncode == 0
-    assert out.stdout.splitlines()[0].startswith("id,node,name,seq,time,gateway,rssi,snr")
+    assert out.stdout.splitlines()[0].startswith("id,node,name,location,seq,time,gateway,rssi,snr")
     assert len(out.stdout.splitlines()) == 1, "nothing taken before 2000"
     table = list(csv.DictReader(io.StringIO(meteolink("export", "--data", str(tmp_path)).stdout)))
     assert len(table) == 15
