@@ -1,9 +1,11 @@
-"""Codec benchmarks: `make bench` (or `python -m bench`) prints the figures.
+"""Benchmarks: `make bench` (or `python -m bench`) prints the figures.
 
 - decode throughput on CPython, one core;
 - heap allocated per encoded frame on MicroPython, after warm-up (gc.mem_alloc);
 - the CRC's cost on MicroPython;
-- the size of the nine-value reading against Cayenne LPP on LoRaWAN and JSON.
+- the size of the nine-value reading against Cayenne LPP on LoRaWAN and JSON;
+- the gateway end to end, serial line to MQTT subscriber: throughput, CPU and
+  memory (bench/gateway.py, which `python -m bench.gateway` runs alone).
 """
 
 import json
@@ -15,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench import gateway
 from meteolink.firmware import frames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +107,8 @@ def main() -> None:
     print(f"  meteolink frame with MIC:         {mic} B")
     print(f"  Cayenne LPP in a LoRaWAN uplink:  {lpp} B")
     print(f"  JSON (compact, no link header):   {len(as_json.encode())} B")
+
+    gateway.main()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ stalls the loop (whose liveness the systemd watchdog watches).
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -137,6 +138,7 @@ class Gateway:
         self._acks: list[tuple[Callable[[bytes], None], bytes]] = []
         self._dirty: set[int] = set()
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
         self._stored = asyncio.Condition()
         self._last_commit = clock()
         self._committing_since: float | None = None
@@ -245,7 +247,7 @@ class Gateway:
                 stats.online = True
                 self._node_changed(stats)
             if len(self._batch) >= BATCH_MAX:
-                self._wake.set()
+                self._full.set()
         if reply is not None and f.flags & frames.FLAG_ACK_REQUEST:
             # Sent only after the commit that makes the reading safe; a
             # duplicate is acknowledged again (the first ack may be lost).
@@ -312,8 +314,12 @@ class Gateway:
             self._wake.clear()
             if len(self._batch) < BATCH_MAX:
                 # Gather what else arrives in the next moment into the same
-                # transaction: one SD-card write per batch, not per frame.
-                await asyncio.sleep(self.config.commit_interval)
+                # transaction: one SD-card write per batch, not per frame;
+                # a batch that fills up goes at once.
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.commit_interval):
+                        await self._full.wait()
             await self.commit_once()
 
     def healthy(self) -> bool:

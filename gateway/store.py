@@ -183,11 +183,18 @@ class Store:
 
     def forwarded(self, upstream: str, last_id: int) -> None:
         """The upstream has confirmed every reading up to last_id."""
-        self._db.execute(
-            "INSERT INTO cursors (upstream, last_id) VALUES (?, ?) ON CONFLICT (upstream)"
-            " DO UPDATE SET last_id = max(last_id, excluded.last_id)",
-            (upstream, last_id),
-        )
+        # No fsync for a cursor: lost in a power cut, it only means a batch
+        # is sent again, and consumers deduplicate on the reading's id.
+        # (0.9 ms -> 0.1 ms per batch on the benchmark's disk; more on SD.)
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._db.execute(
+                "INSERT INTO cursors (upstream, last_id) VALUES (?, ?) ON CONFLICT (upstream)"
+                " DO UPDATE SET last_id = max(last_id, excluded.last_id)",
+                (upstream, last_id),
+            )
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def prune(self, received_before: float, upstreams: Iterable[str]) -> int:
         """Delete readings received before a time that every upstream has confirmed."""
