@@ -15,7 +15,7 @@ import errno
 import logging
 import os
 import termios
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import serial
 
@@ -43,6 +43,7 @@ class SerialInput:
         port: str,
         baud: int = 115200,
         on_noise: Callable[[str, FrameError], None] | None = None,
+        room: Callable[[], Awaitable[None]] | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         if not port:
@@ -52,6 +53,7 @@ class SerialInput:
         self.name = f"serial:{port}"
         self._receive = receive
         self._on_noise = on_noise
+        self._room = room  # awaited before each read: backpressure from the store
         self._backoff = backoff or Backoff(first=0.5, cap=30.0)
         self._fd: int | None = None
         self.opened = 0  # how many times the port was opened: 2 means it came back once
@@ -102,6 +104,8 @@ class SerialInput:
             while True:
                 await ready.wait()
                 ready.clear()
+                if self._room is not None:
+                    await self._room()
                 try:
                     data = os.read(fd, READ_SIZE)
                 except BlockingIOError:

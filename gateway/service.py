@@ -36,6 +36,7 @@ log = logging.getLogger("meteolink.gateway")
 T = TypeVar("T")
 
 BATCH_MAX = 512  # a batch this long is committed at once, without waiting out the interval
+BACKLOG_MAX = 2 * BATCH_MAX  # readings awaiting their commit before inputs stop reading
 HEALTHY_LAG = 20.0  # seconds a commit may take before the watchdog stops being fed
 OFFLINE_CHECK = 15.0  # seconds between looks for silent nodes
 PRUNE_EVERY = 3600.0
@@ -253,6 +254,16 @@ class Gateway:
             # duplicate is acknowledged again (the first ack may be lost).
             self._acks.append((reply, frames.encode_ack(node, f.seq, key)))
         self._wake.set()
+
+    async def room(self) -> None:
+        """Wait while more readings await their commit than memory should hold.
+
+        Inputs call this before each read: in a burst (a bridge emptying its
+        buffer on reconnect) the bytes then wait in the kernel's tty buffer
+        instead of in the gateway's memory.
+        """
+        while len(self._batch) >= BACKLOG_MAX:
+            await self.wait_stored(self.commits, timeout=1.0)
 
     def _stats(self, node: int) -> NodeStats:
         stats = self.nodes.get(node)

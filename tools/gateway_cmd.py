@@ -136,7 +136,13 @@ async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
     cfg = gateway.config
     for port in cfg.serial:
         gateway.inputs.append(
-            SerialInput(gateway.receive, port=port.port, baud=port.baud, on_noise=gateway.on_noise)
+            SerialInput(
+                gateway.receive,
+                port=port.port,
+                baud=port.baud,
+                on_noise=gateway.on_noise,
+                room=gateway.room,
+            )
         )
     if cfg.ble.enabled:
         gateway.inputs.append(

@@ -145,3 +145,21 @@ def test_retention_removes_only_old_forwarded_readings(tmp_path: Path) -> None:
     asyncio.run(one_round())
     # Kept 90 days: readings 0, 1 and 2 are older, but 2 has not been forwarded.
     assert [r.seq for r in gw.store.export(0, 2e9)] == [2, 3]
+
+
+def test_inputs_wait_for_room_while_a_burst_awaits_its_commit(tmp_path: Path) -> None:
+    from meteolink.gateway.service import BACKLOG_MAX
+
+    gw, _ = make(tmp_path)
+
+    async def burst() -> tuple[bool, bool]:
+        for seq in range(BACKLOG_MAX):
+            gw.receive(reading(6, seq), source="t")
+        waiting = asyncio.create_task(gw.room())
+        await asyncio.sleep(0.05)
+        blocked = not waiting.done()
+        await gw.commit_once()
+        await asyncio.wait_for(waiting, 2)
+        return blocked, waiting.done()
+
+    assert asyncio.run(burst()) == (True, True)
