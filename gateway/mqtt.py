@@ -15,6 +15,7 @@ never a gap. Topics (prefix "meteolink" by default):
 """
 
 import asyncio
+import collections
 import datetime
 import json
 import logging
@@ -166,7 +167,7 @@ class MqttUpstream:
             tls_context=tls,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=self.batch,
+            max_inflight_messages=2 * self.batch,
         )
         # A whole batch is published at once by design; aiomqtt would log a
         # warning for each publish past 10 pending (19,000 lines per 20,000
@@ -175,38 +176,83 @@ class MqttUpstream:
         return client
 
     async def _forward(self, client: aiomqtt.Client, gateway: "Gateway") -> None:
-        while True:
-            seen = gateway.commits
-            batch = await gateway.pending(self.name, self.batch)
-            if not batch:
-                await gateway.wait_stored(seen, timeout=30.0)
-                continue
-            messages = []
-            for stored in batch:
-                frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
-                _, msg = state_message(stored, frame, self.config)
-                messages.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-                self._fields.setdefault(stored.node, set()).update(
-                    k for k in frame.values() if k not in NOT_PUBLISHED
+        # Two batches in flight: the next is on the wire while the broker
+        # acknowledges the last. The cursor still moves only in order, once a
+        # batch and every batch before it are confirmed.
+        inflight: collections.deque[asyncio.Task[None]] = collections.deque()
+        last_sent: int | None = None
+        try:
+            while True:
+                seen = gateway.commits
+                if last_sent is None:
+                    batch = await gateway.pending(self.name, self.batch)
+                else:
+                    batch = await gateway.pending_after(last_sent, self.batch)
+                if not batch:
+                    if inflight:
+                        await inflight.popleft()
+                    else:
+                        await gateway.wait_stored(seen, timeout=30.0)
+                    continue
+                publishes = await self._send(client, batch)
+                previous = inflight[-1] if inflight else None
+                inflight.append(
+                    asyncio.create_task(self._settle(client, gateway, batch, publishes, previous))
                 )
-            if self.mqtt.discovery:
-                await self._announce(client, {s.node for s in batch})
-            await asyncio.gather(
-                *(
-                    client.publish(topic, json.dumps(msg, separators=(",", ":")), qos=1)
-                    for topic, msg in messages
-                )
+                last_sent = batch[-1].id
+                if len(inflight) >= 2:
+                    await inflight.popleft()
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _send(
+        self, client: aiomqtt.Client, batch: list[Stored]
+    ) -> list[asyncio.Future[None]]:
+        """Start publishing a batch; the futures complete with the PUBACKs."""
+        messages = []
+        for stored in batch:
+            frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
+            _, msg = state_message(stored, frame, self.config)
+            messages.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
+            self._fields.setdefault(stored.node, set()).update(
+                k for k in frame.values() if k not in NOT_PUBLISHED
             )
-            # Each node heard is online: said again with every batch, so that a
-            # second gateway that lost the node cannot leave it marked offline.
-            await asyncio.gather(
-                *(
-                    client.publish(self._availability(n), "online", qos=1, retain=True)
-                    for n in {s.node for s in batch}
-                )
+        if self.mqtt.discovery:
+            await self._announce(client, {s.node for s in batch})
+        return [
+            asyncio.ensure_future(
+                client.publish(topic, json.dumps(msg, separators=(",", ":")), qos=1)
             )
-            await gateway.forwarded(self.name, batch[-1].id)
-            self.published += len(batch)
+            for topic, msg in messages
+        ]
+
+    async def _settle(
+        self,
+        client: aiomqtt.Client,
+        gateway: "Gateway",
+        batch: list[Stored],
+        publishes: list[asyncio.Future[None]],
+        previous: "asyncio.Task[None] | None",
+    ) -> None:
+        try:
+            await asyncio.gather(*publishes)
+        finally:
+            for p in publishes:
+                p.cancel()
+        if previous is not None:
+            await previous
+        # Each node heard is online: said again with every batch, so that a
+        # second gateway that lost the node cannot leave it marked offline.
+        await asyncio.gather(
+            *(
+                client.publish(self._availability(n), "online", qos=1, retain=True)
+                for n in {s.node for s in batch}
+            )
+        )
+        await gateway.forwarded(self.name, batch[-1].id)
+        self.published += len(batch)
 
     async def _announce(self, client: aiomqtt.Client, nodes: set[int]) -> None:
         """Send discovery configs for fields Home Assistant has not been told about."""

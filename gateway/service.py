@@ -350,6 +350,9 @@ class Gateway:
     async def pending(self, upstream: str, limit: int) -> list[Stored]:
         return await self.in_store(self.store.pending, upstream, limit)
 
+    async def pending_after(self, after_id: int, limit: int) -> list[Stored]:
+        return await self.in_store(self.store.pending_after, after_id, limit)
+
     async def forwarded(self, upstream: str, last_id: int) -> None:
         await self.in_store(self.store.forwarded, upstream, last_id)
 

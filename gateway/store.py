@@ -181,6 +181,14 @@ class Store:
         )
         return [_stored(row) for row in rows]
 
+    def pending_after(self, after_id: int, limit: int = 100) -> list[Stored]:
+        """The next readings after id after_id, oldest first (batches already on their way)."""
+        rows = self._db.execute(
+            f"SELECT {_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
+        )
+        return [_stored(row) for row in rows]
+
     def forwarded(self, upstream: str, last_id: int) -> None:
         """The upstream has confirmed every reading up to last_id."""
         # No fsync for a cursor: lost in a power cut, it only means a batch
