@@ -17,12 +17,10 @@ a Raspberry Pi's core is several times slower than a desktop's or a server's.
 """
 
 import contextlib
-import getpass
 import json
 import os
 import random
 import select
-import shutil
 import signal
 import socket
 import sqlite3
@@ -42,6 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, serial_link
 from meteolink.gateway.service import reading_id
+from tests.mosquitto import Broker
 
 FRAMES = 20_000  # streamed as fast as the line takes them
 STATIONS = 8  # node ids on the one bridge
@@ -58,27 +57,12 @@ WATCHDOG_USEC = 30_000_000  # WatchdogSec=30 in deploy/meteolink-gateway.service
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def find_tool(name: str) -> str:
-    """A command beside this Python, on PATH, or in the sbin directories (Debian's mosquitto)."""
-    dirs = [str(Path(sys.executable).parent), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]
-    found = shutil.which(name, path=os.pathsep.join(dirs))
-    if found is None:
-        sys.exit(f"bench: {name} is not installed (run 'make bench'; mosquitto: apt-get install)")
-    return found
-
-
 def wait_until(condition: Callable[[], object], what: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             sys.exit(f"bench: timed out after {timeout:g} s waiting for {what}")
         time.sleep(0.01)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def values(seq: int) -> dict[str, float | int]:
@@ -115,53 +99,6 @@ class Stations:
             wire = serial_link.cobs_encode(frames.encode(node, seq, values(seq)))
             out.append((reading_id(node, seq), wire))
         return out
-
-
-class Broker:
-    """mosquitto on a loopback port, as installed but for a longer queue per client.
-
-    set_tcp_nodelay stays false, Mosquitto's default: its PUBACKs then wait on
-    Nagle's algorithm, which the gateway meets at any broker left as shipped.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir()
-        self.port = free_port()
-        self.conf = directory / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            f"user {getpass.getuser()}\n"  # as root, stay root: the directory is ours
-            "max_queued_messages 1000000\n"  # the default, 1000, drops the subscriber's messages
-            f"log_dest file {directory}/mosquitto.log\n"
-        )
-        self.out = directory / "mosquitto.out"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.out.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [find_tool("mosquitto"), "-c", str(self.conf)], stdout=out, stderr=out
-            )
-
-        def accepting() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(accepting, f"mosquitto to listen on {self.port}", timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(10)
-            self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
 
 
 class Subscriber:
@@ -524,7 +461,12 @@ def main() -> None:
         contextlib.ExitStack() as stack,
     ):
         tmp = Path(name)
-        broker = Broker(tmp / "broker")
+        # As installed but for a longer queue per client (the default, 1000,
+        # drops the subscriber's messages). set_tcp_nodelay stays false,
+        # Mosquitto's default, which the gateway meets at any stock broker.
+        broker = Broker(
+            tmp / "broker", config=["allow_anonymous true", "max_queued_messages 1000000"]
+        )
         stack.callback(broker.stop)
         broker.start()
         sub = Subscriber(broker.port)

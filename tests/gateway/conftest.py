@@ -1,9 +1,7 @@
 """Real parts for the gateway's tests: a Mosquitto broker, pseudo-terminals, the service process."""
 
-import getpass
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import threading
@@ -20,6 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, serial_link
 from tests.helpers import find_tool
+from tests.mosquitto import Broker
 
 
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
@@ -30,61 +29,19 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 15.0
         time.sleep(0.02)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Broker:
-    """mosquitto on a loopback port, with persistence so a restart keeps sessions."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.directory = directory
-        self.conf = directory / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {directory}/\n"
-            "autosave_interval 1\n"
-            f"user {getpass.getuser()}\n"  # as root, stay root: the directory is ours
-            f"log_dest file {directory}/mosquitto.log\n"
-        )
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with (self.directory / "mosquitto.out").open("ab") as out:
-            self.proc = subprocess.Popen(
-                [find_tool("mosquitto"), "-c", str(self.conf)], stdout=out, stderr=out
-            )
-
-        def accepting() -> bool:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(accepting, f"mosquitto to listen on {self.port}", timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
     directory = tmp_path / "broker"
-    directory.mkdir()
-    b = Broker(directory)
+    # Persistent sessions survive a broker restart, as the outage test needs.
+    b = Broker(
+        directory,
+        config=[
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {directory}/",
+            "autosave_interval 1",
+        ],
+    )
     b.start()
     yield b
     b.stop()

@@ -7,9 +7,7 @@ to trust, delivers nothing: the gateway says why in a warning, keeps the
 reading in its store, keeps running and keeps trying.
 """
 
-import getpass
 import json
-import socket
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -21,8 +19,9 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.gateway.conftest import GatewayProcess, Line, free_port, reading, wait_until
+from tests.gateway.conftest import GatewayProcess, Line, reading, wait_until
 from tests.helpers import find_tool
+from tests.mosquitto import Broker
 
 USER = "station-gw"
 PASSWORD = "s3cret:with@odd/chars"  # the characters a URL must percent-encode
@@ -89,16 +88,9 @@ class SecureBroker:
 
     def __init__(self, directory: Path, *, password: bool, pki: Pki | None) -> None:
         directory.mkdir()
-        self.directory = directory
-        self.port = free_port()
         self.password = password
         self.pki = pki
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            f"user {getpass.getuser()}",  # as root, stay root: the files are ours
-            f"log_dest file {directory / 'mosquitto.log'}",
-            "log_type all",
-        ]
+        lines = ["log_type all"]
         if password:
             passwd = directory / "passwd"
             subprocess.run(
@@ -113,39 +105,19 @@ class SecureBroker:
             lines += ["allow_anonymous true"]
         if pki is not None:
             lines += [f"cafile {pki.ca}", f"certfile {pki.cert}", f"keyfile {pki.key}"]
-        conf = directory / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        with (directory / "mosquitto.out").open("ab") as out:
-            self.proc = subprocess.Popen(
-                [find_tool("mosquitto"), "-c", str(conf)], stdout=out, stderr=out
-            )
-
-    def wait_listening(self) -> None:
-        def accepting() -> bool:
-            if self.proc.poll() is not None:
-                pytest.fail(f"mosquitto exited:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(accepting, f"mosquitto to listen on {self.port}", timeout=10)
+        self.broker = Broker(directory, config=lines)
+        self.port = self.broker.port
+        self.broker.start()
 
     def url(self, userinfo: str = "") -> str:
         scheme = "mqtts" if self.pki is not None else "mqtt"
         return f"{scheme}://{userinfo}127.0.0.1:{self.port}"
 
     def log(self) -> str:
-        return "".join(
-            p.read_text("utf-8", errors="replace")
-            for p in (self.directory / "mosquitto.out", self.directory / "mosquitto.log")
-            if p.exists()
-        )
+        return self.broker.log()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
+        self.broker.stop()
 
 
 @pytest.fixture
@@ -155,7 +127,6 @@ def secure_broker(tmp_path: Path) -> Iterator[Callable[..., SecureBroker]]:
     def make(*, password: bool = False, pki: Pki | None = None) -> SecureBroker:
         b = SecureBroker(tmp_path / f"broker{len(made)}", password=password, pki=pki)
         made.append(b)
-        b.wait_listening()
         return b
 
     yield make

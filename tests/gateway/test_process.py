@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meteolink.firmware import frames, serial_link
-from tests.gateway.conftest import Broker, GatewayProcess, Line, Subscriber, reading, wait_until
+from tests.gateway.conftest import GatewayProcess, Line, Subscriber, reading, wait_until
+from tests.mosquitto import Broker
 
 KEY = bytes(range(16))
 

@@ -1,0 +1,74 @@
+"""A real Mosquitto broker on a loopback port: for the tests and the benchmark alike."""
+
+import getpass
+import socket
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from tests.helpers import find_tool
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Broker:
+    """mosquitto with a listener on 127.0.0.1, plus whatever `config` lines say.
+
+    It logs to mosquitto.log in `directory`, and runs as the current user:
+    as root it would drop to user mosquitto, which cannot read our files.
+    """
+
+    def __init__(self, directory: Path, *, config: Iterable[str] = ()) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.port = free_port()
+        self.conf = directory / "mosquitto.conf"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"user {getpass.getuser()}",
+            f"log_dest file {directory / 'mosquitto.log'}",
+            *config,
+        ]
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start it and return once it accepts connections."""
+        with (self.directory / "mosquitto.out").open("ab") as out:
+            proc = subprocess.Popen(
+                [find_tool("mosquitto"), "-c", str(self.conf)], stdout=out, stderr=out
+            )
+        self.proc = proc
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with status {proc.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"mosquitto not listening on {self.port}") from None
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        return "".join(
+            p.read_text("utf-8", errors="replace")
+            for p in (self.directory / "mosquitto.out", self.directory / "mosquitto.log")
+            if p.exists()
+        )
