@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from tests.helpers import FIRMWARE, find_tool
+from tests.helpers import FIRMWARE, ROOT, find_tool
 
 # Speed is measured in bench/, not here: no per-example deadline that a busy
 # two-core CI machine could trip.
@@ -18,11 +18,15 @@ settings.load_profile("meteolink")
 
 @pytest.fixture(scope="session")
 def micropython() -> Callable[..., str]:
-    """Runs a script under the real MicroPython unix port, firmware/ on its path."""
+    """Runs a script under the real MicroPython unix port.
+
+    firmware/ is on its path, as the node's filesystem root, and so is the
+    repository root, for the `sim` board's emulated parts (`import sim.i2c`).
+    """
     binary = find_tool("micropython")
 
     def run(script: Path, *args: str, timeout: float = 120) -> str:
-        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:.frozen")
+        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}:.frozen")
         proc = subprocess.run(
             [binary, str(script), *args],
             capture_output=True,
