@@ -15,7 +15,7 @@ _base = 0  # ms of sim time at process start, restored from the RTC memory file
 
 def ticks_ms() -> int:
     """Milliseconds of sim time: only differences are meaningful."""
-    return _base + _skipped + time.ticks_ms()
+    return _base + _skipped + time.ticks_ms()  # type: ignore[operator]
 
 
 def skip(ms: int) -> None:
@@ -27,4 +27,4 @@ def skip(ms: int) -> None:
 def set_base(ms: int) -> None:
     """Continue the sim time of an earlier wake (after a simulated deep sleep)."""
     global _base
-    _base = ms - _skipped - time.ticks_ms()
+    _base = ms - _skipped - time.ticks_ms()  # type: ignore[operator]

@@ -1,0 +1,305 @@
+"""The node: wake, warm up, read, encode, send, sleep (docs/firmware.md).
+
+One cycle per wake. On an ESP32 every wake is a reboot out of deep sleep, so
+run() does one cycle and never returns; on the RP2040 it loops, light
+sleeping between cycles. Everything that must outlive the sleep is in the
+retained bytes (retained.py); everything else is rebuilt on each wake.
+
+A sensor that is absent or fails is left out of that cycle's frame, with
+STATUS_SENSOR_FAULT set: it never stops the cycle. The watchdog is fed only
+after a cycle that sent its frame, so a cycle stuck in a driver or a radio
+ends in a watchdog reset, which the next frame reports.
+"""
+
+import json
+import sys
+
+from micropython import const
+
+import config as configuration
+import frames
+import retained
+from counter import Counter
+
+_DEBUG = const(False)
+# Time for everything but the sensors' own waits: reading, encoding, a LoRa
+# transmission at SF12 with the duty-cycle wait cut short, an ack window.
+_BUDGET_MS = const(30000)
+_ACK_WINDOW_MS = const(2000)
+_MIN_SLEEP_MS = const(1000)
+_LOW_BATTERY_HYSTERESIS_MV = const(100)
+
+# sensor kind -> (module, class, [(frame field, driver attribute)])
+_DRIVERS = {
+    "bme280": (
+        "bme280",
+        "BME280",
+        ((frames.TEMPERATURE, "temperature"), (frames.HUMIDITY, "humidity"), (frames.PRESSURE, "pressure")),
+    ),
+    "sht4x": ("sht4x", "SHT4x", ((frames.TEMPERATURE, "temperature"), (frames.HUMIDITY, "humidity"))),
+    "scd41": ("scd4x", "SCD4x", ((frames.CO2, "co2"),)),
+    "sgp40": ("sgp40", "SGP40", ((frames.VOC_INDEX, "voc_index"),)),
+    "pms5003": (
+        "pms5003",
+        "PMS5003",
+        ((frames.PM1, "pm1"), (frames.PM2_5, "pm2_5"), (frames.PM10, "pm10")),
+    ),
+    "sds011": ("sds011", "SDS011", ((frames.PM2_5, "pm2_5"), (frames.PM10, "pm10"))),
+    "battery": ("battery", "Battery", ((frames.BATTERY, "battery"),)),
+}
+
+
+def load_port():  # type: ignore[no-untyped-def]
+    if sys.platform == "esp32":
+        import port_esp32 as port
+    elif sys.platform == "rp2":
+        import port_rp2 as port  # type: ignore[no-redef]
+    else:  # the unix port: the sim board
+        from sim import port  # type: ignore[no-redef]
+    return port
+
+
+class Slot:
+    """A configured sensor: its driver, or None while it is absent."""
+
+    def __init__(self, spec: "configuration.Sensor") -> None:
+        self.kind = spec.kind
+        self.address = spec.address
+        module, cls, fields = _DRIVERS[spec.kind]
+        self._module = module
+        self._cls = cls
+        self.fields = fields
+        self.driver: object = None
+        self.ready_at = 0
+        self.pending = False
+
+
+class Node:
+    def __init__(self, port: object, board: dict, cfg: "configuration.Config") -> None:  # type: ignore[type-arg]
+        self.port = port
+        self.board = board
+        self.cfg = cfg
+        self.mem = retained.Retained(port.load())  # type: ignore[attr-defined]
+        self.counter = Counter(self.mem, cfg.checkpoint_every)
+        if self.counter.cold:
+            # Keep the new reservation in RTC memory at once: a node that
+            # crashes in its first cycle must not jump (and write flash)
+            # again on every watchdog reset.
+            port.save(self.mem.seal())  # type: ignore[attr-defined]
+        self.cause = port.reset_cause()  # type: ignore[attr-defined]
+        self.key = frames.Key(cfg.key) if cfg.key else None
+        self.enc = frames.Encoder(cfg.node, self.key)
+        self.slots = [Slot(s) for s in cfg.sensors]
+        self.link = None
+        self.awake_ms = 0
+        self._i2c: object = None
+        self._uart: object = None
+
+    # Hardware, built on first use.
+
+    def _bus(self, slot: Slot) -> object:
+        port = self.port
+        if slot.kind in ("pms5003", "sds011"):
+            if self._uart is None:
+                self._uart = port.uart(self.board["uart"], 9600)  # type: ignore[attr-defined]
+            return self._uart
+        if slot.kind == "battery":
+            b = self.board["battery"]
+            if b is None:
+                raise OSError("battery: this board has no battery ADC")
+            if b.get("enable") is not None:
+                port.pin_out(b["enable"], b.get("enable_level", 1))  # type: ignore[attr-defined]
+            return port.adc(b["pin"])  # type: ignore[attr-defined]
+        if self._i2c is None:
+            self._i2c = port.i2c(self.board["i2c"])  # type: ignore[attr-defined]
+        return self._i2c
+
+    def _open(self, slot: Slot) -> None:
+        module = __import__(slot._module)
+        cls = getattr(module, slot._cls)
+        bus = self._bus(slot)
+        if slot.kind == "battery":
+            slot.driver = cls(bus, self.board["battery"]["ratio"])
+        elif slot.address is None:
+            slot.driver = cls(bus)
+        else:
+            slot.driver = cls(bus, slot.address)
+
+    # The cycle.
+
+    def low_battery(self) -> bool:
+        return bool(self.mem.flags & retained.FLAG_LOW_BATTERY)
+
+    def _update_battery(self, mv: int) -> None:
+        limit = self.cfg.low_battery_mv
+        if not limit:
+            return
+        if mv < limit:
+            self.mem.flags |= retained.FLAG_LOW_BATTERY
+        elif mv >= limit + _LOW_BATTERY_HYSTERESIS_MV:
+            self.mem.flags &= ~retained.FLAG_LOW_BATTERY
+
+    def measure(self) -> int:
+        """Start every sensor, read each when ready; return the status bits."""
+        port = self.port
+        enc = self.enc
+        enc.clear()
+        status = self.cause
+        low = self.low_battery()
+        if low:
+            status |= frames.STATUS_LOW_BATTERY
+        skip = self.cfg.low_battery_skip if low else ()
+        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        for slot in self.slots:
+            slot.pending = False
+            if slot.kind in skip:
+                continue
+            try:
+                if slot.driver is None:
+                    self._open(slot)
+                if slot.kind == "scd41":
+                    p = self.mem.get(">H", retained.PRESSURE)
+                    if p:
+                        slot.driver.set_pressure(p)  # type: ignore[attr-defined]
+                wait = slot.driver.start()  # type: ignore[attr-defined]
+            except OSError as exc:
+                status |= frames.STATUS_SENSOR_FAULT
+                slot.driver = None
+                if _DEBUG:
+                    print("node:", slot.kind, exc)
+                continue
+            slot.ready_at = wait
+            slot.pending = True
+        # Read in the order the sensors become ready, napping in between:
+        # a PM fan's 30 s warm-up covers the SCD41's 5 s conversion.
+        while True:
+            nxt = None
+            for slot in self.slots:
+                if slot.pending and (nxt is None or slot.ready_at < nxt.ready_at):
+                    nxt = slot
+            if nxt is None:
+                break
+            nxt.pending = False
+            elapsed = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            if nxt.ready_at > elapsed:
+                port.nap(nxt.ready_at - elapsed)  # type: ignore[attr-defined]
+            drv = nxt.driver
+            try:
+                drv.read()  # type: ignore[attr-defined]
+                for fid, attr in nxt.fields:
+                    value = getattr(drv, attr)
+                    if value is not None:
+                        enc.put_raw(fid, value)
+            except (OSError, frames.EncodeError) as exc:
+                # A failed read, or a value outside the field's range, which
+                # only a broken sensor gives: leave the fields out, say so.
+                status |= frames.STATUS_SENSOR_FAULT
+                if _DEBUG:
+                    print("node:", nxt.kind, exc)
+                continue
+            if nxt.kind == "bme280":
+                self.mem.put(">H", retained.PRESSURE, drv.pressure)  # type: ignore[attr-defined]
+            elif nxt.kind == "battery":
+                self._update_battery(drv.battery)  # type: ignore[attr-defined]
+        for slot in self.slots:
+            if slot.driver is not None and slot.kind not in ("battery",):
+                try:
+                    slot.driver.stop()  # type: ignore[attr-defined]
+                except OSError:
+                    pass
+        if status:
+            enc.put_raw(frames.STATUS, status)
+        return status
+
+    def send(self) -> bool:
+        flags = 0
+        if self.counter.boot:
+            flags |= frames.FLAG_BOOT
+        if self.cfg.ack:
+            flags |= frames.FLAG_ACK_REQUEST
+        seq = self.counter.take()
+        frame = self.enc.encode(seq, flags)
+        if self.link is None:
+            self.link = self._make_link()
+        sent = self.link.send(frame)  # type: ignore[attr-defined]
+        if _DEBUG:
+            print("node: frame", seq, bytes(frame).hex())
+        return bool(sent)
+
+    def _make_link(self) -> object:
+        t = self.cfg.transport
+        if t == "uart":
+            from uart_link import UartLink
+
+            return UartLink(self.port.link(self.board["link"]))  # type: ignore[attr-defined]
+        raise OSError("transport %s is not built into this firmware yet" % t)
+
+    def interval_ms(self) -> int:
+        ms = self.cfg.interval_s * 1000
+        if self.low_battery():
+            ms *= self.cfg.low_battery_factor
+        return ms
+
+    def cycle(self) -> int:
+        """One wake's work; returns the ms to sleep until the next cycle."""
+        port = self.port
+        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        self.measure()
+        self.send()
+        self.cause = frames.RESET_SLEEP  # the next cycle woke from sleep
+        self.awake_ms = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+        self.mem.put(">H", retained.AWAKE_MS, min(self.awake_ms, 0xFFFF))
+        port.save(self.mem.seal())  # type: ignore[attr-defined]
+        sleep = self.interval_ms() - self.awake_ms
+        return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
+
+
+def load_board(path: str = "board.json") -> dict:  # type: ignore[type-arg]
+    with open(path) as f:
+        board: dict = json.load(f)  # type: ignore[type-arg]
+    return board
+
+
+def maintenance(port: object, board: dict, cfg: "configuration.Config | None") -> bool:  # type: ignore[type-arg]
+    """The window after a cold boot in which mpremote can always get in.
+
+    True means: stay in the REPL (the button is held, or the config is
+    bad). Otherwise wait cfg.maintenance_s (longer on USB power) for a
+    Ctrl-C, which mpremote sends when it connects, and go on.
+    """
+    pin = board.get("maintenance_pin")
+    if pin is not None and port.pin_held(pin):  # type: ignore[attr-defined]
+        print("meteolink: maintenance button held: staying in the REPL")
+        return True
+    if cfg is None:
+        return True
+    seconds = cfg.maintenance_s
+    if port.usb_power(board.get("vbus_pin")):  # type: ignore[attr-defined]
+        seconds *= 6  # a technician with a laptop is likely there
+    if seconds:
+        print("meteolink: node %d starts in %d s (Ctrl-C to stay in the REPL)" % (cfg.node, seconds))
+        import time
+
+        time.sleep_ms(seconds * 1000)  # Ctrl-C raises KeyboardInterrupt here
+    return False
+
+
+def main() -> None:
+    port = load_port()  # type: ignore[no-untyped-call]
+    board = load_board()
+    try:
+        cfg = configuration.load()
+    except configuration.ConfigError as exc:
+        print("meteolink:", exc)
+        cfg = None
+    cold = port.reset_cause() != frames.RESET_SLEEP
+    if cold and maintenance(port, board, cfg):
+        return
+    if cfg is None:
+        return
+    node = Node(port, board, cfg)
+    wdt = port.watchdog(_BUDGET_MS + 30000 + _ACK_WINDOW_MS)
+    while True:
+        sleep = node.cycle()
+        wdt.feed()  # only after a cycle that got its frame out
+        port.deepsleep(sleep)  # ESP32 and sim: does not return

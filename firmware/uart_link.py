@@ -1,0 +1,43 @@
+"""The UART transport: frames on a serial line, COBS-framed (docs/protocol.md §5).
+
+The line goes to a gateway's serial port directly or through any
+transparent serial radio. Acknowledgements come back on the same line.
+"""
+
+import frames
+import serial_link
+
+
+class UartLink:
+    def __init__(self, uart: object) -> None:
+        self._uart = uart
+        self._out = bytearray(serial_link.MAX_ENCODED)
+        self._view = memoryview(self._out)
+        self._deframer = serial_link.Deframer()
+        self.dropped = 0
+
+    def send(self, frame: memoryview | bytes) -> bool:
+        n = serial_link.cobs_encode_into(frame, len(frame), self._out)
+        self._uart.write(self._view[:n])  # type: ignore[attr-defined]
+        return True
+
+    def poll_ack(self, node: int, seq: int, key: "frames.Key | None") -> bool:
+        """True when an acknowledgement of (node, seq) has arrived; never waits."""
+        data = self._uart.read(64)  # type: ignore[attr-defined]
+        if not data:
+            return False
+        for record in self._deframer.feed(data):
+            if isinstance(record, frames.FrameError):
+                continue
+            try:
+                ack = frames.decode(serial_link.split_record(record)[0], key)
+            except frames.FrameError:
+                continue  # noise, another node's traffic, a forged ack
+            if key is not None and ack.mic is not True:
+                continue  # a keyed node believes only acks with a good MIC
+            if ack.flags & frames.FLAG_ACK and ack.node == node and ack.seq == seq:
+                return True
+        return False
+
+    def sleep(self) -> None:
+        pass

@@ -1,0 +1,264 @@
+"""The sim board's port: what machine and esp32 give a real node.
+
+A sim node is one MicroPython unix process per wake, as an ESP32 reboots
+into main.py on every wake from deep sleep. Its working directory is the
+node's flash. Everything else about its world comes from a JSON file named
+by the METEOLINK_SIM environment variable:
+
+    {"link": "/dev/pts/7",              the serial line of the uart transport
+     "air": {"temperature": 21.5, "humidity": 45.0, "pressure": 1013.25,
+             "co2": 600, "pm1": 4.0, "pm2_5": 7.5, "pm10": 11.0, "voc": 0},
+     "battery_v": 2.9,                   at the battery, before the divider
+     "absent": ["scd41"], "silent": [], "corrupt": [],
+     "maintenance_pin": false, "usb_power": false,
+     "radio": {"port": 47000, "rssi": -97, "snr": 7.5}}
+
+RTC memory is the file <world>.rtc: deep sleep writes it and exits; the next
+process reads it. Deleting it is pulling the battery. A process that ends
+without going to sleep (a crash, a hang killed by the test) leaves it marked
+awake, and the next wake reports a watchdog reset, which is what the
+hardware watchdog would have done.
+"""
+
+import json
+import os
+import sys
+import time
+
+import frames
+from sim import clock
+
+_world: dict | None = None  # type: ignore[type-arg]
+
+
+def world() -> dict:  # type: ignore[type-arg]
+    global _world
+    if _world is None:
+        path = os.getenv("METEOLINK_SIM")
+        if not path:
+            raise OSError("sim: set METEOLINK_SIM to the sim world's JSON file")
+        with open(path) as f:
+            _world = json.load(f)
+        _world["_path"] = path
+    return _world
+
+
+def _rtc_path() -> str:
+    return str(world()["_path"]) + ".rtc"
+
+
+def _read_rtc() -> dict | None:  # type: ignore[type-arg]
+    try:
+        with open(_rtc_path()) as f:
+            rtc: dict = json.load(f)  # type: ignore[type-arg]
+            return rtc
+    except OSError:
+        return None
+
+
+def _write_rtc(state: str, memory: bytes | bytearray, clock_ms: int) -> None:
+    tmp = _rtc_path() + ".new"
+    with open(tmp, "w") as f:
+        json.dump({"state": state, "clock_ms": clock_ms, "memory": bytes(memory).hex()}, f)
+    os.rename(tmp, _rtc_path())
+
+
+_cause = -1
+_memory = b""
+
+
+def _wake() -> None:
+    """Work out why this process started, once, and mark the node awake."""
+    global _cause, _memory
+    if _cause >= 0:
+        return
+    rtc = _read_rtc()
+    if rtc is None:
+        _cause = frames.RESET_POWER_ON
+    else:
+        clock.set_base(rtc["clock_ms"])
+        _memory = bytes.fromhex(rtc["memory"])
+        _cause = frames.RESET_SLEEP if rtc["state"] == "asleep" else frames.RESET_WATCHDOG
+    _write_rtc("awake", _memory, clock.ticks_ms())
+
+
+def reset_cause() -> int:
+    _wake()
+    return _cause
+
+
+def load() -> bytes | None:
+    _wake()
+    return _memory or None
+
+
+def save(memory: bytes | bytearray) -> None:
+    global _memory
+    _memory = bytes(memory)
+
+
+def deepsleep(ms: int) -> None:
+    """Write RTC memory, let ms of sim time pass, and end this process."""
+    _write_rtc("asleep", _memory, clock.ticks_ms() + ms)
+    sys.exit(0)
+
+
+def nap(ms: int) -> None:
+    if _wdt is not None:
+        _wdt.check(ms)
+    clock.skip(ms)
+
+
+def ticks_ms() -> int:
+    return clock.ticks_ms()
+
+
+def ticks_diff(a: int, b: int) -> int:
+    return a - b  # sim time does not wrap
+
+
+def now_s() -> int:
+    return clock.ticks_ms() // 1000
+
+
+class _WDT:
+    """Bites when more than `timeout` ms of sim time pass without a feed."""
+
+    def __init__(self, timeout: int) -> None:
+        self.timeout = timeout
+        self.fed = clock.ticks_ms()
+
+    def check(self, ahead: int = 0) -> None:
+        if clock.ticks_ms() + ahead - self.fed > self.timeout:
+            print("sim: watchdog reset")
+            sys.exit(3)  # RTC stays marked awake: the next wake says WATCHDOG
+
+    def feed(self) -> None:
+        self.check()
+        self.fed = clock.ticks_ms()
+
+
+_wdt: _WDT | None = None
+
+
+def watchdog(timeout_ms: int) -> _WDT:
+    global _wdt
+    _wdt = _WDT(timeout_ms)
+    return _wdt
+
+
+def _faults(kind: str) -> tuple[bool, bool]:
+    w = world()
+    return kind in w.get("silent", ()), kind in w.get("corrupt", ())
+
+
+def pin_held(pin: object) -> bool:
+    """The maintenance button, held at boot."""
+    return bool(world().get("maintenance_pin"))
+
+
+def usb_power(pin: object) -> bool:
+    return bool(world().get("usb_power"))
+
+
+class Link:
+    """The uart transport's serial line: a pseudo-terminal in raw mode."""
+
+    def __init__(self, path: str) -> None:
+        import select
+
+        self._f = open(path, "r+b")
+        self._poll = select.poll()
+        self._poll.register(self._f, select.POLLIN)
+
+    def write(self, buf: bytes | bytearray | memoryview) -> int:
+        n: int = self._f.write(buf)
+        return n
+
+    def any(self) -> int:
+        """As machine.UART.any(): nonzero when a read would return bytes."""
+        return 1 if self._poll.poll(0) else 0
+
+    def read(self, n: int) -> bytes | None:
+        """As machine.UART.read() with timeout 0: what is there, or None."""
+        if not self.any():
+            return None
+        data: bytes = self._f.read(n)
+        return data
+
+
+def link(cfg: object) -> Link:
+    path = world().get("link")
+    if not path:
+        raise OSError('sim: the world file has no "link" for the uart transport')
+    return Link(path)
+
+
+def sleep_ms(ms: int) -> None:
+    time.sleep_ms(ms)
+
+
+# The sim board's parts: which emulated chip stands for each sensor, at
+# which address, and which of the world's air quantities it measures.
+_I2C_CHIPS = (
+    ("bme280", "BME280", 0x76, ("temperature", "humidity", "pressure")),
+    ("sht4x", "SHT4x", 0x44, ("temperature", "humidity")),
+    ("scd41", "SCD41", 0x62, ("co2", "temperature", "humidity")),
+    ("sgp40", "SGP40", 0x59, ("voc",)),
+)
+_UART_CHIPS = (
+    ("pms5003", "PMS5003", ("pm1", "pm2_5", "pm10")),
+    ("sds011", "SDS011", ("pm2_5", "pm10")),
+)
+
+# What each sim board part was built as, for a test or a bench to look at.
+parts: dict = {}  # type: ignore[type-arg]
+
+
+def _make(kind: str, cls_name: str, quantities: tuple, *args: int) -> object:  # type: ignore[type-arg]
+    w = world()
+    air = w.get("air", {})
+    module = __import__("sim." + (kind if kind != "scd41" else "scd4x"), None, None, [cls_name])
+    kwargs = {q: air[q] for q in quantities if q in air}
+    chip = getattr(module, cls_name)(*args, **kwargs)
+    silent, corrupt = _faults(kind)
+    chip.silent = silent
+    chip.corrupt = corrupt
+    parts[kind] = chip
+    return chip
+
+
+def i2c(cfg: object) -> object:
+    from sim.i2c import I2C
+
+    bus = I2C()
+    absent = world().get("absent", ())
+    for kind, cls_name, address, quantities in _I2C_CHIPS:
+        if kind not in absent:
+            bus.attach(_make(kind, cls_name, quantities, address))  # type: ignore[arg-type]
+    return bus
+
+
+def uart(cfg: object, baudrate: int) -> object:
+    from sim.uart import UART
+
+    w = world()
+    wired = w.get("uart_chip", "pms5003")  # one UART, one PM sensor
+    for kind, cls_name, quantities in _UART_CHIPS:
+        if kind == wired and kind not in w.get("absent", ()):
+            return UART(_make(kind, cls_name, quantities))
+    return UART(None)
+
+
+def adc(pin: object) -> object:
+    from sim.adc import ADC
+
+    with open("board.json") as f:
+        ratio = json.load(f)["battery"]["ratio"]
+    chip = ADC(volts=world().get("battery_v", 3.0) / ratio)
+    parts["battery"] = chip
+    return chip
+
+
+def pin_out(pin: object, value: int) -> None:
+    pass

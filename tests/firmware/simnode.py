@@ -1,0 +1,106 @@
+"""A node on the `sim` board: the real firmware, one MicroPython process per wake.
+
+Its flash is a directory (config.json, board.json, counter.dat); its world
+(air, faults, the serial line, the battery) is a JSON file; its RTC memory
+is that file plus ".rtc". Wake it, and read the frames it wrote on its
+serial line, a real pseudo-terminal.
+"""
+
+import json
+import os
+import subprocess
+import tty
+from pathlib import Path
+from typing import Any
+
+from meteolink.firmware import frames, serial_link
+from tests.helpers import FIRMWARE, ROOT, find_tool
+
+SIM_BOARD = ROOT / "boards" / "sim.json"
+
+
+class SimLine:
+    """The node's serial line: the test holds the far end of a pty."""
+
+    def __init__(self) -> None:
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self.slave)
+        self._deframer = serial_link.Deframer()
+
+    def read(self) -> bytes:
+        out = bytearray()
+        while True:
+            try:
+                chunk = os.read(self.master, 4096)
+            except (BlockingIOError, OSError):
+                return bytes(out)
+            if not chunk:
+                return bytes(out)
+            out += chunk
+
+    def frames(self, key: bytes | None = None) -> list[frames.Frame]:
+        """Every frame the node wrote since the last call, decoded."""
+        got = []
+        for record in self._deframer.feed(self.read()):
+            assert isinstance(record, bytes), record
+            got.append(frames.decode(record, key))
+        return got
+
+    def write(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def close(self) -> None:
+        os.close(self.master)
+        os.close(self.slave)
+
+
+class SimNode:
+    def __init__(self, root: Path, config: dict[str, Any], world: dict[str, Any]) -> None:
+        self.flash = root / "flash"
+        self.flash.mkdir(parents=True)
+        self.world_path = root / "world.json"
+        self.rtc_path = root / "world.json.rtc"
+        (self.flash / "board.json").write_text(SIM_BOARD.read_text("utf-8"), "utf-8")
+        self.configure(config)
+        self.world = dict(world)
+        self.set_world()
+        self.binary = find_tool("micropython")
+
+    def configure(self, config: dict[str, Any]) -> None:
+        (self.flash / "config.json").write_text(json.dumps(config), "utf-8")
+
+    def set_world(self, **changes: Any) -> None:
+        self.world.update(changes)
+        self.world_path.write_text(json.dumps(self.world), "utf-8")
+
+    def wake(self, *, code: str = "import node; node.main()", timeout: float = 60) -> str:
+        """One wake: runs until the node goes to deep sleep (or fails); its console output."""
+        env = dict(
+            os.environ,
+            MICROPYPATH=f"{FIRMWARE}:{ROOT}",
+            METEOLINK_SIM=str(self.world_path),
+        )
+        proc = subprocess.run(
+            [self.binary, "-c", code],
+            cwd=self.flash,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        self.returncode = proc.returncode
+        return proc.stdout + proc.stderr
+
+    def power_off(self) -> None:
+        """Pull the battery: RTC memory is gone, flash stays."""
+        self.rtc_path.unlink(missing_ok=True)
+
+    def rtc(self) -> dict[str, Any]:
+        rtc: dict[str, Any] = json.loads(self.rtc_path.read_text("utf-8"))
+        return rtc
+
+    def checkpoint(self) -> int:
+        return int((self.flash / "counter.dat").read_text("utf-8"))

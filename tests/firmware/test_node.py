@@ -1,0 +1,181 @@
+"""The whole firmware on the `sim` board: cycles, counter, faults, resets.
+
+Every wake is a real MicroPython process running firmware/node.py against
+emulated chips; frames go out on a real pseudo-terminal.
+"""
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meteolink.firmware import frames
+from tests.firmware.simnode import SimLine, SimNode
+from tests.gateway.conftest import GatewayProcess, Line, wait_until
+
+AIR = {"temperature": 18.25, "humidity": 62.5, "pressure": 1002.4}
+
+
+@pytest.fixture
+def sim_line() -> Iterator[SimLine]:
+    ln = SimLine()
+    yield ln
+    ln.close()
+
+
+def make_node(
+    tmp_path: Path, sim_line: SimLine, *, world: dict[str, Any] | None = None, **config: Any
+) -> SimNode:
+    cfg: dict[str, Any] = {"node": 31, "sensors": ["bme280", "battery"], "maintenance_s": 0}
+    cfg.update(config)
+    w: dict[str, Any] = {"link": sim_line.path, "air": AIR, "battery_v": 3.0}
+    w.update(world or {})
+    return SimNode(tmp_path, cfg, w)
+
+
+def wake(node: SimNode, line: SimLine, key: bytes | None = None) -> frames.Frame:
+    out = node.wake()
+    assert node.returncode == 0, out
+    got = line.frames(key)
+    assert len(got) == 1, out
+    return got[0]
+
+
+def status(frame: frames.Frame) -> int:
+    return dict(frame.fields).get(frames.STATUS, 0)
+
+
+def test_cycles_carry_the_readings_and_a_rising_counter(tmp_path: Path, sim_line: SimLine) -> None:
+    node = make_node(tmp_path, sim_line)
+    got = [wake(node, sim_line) for _ in range(3)]
+    assert [f.seq for f in got] == [0, 1, 2]
+    first, later = got[0], got[1:]
+    assert first.flags & frames.FLAG_BOOT
+    assert status(first) == frames.RESET_POWER_ON
+    for f in later:
+        assert not f.flags & frames.FLAG_BOOT
+        assert status(f) == 0, "a normal wake from deep sleep sends no status"
+    v = got[-1].values()
+    assert v["temperature"] == pytest.approx(18.25, abs=0.02)
+    assert v["humidity"] == pytest.approx(62.5, abs=0.2)
+    assert v["pressure"] == pytest.approx(1002.4, abs=0.15)
+    assert v["battery"] == pytest.approx(3.0, abs=0.01)
+
+
+def test_the_node_sleeps_for_the_rest_of_its_interval(tmp_path: Path, sim_line: SimLine) -> None:
+    node = make_node(tmp_path, sim_line, interval_s=600)
+    wake(node, sim_line)
+    first = node.rtc()["clock_ms"]
+    wake(node, sim_line)
+    # The next wake is due one interval after the last: the sleep is the
+    # interval less the time awake, not a fixed time after the work.
+    assert node.rtc()["clock_ms"] - first == pytest.approx(600_000, abs=200)
+
+
+def test_counter_survives_deep_sleep_and_jumps_past_its_checkpoint_after_power_off(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(tmp_path, sim_line, checkpoint_every=16)
+    seqs = [wake(node, sim_line).seq for _ in range(20)]
+    assert seqs == list(range(20))
+    # One flash write per 16 frames: at boot (reserving 0..15), then at 16.
+    assert node.checkpoint() == 32
+    node.power_off()
+    after = wake(node, sim_line)
+    assert after.seq == 32 and after.flags & frames.FLAG_BOOT
+    assert status(after) == frames.RESET_POWER_ON
+    assert node.checkpoint() == 48
+    assert wake(node, sim_line).seq == 33
+
+
+def test_a_power_cut_at_any_point_never_repeats_a_counter(tmp_path: Path, sim_line: SimLine) -> None:
+    node = make_node(tmp_path, sim_line, checkpoint_every=16)
+    seen: list[int] = []
+    for n in (3, 15, 16, 1, 17, 40):
+        for _ in range(n):
+            seen.append(wake(node, sim_line).seq)
+        node.power_off()
+    assert len(seen) == len(set(seen)) and seen == sorted(seen)
+
+
+def test_an_absent_or_silent_or_corrupt_sensor_is_left_out_with_a_fault_flag(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(tmp_path, sim_line, world={"absent": ["bme280"]})
+    f = wake(node, sim_line)
+    assert status(f) & frames.STATUS_SENSOR_FAULT
+    assert set(f.values()) == {"battery", "status"}
+    for fault in ("silent", "corrupt"):
+        node.set_world(absent=[], **{fault: ["bme280"]})
+        f = wake(node, sim_line)
+        assert status(f) == frames.STATUS_SENSOR_FAULT, fault
+        assert "temperature" not in f.values()
+    node.set_world(silent=[], corrupt=[])
+    f = wake(node, sim_line)
+    assert status(f) == 0 and "temperature" in f.values(), "a sensor that recovers is read again"
+
+
+def test_a_cycle_that_dies_is_reported_as_a_watchdog_reset(tmp_path: Path, sim_line: SimLine) -> None:
+    node = make_node(tmp_path, sim_line)
+    wake(node, sim_line)
+    node.set_world(link="/nonexistent/tty")  # the transport fails: the cycle dies
+    out = node.wake()
+    assert node.returncode != 0 and sim_line.frames() == [], out
+    node.set_world(link=sim_line.path)
+    f = wake(node, sim_line)
+    assert status(f) & frames.STATUS_RESET_MASK == frames.RESET_WATCHDOG
+    assert f.seq == 2, "the dead cycle took counter 1: it is not reused"
+
+
+def test_low_battery_lengthens_the_interval_and_skips_hungry_sensors(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(
+        tmp_path,
+        sim_line,
+        world={"battery_v": 2.2},
+        interval_s=600,
+        low_battery_mv=2300,
+        low_battery_factor=3,
+        low_battery_skip=["bme280"],
+    )
+    wake(node, sim_line)  # measures the low battery
+    t = node.rtc()["clock_ms"]
+    f = wake(node, sim_line)
+    assert status(f) & frames.STATUS_LOW_BATTERY
+    assert "temperature" not in f.values() and "battery" in f.values()
+    assert node.rtc()["clock_ms"] - t == pytest.approx(1_800_000, abs=200)
+    node.set_world(battery_v=2.35)  # above the threshold, inside the hysteresis
+    wake(node, sim_line)
+    assert status(wake(node, sim_line)) & frames.STATUS_LOW_BATTERY
+    node.set_world(battery_v=2.9)
+    wake(node, sim_line)
+    f = wake(node, sim_line)
+    assert status(f) == 0 and "temperature" in f.values()
+
+
+def test_a_bad_config_is_explained_and_the_node_stays_reachable(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(tmp_path, sim_line, interval_s=5)
+    out = node.wake()
+    assert node.returncode == 0
+    assert "meteolink: config.json: interval_s: expected an integer 30..86400 s, got 5" in out
+    assert sim_line.frames() == [] and not (node.flash / "counter.dat").exists()
+
+
+def test_frames_from_sim_cycles_are_stored_by_the_gateway(
+    tmp_path: Path,
+    sim_line: SimLine,
+    line: Line,
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
+    node = make_node(tmp_path / "node", sim_line)
+    for _ in range(4):
+        out = node.wake()
+        assert node.returncode == 0, out
+        line.write(sim_line.read())  # the cable between the node and the gateway
+    wait_until(lambda: g.stored() == [(31, 0), (31, 1), (31, 2), (31, 3)], "four readings stored")
+    assert g.stop() == 0
