@@ -17,10 +17,11 @@ demo: $(VENV)/.installed
 test: lint typecheck system-tools
 	$(BIN)/pytest
 
-# Tools the tests run that pip cannot install: a real Mosquitto broker, and
-# systemd-analyze for the unit file. Installed with apt-get when missing (CI
+# Tools the tests run that pip cannot install: a real Mosquitto broker,
+# systemd-analyze for the unit file, openssl for TLS certificates, socat for
+# the virtual board mpremote talks to. Installed with apt-get when missing (CI
 # runs as root); otherwise the command to run is printed.
-SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl
+SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl socat:socat
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \
