@@ -14,12 +14,11 @@ ends in a watchdog reset, which the next frame reports.
 import json
 import sys
 
-from micropython import const
-
 import config as configuration
 import frames
 import retained
 from counter import Counter
+from micropython import const
 
 _DEBUG = const(False)
 # Time for everything but the sensors' own waits: reading, encoding, a LoRa
@@ -30,13 +29,11 @@ _MIN_SLEEP_MS = const(1000)
 _LOW_BATTERY_HYSTERESIS_MV = const(100)
 
 # sensor kind -> (module, class, [(frame field, driver attribute)])
+_T = (frames.TEMPERATURE, "temperature")
+_RH = (frames.HUMIDITY, "humidity")
 _DRIVERS = {
-    "bme280": (
-        "bme280",
-        "BME280",
-        ((frames.TEMPERATURE, "temperature"), (frames.HUMIDITY, "humidity"), (frames.PRESSURE, "pressure")),
-    ),
-    "sht4x": ("sht4x", "SHT4x", ((frames.TEMPERATURE, "temperature"), (frames.HUMIDITY, "humidity"))),
+    "bme280": ("bme280", "BME280", (_T, _RH, (frames.PRESSURE, "pressure"))),
+    "sht4x": ("sht4x", "SHT4x", (_T, _RH)),
     "scd41": ("scd4x", "SCD4x", ((frames.CO2, "co2"),)),
     "sgp40": ("sgp40", "SGP40", ((frames.VOC_INDEX, "voc_index"),)),
     "pms5003": (
@@ -277,7 +274,7 @@ def maintenance(port: object, board: dict, cfg: "configuration.Config | None") -
     if port.usb_power(board.get("vbus_pin")):  # type: ignore[attr-defined]
         seconds *= 6  # a technician with a laptop is likely there
     if seconds:
-        print("meteolink: node %d starts in %d s (Ctrl-C to stay in the REPL)" % (cfg.node, seconds))
+        print("meteolink: node %d starts in %d s (Ctrl-C: REPL)" % (cfg.node, seconds))
         import time
 
         time.sleep_ms(seconds * 1000)  # Ctrl-C raises KeyboardInterrupt here

@@ -6,10 +6,9 @@ or the sim's (sim/port.py); the three have the same functions.
 
 import time
 
+import frames
 import machine
 from micropython import const
-
-import frames
 
 # Naps shorter than this busy-wait: entering and leaving light sleep costs
 # about a millisecond and the peripherals' clocks.

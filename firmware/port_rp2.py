@@ -14,10 +14,9 @@ within its time budget (node.py decides; see feed_in_naps).
 
 import time
 
+import frames
 import machine
 from micropython import const
-
-import frames
 
 _WATCHDOG_SCRATCH0 = const(0x4005800C)  # RP2040 datasheet 4.7.6; 4..7 are the bootrom's
 _SCRATCH_MAGIC = const(0x4D4C0001)

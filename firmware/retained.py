@@ -20,9 +20,8 @@ cold boot.
 
 import struct
 
-from micropython import const
-
 import frames
+from micropython import const
 
 _MAGIC = b"ML\x01"
 FLAG_LOW_BATTERY = const(0x01)

@@ -26,6 +26,7 @@ import sys
 import time
 
 import frames
+
 from sim import clock
 
 _world: dict | None = None  # type: ignore[type-arg]

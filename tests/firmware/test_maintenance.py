@@ -35,7 +35,8 @@ class VirtualBoard:
             [
                 find_tool("socat"),
                 f"pty,raw,echo=0,link={self.tty}",
-                f"EXEC:{mp} -i -c 'import node; node.main()',pty,echo=0,icanon=0,opost=0,setsid,ctty",
+                f"EXEC:{mp} -i -c 'import node; node.main()',"
+                "pty,echo=0,icanon=0,opost=0,setsid,ctty",
             ],
             cwd=self.flash,
             env=dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}", METEOLINK_SIM=str(self.world)),

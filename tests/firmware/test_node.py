@@ -89,7 +89,9 @@ def test_counter_survives_deep_sleep_and_jumps_past_its_checkpoint_after_power_o
     assert wake(node, sim_line).seq == 33
 
 
-def test_a_power_cut_at_any_point_never_repeats_a_counter(tmp_path: Path, sim_line: SimLine) -> None:
+def test_a_power_cut_at_any_point_never_repeats_a_counter(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
     node = make_node(tmp_path, sim_line, checkpoint_every=16)
     seen: list[int] = []
     for n in (3, 15, 16, 1, 17, 40):
@@ -116,7 +118,9 @@ def test_an_absent_or_silent_or_corrupt_sensor_is_left_out_with_a_fault_flag(
     assert status(f) == 0 and "temperature" in f.values(), "a sensor that recovers is read again"
 
 
-def test_a_cycle_that_dies_is_reported_as_a_watchdog_reset(tmp_path: Path, sim_line: SimLine) -> None:
+def test_a_cycle_that_dies_is_reported_as_a_watchdog_reset(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
     node = make_node(tmp_path, sim_line)
     wake(node, sim_line)
     node.set_world(link="/nonexistent/tty")  # the transport fails: the cycle dies
