@@ -14,7 +14,6 @@ LittleFS (ESP32, RP2040) renames atomically, so a power cut leaves either
 the old reservation or the new one, never a torn file.
 """
 
-
 import frames
 import retained
 
