@@ -177,8 +177,10 @@ class Config:
         self.transport = _choice(d, "transport", TRANSPORTS, "uart")
         self.lora = Lora(d.get("lora") or {})
         self.ack = _bool(d, "ack", False)
+        if self.ack and self.transport == "ble":
+            raise ConfigError("ack", "a BLE node cannot hear acknowledgements: set false")
         # Readings kept for resending while no acknowledgement comes back.
-        self.backlog = _int(d, "backlog", 0, 32, 8 if self.ack else 0)
+        self.backlog = _int(d, "backlog", 0, 16, 8 if self.ack else 0)
         self.low_battery_mv = _int(d, "low_battery_mv", 0, 20000, 0, " mV (0: never)")
         self.low_battery_factor = _int(d, "low_battery_factor", 1, 24, 3)
         skip = d.get("low_battery_skip")

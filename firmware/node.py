@@ -25,6 +25,8 @@ _DEBUG = const(False)
 # transmission at SF12 with the duty-cycle wait cut short, an ack window.
 _BUDGET_MS = const(30000)
 _ACK_WINDOW_MS = const(2000)
+_ACK_POLL_MS = const(10)
+_AGE_MAX_S = const(262140)  # the age field's range (protocol §1)
 _MIN_SLEEP_MS = const(1000)
 _LOW_BATTERY_HYSTERESIS_MV = const(100)
 
@@ -52,7 +54,7 @@ def load_port():  # type: ignore[no-untyped-def]
     elif sys.platform == "rp2":
         import port_rp2 as port  # type: ignore[no-redef]
     else:  # the unix port: the sim board
-        from sim import port  # type: ignore[no-redef]
+        from sim import port  # type: ignore[no-redef, unused-ignore]
     return port
 
 
@@ -87,7 +89,7 @@ class Node:
         self.key = frames.Key(cfg.key) if cfg.key else None
         self.enc = frames.Encoder(cfg.node, self.key)
         self.slots = [Slot(s) for s in cfg.sensors]
-        self.link = None
+        self.link: object = None
         self.awake_ms = 0
         self._i2c: object = None
         self._uart: object = None
@@ -141,7 +143,7 @@ class Node:
         port = self.port
         enc = self.enc
         enc.clear()
-        status = self.cause
+        status: int = self.cause
         low = self.low_battery()
         if low:
             status |= frames.STATUS_LOW_BATTERY
@@ -159,7 +161,9 @@ class Node:
                     if p:
                         slot.driver.set_pressure(p)  # type: ignore[attr-defined]
                 wait = slot.driver.start()  # type: ignore[attr-defined]
-            except OSError as exc:
+            except (OSError, ImportError) as exc:
+                # ImportError: the driver's file is not on the node (a
+                # provisioning slip); the other sensors still report.
                 status |= frames.STATUS_SENSOR_FAULT
                 slot.driver = None
                 if _DEBUG:
@@ -209,19 +213,73 @@ class Node:
         return status
 
     def send(self) -> bool:
+        """Send this cycle's frame; in ack mode, then what the backlog holds.
+
+        True when the frame went out (and, in ack mode, was acknowledged).
+        """
         flags = 0
         if self.counter.boot:
             flags |= frames.FLAG_BOOT
         if self.cfg.ack:
             flags |= frames.FLAG_ACK_REQUEST
         seq = self.counter.take()
+        # Into RTC memory before the frame can leave: a crash from here on
+        # must not send another frame with this counter.
+        self.port.save(self.mem.seal())  # type: ignore[attr-defined]
         frame = self.enc.encode(seq, flags)
         if self.link is None:
             self.link = self._make_link()
-        sent = self.link.send(frame)  # type: ignore[attr-defined]
+        sent = bool(self.link.send(frame))  # type: ignore[attr-defined]
         if _DEBUG:
             print("node: frame", seq, bytes(frame).hex())
-        return bool(sent)
+        if not self.cfg.ack:
+            return sent
+        if sent and self._acked(seq):
+            self._resend_backlog()
+            return True
+        if self.cfg.backlog and len(frame) <= retained.BACKLOG_FRAME:
+            self.mem.backlog_push(self.port.now_s(), frame, self.cfg.backlog)  # type: ignore[attr-defined]
+        return False
+
+    def _acked(self, seq: int) -> bool:
+        """Wait up to the ack window for the gateway's acknowledgement of seq."""
+        port = self.port
+        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        while port.ticks_diff(port.ticks_ms(), t0) < _ACK_WINDOW_MS:  # type: ignore[attr-defined]
+            if self.link.poll_ack(self.cfg.node, seq, self.key):  # type: ignore[attr-defined]
+                return True
+            port.sleep_ms(_ACK_POLL_MS)  # type: ignore[attr-defined]
+        return False
+
+    def _resend_backlog(self) -> None:
+        """The link is back: resend kept readings, oldest first, with their age.
+
+        Each keeps its own counter; the gateway takes it as a late frame. The
+        first one without an ack ends the round: the link is down again.
+        Allocates (decode), but only on this rare path.
+        """
+        mem = self.mem
+        now = self.port.now_s()  # type: ignore[attr-defined]
+        while mem.backlog_len():
+            taken, old = mem.backlog_entry(0)
+            age = now - taken
+            if age > _AGE_MAX_S:
+                mem.backlog_drop(0)  # too old for the age field: given up
+                continue
+            try:
+                f = frames.decode(old, self.key)
+            except frames.FrameError:
+                mem.backlog_drop(0)
+                continue
+            enc = self.enc
+            enc.clear()
+            for fid, raw in f.fields:
+                enc.put_raw(fid, raw)
+            enc.put_raw(frames.AGE, (age + 2) // 4)
+            frame = enc.encode(f.seq, frames.FLAG_ACK_REQUEST)
+            if not (self.link.send(frame) and self._acked(f.seq)):  # type: ignore[attr-defined]
+                return
+            mem.backlog_drop(0)
 
     def _make_link(self) -> object:
         t = self.cfg.transport
@@ -229,6 +287,10 @@ class Node:
             from uart_link import UartLink
 
             return UartLink(self.port.link(self.board["link"]))  # type: ignore[attr-defined]
+        if t == "ble":
+            from ble_link import BleLink
+
+            return BleLink(self.port.ble(), self.port.nap)  # type: ignore[attr-defined]
         raise OSError("transport %s is not built into this firmware yet" % t)
 
     def interval_ms(self) -> int:

@@ -54,6 +54,7 @@ def nap(ms: int) -> None:
 # Ticks wrap (every 2**30 ms on these ports): compare them with ticks_diff.
 ticks_ms = time.ticks_ms
 ticks_diff = time.ticks_diff
+sleep_ms = time.sleep_ms  # a short wait with the CPU running (polling a link)
 
 
 def now_s() -> int:
@@ -111,3 +112,9 @@ def spi(cfg: dict) -> machine.SPI:  # type: ignore[type-arg]
         mosi=machine.Pin(cfg["mosi"]),
         miso=machine.Pin(cfg["miso"]),
     )
+
+
+def ble() -> object:
+    import bluetooth
+
+    return bluetooth.BLE()

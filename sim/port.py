@@ -94,8 +94,10 @@ def load() -> bytes | None:
 
 
 def save(memory: bytes | bytearray) -> None:
+    """Write RTC memory: it holds whatever happens to the process next."""
     global _memory
     _memory = bytes(memory)
+    _write_rtc("awake", _memory, clock.ticks_ms())
 
 
 def deepsleep(ms: int) -> None:
@@ -182,10 +184,12 @@ class Link:
 
     def read(self, n: int) -> bytes | None:
         """As machine.UART.read() with timeout 0: what is there, or None."""
-        if not self.any():
-            return None
-        data: bytes = self._f.read(n)
-        return data
+        # MicroPython's FileIO.read(n) blocks until it has all n bytes, so
+        # take one byte at a time while the line has any.
+        out = bytearray()
+        while len(out) < n and self.any():
+            out += self._f.read(1)
+        return bytes(out) if out else None
 
 
 def link(cfg: object) -> Link:
@@ -229,13 +233,27 @@ def _make(kind: str, cls_name: str, quantities: tuple, *args: int) -> object:  #
     return chip
 
 
+def _wired() -> list:  # type: ignore[type-arg]
+    """The parts on the board: the world's "wired" list, else what config.json
+    names (the technician wired what was configured), less the "absent" ones."""
+    w = world()
+    kinds = w.get("wired")
+    if kinds is None:
+        with open("config.json") as f:
+            kinds = [
+                s if isinstance(s, str) else s["type"] for s in json.load(f).get("sensors", [])
+            ]
+    absent = w.get("absent", ())
+    return [k for k in kinds if k not in absent]
+
+
 def i2c(cfg: object) -> object:
     from sim.i2c import I2C
 
     bus = I2C()
-    absent = world().get("absent", ())
+    wired = _wired()
     for kind, cls_name, address, quantities in _I2C_CHIPS:
-        if kind not in absent:
+        if kind in wired:
             bus.attach(_make(kind, cls_name, quantities, address))  # type: ignore[arg-type]
     return bus
 
@@ -243,11 +261,10 @@ def i2c(cfg: object) -> object:
 def uart(cfg: object, baudrate: int) -> object:
     from sim.uart import UART
 
-    w = world()
-    wired = w.get("uart_chip", "pms5003")  # one UART, one PM sensor
+    wired = _wired()
     for kind, cls_name, quantities in _UART_CHIPS:
-        if kind == wired and kind not in w.get("absent", ()):
-            return UART(_make(kind, cls_name, quantities))
+        if kind in wired:  # one UART, one PM sensor
+            return UART(_make(kind, cls_name, quantities))  # type: ignore[arg-type]
     return UART(None)
 
 
@@ -263,3 +280,12 @@ def adc(pin: object) -> object:
 
 def pin_out(pin: object, value: int) -> None:
     pass
+
+
+def ble() -> object:
+    from sim.bluetooth import BLE
+
+    path = world().get("ble")
+    if not path:
+        raise OSError('sim: the world file has no "ble" file for the ble transport')
+    return BLE(path)

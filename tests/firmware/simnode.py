@@ -8,7 +8,9 @@ serial line, a real pseudo-terminal.
 
 import json
 import os
+import select
 import subprocess
+import threading
 import tty
 from pathlib import Path
 from typing import Any
@@ -75,7 +77,7 @@ class SimNode:
         self.world.update(changes)
         self.world_path.write_text(json.dumps(self.world), "utf-8")
 
-    def wake(self, *, code: str = "import node; node.main()", timeout: float = 60) -> str:
+    def wake(self, *, code: str = "import node; node.main()", timeout: float = 20) -> str:
         """One wake: runs until the node goes to deep sleep (or fails); its console output."""
         env = dict(
             os.environ,
@@ -104,3 +106,40 @@ class SimNode:
 
     def checkpoint(self) -> int:
         return int((self.flash / "counter.dat").read_text("utf-8"))
+
+
+class Cable:
+    """A null-modem cable between the node's line and a gateway's, both ways.
+
+    Runs in a thread while plugged, so a node waiting for an acknowledgement
+    gets it while it waits, as on a real wire.
+    """
+
+    def __init__(self, node_line: SimLine, gateway_master: int) -> None:
+        self._a = node_line.master
+        self._b = gateway_master
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def plug(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def unplug(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            ready, _, _ = select.select([self._a, self._b], [], [], 0.02)
+            for fd in ready:
+                try:
+                    data = os.read(fd, 4096)
+                except (BlockingIOError, OSError):
+                    continue
+                other = self._b if fd == self._a else self._a
+                os.set_blocking(other, True)
+                os.write(other, data)
+                os.set_blocking(other, False)

@@ -4,6 +4,7 @@ Every wake is a real MicroPython process running firmware/node.py against
 emulated chips; frames go out on a real pseudo-terminal.
 """
 
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import frames
-from tests.firmware.simnode import SimLine, SimNode
+from tests.firmware.simnode import Cable, SimLine, SimNode
 from tests.gateway.conftest import GatewayProcess, Line, wait_until
 
 AIR = {"temperature": 18.25, "humidity": 62.5, "pressure": 1002.4}
@@ -40,6 +41,16 @@ def wake(node: SimNode, line: SimLine, key: bytes | None = None) -> frames.Frame
     got = line.frames(key)
     assert len(got) == 1, out
     return got[0]
+
+
+def stored_ages(g: GatewayProcess, key: bytes) -> dict[int, float | None]:
+    """seq -> the age field of each stored frame, as the gateway keeps them."""
+    db = sqlite3.connect(f"file:{g.data / 'readings.db'}?mode=ro", uri=True)
+    try:
+        rows = db.execute("SELECT seq, frame FROM readings").fetchall()
+    finally:
+        db.close()
+    return {seq: frames.decode(blob, key).values().get("age") for seq, blob in rows}
 
 
 def status(frame: frames.Frame) -> int:
@@ -182,4 +193,50 @@ def test_frames_from_sim_cycles_are_stored_by_the_gateway(
         assert node.returncode == 0, out
         line.write(sim_line.read())  # the cable between the node and the gateway
     wait_until(lambda: g.stored() == [(31, 0), (31, 1), (31, 2), (31, 3)], "four readings stored")
+    assert g.stop() == 0
+
+
+def test_unacknowledged_readings_wait_in_the_backlog_and_arrive_with_their_age(
+    tmp_path: Path,
+    sim_line: SimLine,
+    line: Line,
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    key = bytes(range(16))
+    g = gateway(
+        f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n'
+        f'\n[nodes.31]\nkey = "{key.hex()}"\n'
+    )
+    node = make_node(tmp_path / "node", sim_line, ack=True, key=key.hex(), interval_s=600)
+    # The gateway is out of reach: the readings stay on the node.
+    for _ in range(3):
+        out = node.wake()
+        assert node.returncode == 0, out
+    sent = sim_line.frames(key)
+    assert [f.seq for f in sent] == [0, 1, 2] and all(f.mic for f in sent)
+    assert g.stored() == []
+    cable = Cable(sim_line, line.master)
+    cable.plug()
+    try:
+        out = node.wake()
+        assert node.returncode == 0, out
+        wait_until(lambda: len(g.stored()) == 4, "the new reading and the three kept ones")
+    finally:
+        cable.unplug()
+    assert sorted(g.stored()) == [(31, 0), (31, 1), (31, 2), (31, 3)]
+    ages = stored_ages(g, key)
+    # Taken 30, 20 and 10 minutes of node time before they went out at last.
+    assert ages == {
+        0: pytest.approx(1800, abs=8),
+        1: pytest.approx(1200, abs=8),
+        2: pytest.approx(600, abs=8),
+        3: None,
+    }
+    # All acknowledged now: the next wake sends only its own reading.
+    cable.plug()
+    try:
+        node.wake()
+        wait_until(lambda: len(g.stored()) == 5, "the next reading")
+    finally:
+        cable.unplug()
     assert g.stop() == 0
