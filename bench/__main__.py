@@ -4,6 +4,8 @@
 - heap allocated per encoded frame on MicroPython, after warm-up (gc.mem_alloc);
 - the CRC's cost on MicroPython;
 - the size of the nine-value reading against Cayenne LPP on LoRaWAN and JSON;
+- the node firmware: .mpy sizes, heap and awake time per cycle on the sim
+  board, and a battery-life estimate (bench/firmware.py);
 - the gateway end to end, serial line to MQTT subscriber: throughput, CPU and
   memory (bench/gateway.py, which `python -m bench.gateway` runs alone).
 """
@@ -17,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import gateway
+from bench import firmware, gateway
 from meteolink.firmware import frames
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +110,7 @@ def main() -> None:
     print(f"  Cayenne LPP in a LoRaWAN uplink:  {lpp} B")
     print(f"  JSON (compact, no link header):   {len(as_json.encode())} B")
 
+    firmware.main()
     gateway.main()
 
 

@@ -1,0 +1,244 @@
+"""Firmware figures: .mpy sizes, heap and awake time per cycle, battery life.
+
+Runs whole firmware cycles on the `sim` board under the MicroPython unix
+port (bench/mp_cycle.py) and compiles every firmware file with mpy-cross.
+The battery-life estimate combines those measurements with datasheet
+currents; every assumption is printed next to the figure.
+"""
+
+import json
+import os
+import pty
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import tty
+from pathlib import Path
+
+from meteolink.firmware import airtime, frames
+
+ROOT = Path(__file__).resolve().parent.parent
+FIRMWARE = ROOT / "firmware"
+
+# What an ESP32 LoRa node with a BME280 on the T/RH/P schedule runs.
+TRH_NODE = [
+    "main.py",
+    "node.py",
+    "config.py",
+    "counter.py",
+    "retained.py",
+    "frames.py",
+    "port_esp32.py",
+    "bme280.py",
+    "battery.py",
+    "lora_link.py",
+    "dutycycle.py",
+    "airtime.py",
+]
+
+
+def tool(name: str) -> str:
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    found = shutil.which(name, path=path)
+    if found is None:
+        sys.exit(f"bench: {name} is not installed (run 'make bench', which installs it)")
+    return found
+
+
+def mpy_sizes(arch: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for src in sorted(FIRMWARE.glob("*.py")):
+            if src.name == "__init__.py":
+                continue
+            dst = Path(tmp) / (src.stem + ".mpy")
+            subprocess.run(
+                [tool("mpy-cross"), f"-march={arch}", "-o", str(dst), str(src)], check=True
+            )
+            out[src.name] = dst.stat().st_size
+    return out
+
+
+def compile_tree(lib: Path) -> None:
+    """firmware/ and sim/ as bytecode .mpy files, as a node gets them from the flash tool.
+
+    Importing .py source makes MicroPython compile on the node, which takes
+    far more RAM than running the compiled code: boards run .mpy.
+    """
+    for src in [*FIRMWARE.glob("*.py"), *ROOT.glob("sim/**/*.py")]:
+        if src.name == "main.py" or (src.parent == FIRMWARE and src.name == "__init__.py"):
+            continue
+        rel = src.relative_to(FIRMWARE if src.parent == FIRMWARE else ROOT)
+        dst = lib / rel.with_suffix(".mpy")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([tool("mpy-cross"), "-o", str(dst), str(src)], check=True)
+
+
+def _drain(fd: int, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            os.read(fd, 4096)
+        except OSError:
+            return
+
+
+def cycle_figures(
+    sensors: list[str], cycles: int = 20, heapsize: int | None = None
+) -> dict[str, float]:
+    """Run `cycles` firmware cycles on the sim board; the node's uart line is drained.
+
+    With heapsize, MicroPython gets a heap of that many bytes; {} means the
+    cycles did not fit in it.
+    """
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+    drain = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    drain.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            flash = Path(tmp) / "flash"
+            flash.mkdir()
+            shutil.copy(ROOT / "boards" / "sim.json", flash / "board.json")
+            config = {"node": 7, "sensors": sensors, "maintenance_s": 0}
+            (flash / "config.json").write_text(json.dumps(config))
+            world = Path(tmp) / "world.json"
+            world.write_text(json.dumps({"link": os.ttyname(slave), "battery_v": 3.0}))
+            lib = Path(tmp) / "lib"
+            compile_tree(lib)
+            heap = ["-X", f"heapsize={heapsize}"] if heapsize else []
+            proc = subprocess.run(
+                [tool("micropython"), *heap, str(ROOT / "bench" / "mp_cycle.py"), str(cycles)],
+                cwd=flash,
+                env=dict(os.environ, MICROPYPATH=str(lib), METEOLINK_SIM=str(world)),
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+    finally:
+        stop.set()
+        os.close(slave)
+        os.close(master)
+    if proc.returncode and heapsize and "MemoryError" in proc.stdout + proc.stderr:
+        return {}
+    if proc.returncode:
+        sys.exit(f"bench: the firmware cycle failed:\n{proc.stdout}{proc.stderr}")
+    return {k: float(v) for k, v in (line.split() for line in proc.stdout.splitlines())}
+
+
+def smallest_heap(sensors: list[str]) -> int:
+    """The smallest MicroPython heap (to 1 KiB) in which 10 cycles run, GC on."""
+    low, high = 8 * 1024, 1024 * 1024
+    while high - low > 1024:
+        mid = (low + high) // 2 // 1024 * 1024
+        if cycle_figures(sensors, 10, heapsize=mid):
+            high = mid
+        else:
+            low = mid
+    return high
+
+
+# Battery life of a T/RH/P node: 2 x AA, every 10 minutes, LoRa SF9.
+# Datasheet currents (typical) and stated assumptions; change them here.
+CAPACITY_MAH = 2000  # 2 x AA alkaline in series, to 1.0 V/cell at a few mA (of ~2500 nominal)
+SELF_DISCHARGE = 0.03  # per year, alkaline
+INTERVAL_S = 600
+SF, BW_KHZ, CR = 9, 125, 5
+# ESP32 deep sleep (RTC timer) + SX1276 sleep + BME280 sleep + regulator and leakage;
+# the battery divider is switched off while asleep.
+I_SLEEP_UA = 10 + 0.2 + 0.1 + 1
+I_ACTIVE_MA = 40  # ESP32 at 160 MHz, radio off (ESP32 datasheet, "modem sleep" range 20-68 mA)
+I_TX_MA = (
+    87 + 20
+)  # SX1276 PA_BOOST at +17 dBm (datasheet IDDT) + the ESP32 waiting in light sleep-less idle
+I_CONVERT_MA = 0.8  # ESP32 light sleep during the BME280's conversion
+BOOT_MS = (
+    300  # ESP32 wake from deep sleep into main.py with MicroPython: ROM + 2nd stage + VM + imports
+)
+CPU_SLOWDOWN = (
+    60  # bytecode on a 160 MHz Xtensa vs the unix port on x86-64 (docs/protocol.md estimate 50-100)
+)
+BME280_CONVERT_MS = 10  # forced mode, x1 oversampling (datasheet 9.3 ms max)
+
+
+def battery_life(cpu_us: float, frame_len: int) -> dict[str, float]:
+    airtime_ms = airtime.time_on_air_us(frame_len, SF, BW_KHZ, CR) / 1000
+    cpu_ms = cpu_us / 1000 * CPU_SLOWDOWN
+    active_ms = BOOT_MS + cpu_ms
+    charge_uas = (
+        active_ms * I_ACTIVE_MA
+        + airtime_ms * I_TX_MA
+        + BME280_CONVERT_MS * I_CONVERT_MA
+        + (INTERVAL_S * 1000 - active_ms - airtime_ms) * I_SLEEP_UA / 1000
+    )  # µA·s per cycle (mA·ms)
+    avg_ua = charge_uas / INTERVAL_S
+    years = CAPACITY_MAH * 1000 / avg_ua / 8766
+    years_sd = years / (1 + SELF_DISCHARGE * years)
+    return {
+        "airtime_ms": airtime_ms,
+        "cpu_ms": cpu_ms,
+        "awake_ms": active_ms + airtime_ms + BME280_CONVERT_MS,
+        "avg_ua": avg_ua,
+        "years": years_sd,
+    }
+
+
+def main() -> None:
+    sizes = {arch: mpy_sizes(arch) for arch in ("xtensawin", "armv6m")}
+    x, a = sizes["xtensawin"], sizes["armv6m"]
+    print("firmware bytecode (.mpy), xtensawin / armv6m:")
+    for name in sorted(x):
+        print(f"  {name:18} {x[name]:6,} / {a[name]:6,} B")
+    trh = [n for n in TRH_NODE if n in x]
+    print(
+        f"  all files: {sum(x.values()):,} B; a LoRa T/RH/P node's set ({len(trh)} files): "
+        f"{sum(x[n] for n in trh):,} B"
+    )
+
+    trh_fig = cycle_figures(["bme280", "battery"])
+    aq_fig = cycle_figures(["bme280", "scd41", "pms5003", "battery"])
+    trh_fig["smallest"] = smallest_heap(["bme280", "battery"])
+    aq_fig["smallest"] = smallest_heap(["bme280", "scd41", "pms5003", "battery"])
+    for label, fig in (("T/RH/P + battery", trh_fig), ("+ CO2 + PM", aq_fig)):
+        print(f"firmware cycle on the sim board, MicroPython unix port ({label}):")
+        print(
+            f"  heap allocated per cycle by the firmware: {fig['heap']:.0f} B "
+            f"(min {fig['heap_min']:.0f} B); by the emulated hardware: {fig['sim_heap']:.0f} B"
+        )
+        print(
+            f"  smallest heap that runs 10 cycles (GC on, emulation inside it): "
+            f"{fig['smallest'] / 1024:.0f} KiB; in use after a collection between cycles: "
+            f"{fig['used'] / 1024:.1f} KiB"
+        )
+        print(f"  awake time per cycle without conversion waits (x86-64): {fig['cpu_us']:,.0f} µs")
+
+    frame_len = len(
+        frames.encode(7, 1, {"temperature": 21.5, "humidity": 45, "pressure": 1013, "battery": 3})
+    )
+    est = battery_life(trh_fig["cpu_us"], frame_len)
+    print(
+        f"battery life, 2 x AA ({CAPACITY_MAH} mAh usable), T/RH/P + battery every "
+        f"{INTERVAL_S // 60} min over LoRa SF{SF}/{BW_KHZ} kHz, ESP32 + SX1276 module design:"
+    )
+    print(
+        f"  frame {frame_len} B, airtime {est['airtime_ms']:.1f} ms; awake "
+        f"{est['awake_ms']:.0f} ms per cycle (boot {BOOT_MS} ms + firmware {est['cpu_ms']:.1f} ms "
+        f"[x86 time x {CPU_SLOWDOWN}] + conversion {BME280_CONVERT_MS} ms + airtime)"
+    )
+    print(
+        f"  average current {est['avg_ua']:.1f} µA (sleep {I_SLEEP_UA:.1f} µA, active "
+        f"{I_ACTIVE_MA} mA, TX {I_TX_MA} mA) -> about {est['years']:.1f} years "
+        f"with {SELF_DISCHARGE:.0%}/year self-discharge"
+    )
+    print(
+        "  assumptions: a bare ESP32 module with a switched battery divider and a "
+        "low-Iq regulator; dev boards (LILYGO, Heltec) draw 1-10 mA asleep "
+        "through USB-serial chips and LDOs, which alone cuts this to weeks-months"
+    )
+
+
+if __name__ == "__main__":
+    main()
