@@ -1,0 +1,214 @@
+"""The LoRa transport: frames over a LoRa radio, within the EU868 duty cycle.
+
+Built on micropython-lib's `lora` package (lora-sync with lora-sx127x or
+lora-sx126x), which `meteolink flash` installs on the node with mip. The
+radio object comes from make_modem(); LoRaLink only uses the driver's
+simple API: configure(), send(), recv(), sleep().
+
+Every frame is charged to the duty-cycle limiter before it goes out: the
+limiter says how long to wait (the link naps, then sends) or to drop the
+frame (send() returns False and the limiter counts it). A frame that would
+break the limit is never sent. The airtime charged is computed here, by
+airtime.py, for the modulation this link itself configured on the radio,
+so what is counted is what goes on air.
+
+On the unix port (sys.platform "linux") make_modem() takes the sim board's
+stand-in, sim.lora, instead of `lora`: same classes and methods, packets
+carried between processes over UDP (sim/lora/__init__.py says why).
+"""
+
+import sys
+
+from airtime import ldro_needed, symbol_us, symbols_x4  # type: ignore[import-not-found, unused-ignore]
+from micropython import const
+
+_RX_ANY_LENGTH = const(0xFF)  # recv()'s rx_length: explicit header gives the length
+
+# The driver's bandwidth labels (lora_cfg["bw"]), by 500 kHz / bandwidth.
+_BW_LABELS = {
+    1: "500",
+    2: "250",
+    4: "125",
+    8: "62.5",
+    12: "41.7",
+    16: "31.25",
+    24: "20.8",
+    32: "15.6",
+    48: "10.4",
+    64: "7.8",
+}
+
+# radio["chip"] by driver family: the SX126x constructor also takes BUSY, DIO2, DIO3
+_SX127X = ("sx1276", "sx1277", "sx1278", "sx1279")
+_SX126X = ("sx1261", "sx1262")
+
+
+class LoRaLink:
+    """A node's (or a bridge's) radio link.
+
+    freq_hz, sf, bw_khz, cr (5..8 for 4/5..4/8) and preamble (symbols) set
+    the modulation; explicit header and payload CRC are always on. limiter
+    is the DutyCycle kept across deep sleep; max_wait_s the longest wait
+    for the duty cycle before a frame is dropped instead. nap(ms) passes
+    time (the node's light sleep, sim.clock.skip() on the sim board);
+    clock() returns seconds of the monotonic clock the limiter keeps, the
+    RTC on a node.
+    """
+
+    def __init__(
+        self,
+        modem: object,
+        *,
+        freq_hz: int,
+        sf: int,
+        bw_khz: float | int,
+        cr: int,
+        preamble: int = 8,
+        limiter: object,
+        max_wait_s: int,
+        nap: object,
+        clock: object,
+    ) -> None:
+        t_sym: int = symbol_us(sf, bw_khz)  # ValueError for a bandwidth LoRa has not
+        d = t_sym >> (sf + 1)  # 500 kHz / bandwidth
+        if freq_hz % 1000:
+            raise ValueError("%d Hz: the driver takes whole kHz" % freq_hz)
+        # The whole channel must lie in one sub-band: ValueError otherwise,
+        # before the radio is touched.
+        limiter.band(freq_hz, 500_000 // d)  # type: ignore[attr-defined]
+        symbols_x4(0, sf, cr, preamble)  # ValueError for an SF, CR or preamble out of range
+        self._modem = modem
+        self._freq = freq_hz
+        self._sf = sf
+        self._cr = cr
+        self._preamble = preamble
+        self._t_sym: int = t_sym
+        self._ldro: bool = ldro_needed(sf, bw_khz)
+        self._limiter = limiter
+        self._max_wait_s = max_wait_s
+        self._nap = nap
+        self._clock = clock
+        self._rx = None  # the last RxPacket, handed back to recv() for reuse
+        self.sent = 0
+        modem.configure(  # type: ignore[attr-defined]
+            {
+                "freq_khz": freq_hz // 1000,
+                "sf": sf,
+                "bw": _BW_LABELS[d],
+                "coding_rate": cr,
+                "preamble_len": preamble,
+                "implicit_header": False,
+                "crc_en": True,
+            }
+        )
+
+    @property
+    def dropped(self) -> int:
+        """Frames the duty cycle dropped, kept in the limiter's state."""
+        n: int = self._limiter.dropped  # type: ignore[attr-defined]
+        return n
+
+    def airtime_us(self, n: int) -> int:
+        """Time on air of an n-byte frame with this link's modulation."""
+        x4: int = symbols_x4(n, self._sf, self._cr, self._preamble, True, True, self._ldro)
+        return x4 * self._t_sym // 4
+
+    def send(self, frame: memoryview | bytes | bytearray) -> bool:
+        """Send one frame within the duty cycle; False when it was dropped."""
+        air = self.airtime_us(len(frame))
+        lim = self._limiter
+        now = int(self._clock())  # type: ignore[operator]
+        wait = lim.admit(self._freq, air, now, self._max_wait_s)  # type: ignore[attr-defined]
+        if wait < 0:
+            return False
+        if wait:
+            self._nap(wait * 1000)  # type: ignore[operator]
+            # Ask again at the time it really is: a nap cut short must not
+            # let the frame go early. No second wait: it drops (and counts).
+            now = int(self._clock())  # type: ignore[operator]
+            if lim.admit(self._freq, air, now, 0) < 0:  # type: ignore[attr-defined]
+                return False
+        # Charged before it goes: a send that fails half way still counted.
+        lim.spend(self._freq, air, now)  # type: ignore[attr-defined]
+        self._modem.send(frame)  # type: ignore[attr-defined]
+        self.sent += 1
+        return True
+
+    def receive(self, timeout_ms: int) -> object:
+        """The next packet heard within timeout_ms, or None.
+
+        The driver's RxPacket: a bytearray of the payload with .rssi (dBm)
+        and .snr (in 0.25 dB: divide by 4 for dB). It is reused by the next
+        receive() of the same length: copy what must be kept.
+        """
+        pkt = self._modem.recv(timeout_ms, _RX_ANY_LENGTH, self._rx)  # type: ignore[attr-defined]
+        if pkt is not None:
+            self._rx = pkt
+        return pkt
+
+    def sleep(self) -> None:
+        """The radio's lowest-power state with its settings kept."""
+        self._modem.sleep()  # type: ignore[attr-defined]
+
+
+def make_modem(
+    radio: dict,  # type: ignore[type-arg]
+    spi: object,
+    pin: object,
+    output_power: int = 14,
+    module: str | None = None,
+) -> object:
+    """The radio driver object for a board file's "radio" entry.
+
+    radio: {"chip": "sx1276", "package": "lora-sx127x", "cs": 18,
+    "reset": 14, "dio0": 26, "dio1": 35, "busy": null, "dio2_rf_switch":
+    false, "dio3_tcxo_millivolts": null, "ant_switch": null}, and
+    optionally "tx_ant" (SX127x: "PA_BOOST", the default, which is the only
+    output wired on the usual modules, or "RFO"). spi: the machine.SPI the
+    radio is on. pin(number): makes a machine.Pin. output_power: dBm (14 is
+    25 mW, the most most EU868 sub-bands allow with a 0 dBi antenna).
+
+    The driver is imported here, not at the top, so a node without a radio
+    never loads it: `lora` on a board, sim.lora on the unix port, or the
+    module named by `module`.
+    """
+    chip = str(radio.get("chip", "")).lower()
+    if chip not in _SX127X and chip not in _SX126X:
+        raise ValueError("radio chip %r: expected one of %s" % (chip, ", ".join(_SX126X + _SX127X)))
+    if radio.get("ant_switch") is not None:
+        raise ValueError("radio.ant_switch: not supported by this firmware yet")
+    if module is None:
+        module = "sim.lora" if sys.platform == "linux" else "lora"
+    package = radio.get("package") or ("lora-sx127x" if chip in _SX127X else "lora-sx126x")
+    try:
+        driver = __import__(module)
+        for part in module.split(".")[1:]:
+            driver = getattr(driver, part)
+        cls = getattr(driver, chip.upper())
+    except (ImportError, AttributeError):
+        # `lora` raises ImportError when no chip package is installed; its
+        # SX1276 class exists only when lora-sync is installed too.
+        raise ImportError(
+            "lora driver not installed: run meteolink flash, which installs %s and lora-sync"
+            % package
+        ) from None
+
+    def opt(name: str) -> object:
+        n = radio.get(name)
+        return None if n is None else pin(n)  # type: ignore[operator]
+
+    if chip in _SX127X:
+        cfg = {"output_power": output_power, "tx_ant": radio.get("tx_ant") or "PA_BOOST"}
+        return cls(
+            spi, opt("cs"), dio0=opt("dio0"), dio1=opt("dio1"), reset=opt("reset"), lora_cfg=cfg
+        )
+    return cls(
+        spi,
+        opt("cs"),
+        opt("busy"),
+        dio1=opt("dio1"),
+        dio2_rf_sw=bool(radio.get("dio2_rf_switch", True)),
+        dio3_tcxo_millivolts=radio.get("dio3_tcxo_millivolts"),
+        reset=opt("reset"),
+        lora_cfg={"output_power": output_power},
+    )
