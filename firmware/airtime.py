@@ -64,7 +64,7 @@ def symbol_us(sf: int, bw_khz: float | int | str) -> int:
 def ldro_needed(sf: int, bw_khz: float | int | str) -> bool:
     """True when low data rate optimisation is mandated: T_sym above 16 ms
     (SF11 and SF12 at 125 kHz, SF12 at 250 kHz, more at narrower bandwidths)."""
-    return symbol_us(sf, bw_khz) > _LDRO_SYMBOL_US
+    return bool(symbol_us(sf, bw_khz) > _LDRO_SYMBOL_US)
 
 
 def symbols_x4(

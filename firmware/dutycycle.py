@@ -94,7 +94,7 @@ def band(freq_hz: int, bw_hz: int = 0) -> int:
 def allowance_us(freq_hz: int) -> int:
     """Airtime the sub-band of freq_hz allows in any hour, in µs."""
     spec = BANDS[band(freq_hz)]
-    return spec[2] * spec[3]
+    return int(spec[2] * spec[3])
 
 
 class DutyCycle:
@@ -127,7 +127,7 @@ class DutyCycle:
         total = 0
         for age in range(_RING - self._lag(_time(now_s))):
             total += self._slot(b, age)
-        return total * BANDS[b][3]
+        return int(total * BANDS[b][3])
 
     def wait_s(self, freq_hz: int, airtime_us: int, now_s: int) -> int:
         """0 when a frame of airtime_us may start now; else the seconds to wait.
@@ -152,7 +152,7 @@ class DutyCycle:
             d += 1
         if d == 0:
             return 0
-        return (now // _BUCKET_S + d) * _BUCKET_S - now
+        return int((now // _BUCKET_S + d) * _BUCKET_S - now)
 
     def spend(self, freq_hz: int, airtime_us: int, now_s: int) -> None:
         """Charge a frame of airtime_us that started at now_s to its sub-band."""
@@ -187,7 +187,7 @@ class DutyCycle:
 
     def _slot(self, b: int, age: int) -> int:
         o = _HEADER + 2 * (_RING * b + age)
-        return self._s[o] | self._s[o + 1] << 8
+        return int(self._s[o] | self._s[o + 1] << 8)
 
     def _lag(self, now: int) -> int:
         """Buckets from the latest spend to now, capped at _RING; 0 if the

@@ -23,6 +23,7 @@ from airtime import ldro_needed, symbol_us, symbols_x4  # type: ignore[import-no
 from micropython import const
 
 _RX_ANY_LENGTH = const(0xFF)  # recv()'s rx_length: explicit header gives the length
+_ACK_LISTEN_MS = const(100)
 
 # The driver's bandwidth labels (lora_cfg["bw"]), by 500 kHz / bandwidth.
 _BW_LABELS = {
@@ -145,6 +146,24 @@ class LoRaLink:
         if pkt is not None:
             self._rx = pkt
         return pkt
+
+    def poll_ack(self, node: int, seq: int, key: object) -> bool:
+        """True when an acknowledgement of (node, seq) was heard; listens briefly.
+
+        A keyed node believes only acks with a good MIC.
+        """
+        pkt = self.receive(_ACK_LISTEN_MS)
+        if pkt is None:
+            return False
+        import frames
+
+        try:
+            ack = frames.decode(pkt, key)  # type: ignore[arg-type]
+        except frames.FrameError:
+            return False  # another node's frame, noise, a forgery
+        if key is not None and ack.mic is not True:
+            return False
+        return bool(ack.flags & frames.FLAG_ACK) and ack.node == node and ack.seq == seq
 
     def sleep(self) -> None:
         """The radio's lowest-power state with its settings kept."""

@@ -90,6 +90,7 @@ class Node:
         self.enc = frames.Encoder(cfg.node, self.key)
         self.slots = [Slot(s) for s in cfg.sensors]
         self.link: object = None
+        self.limiter: object = None
         self.awake_ms = 0
         self._i2c: object = None
         self._uart: object = None
@@ -287,11 +288,41 @@ class Node:
             from uart_link import UartLink
 
             return UartLink(self.port.link(self.board["link"]))  # type: ignore[attr-defined]
+        if t == "lora":
+            return self._lora()
         if t == "ble":
             from ble_link import BleLink
 
             return BleLink(self.port.ble(), self.port.nap)  # type: ignore[attr-defined]
         raise OSError("transport %s is not built into this firmware yet" % t)
+
+    def _lora(self) -> object:
+        from dutycycle import DutyCycle
+        from lora_link import LoRaLink, make_modem
+
+        port = self.port
+        radio = self.board.get("radio")
+        if radio is None:
+            raise OSError("this board has no LoRa radio: choose another transport")
+        lc = self.cfg.lora
+        # The limiter's history lives in RTC memory: deep sleep must not
+        # reset it. After a cold boot it starts empty (see docs/lora.md).
+        try:
+            self.limiter = DutyCycle(self.mem.duty() if self.mem.valid else None)
+        except ValueError:  # never written: this node used another transport before
+            self.limiter = DutyCycle()
+        modem = make_modem(radio, port.spi(self.board["spi"]), port.pin, lc.power_dbm)  # type: ignore[attr-defined]
+        return LoRaLink(
+            modem,
+            freq_hz=lc.freq_hz,
+            sf=lc.sf,
+            bw_khz=lc.bw_khz,
+            cr=lc.cr,
+            limiter=self.limiter,
+            max_wait_s=lc.max_wait_s,
+            nap=port.nap,  # type: ignore[attr-defined]
+            clock=port.now_s,  # type: ignore[attr-defined]
+        )
 
     def interval_ms(self) -> int:
         ms = self.cfg.interval_s * 1000
@@ -308,6 +339,10 @@ class Node:
         self.cause = frames.RESET_SLEEP  # the next cycle woke from sleep
         self.awake_ms = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
         self.mem.put(">H", retained.AWAKE_MS, min(self.awake_ms, 0xFFFF))
+        if self.limiter is not None:
+            self.mem.duty()[:] = self.limiter.dump()  # type: ignore[attr-defined]
+        if self.link is not None:
+            self.link.sleep()  # type: ignore[attr-defined]
         port.save(self.mem.seal())  # type: ignore[attr-defined]
         sleep = self.interval_ms() - self.awake_ms
         return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
@@ -355,6 +390,11 @@ def main() -> None:
     if cold and maintenance(port, board, cfg):
         return
     if cfg is None:
+        return
+    if cfg.role == "bridge":
+        import bridge
+
+        bridge.run(port, board, cfg)
         return
     node = Node(port, board, cfg)
     wdt = port.watchdog(_BUDGET_MS + 30000 + _ACK_WINDOW_MS)

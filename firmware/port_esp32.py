@@ -118,3 +118,7 @@ def ble() -> object:
     import bluetooth
 
     return bluetooth.BLE()
+
+
+def pin(n: int | str) -> machine.Pin:
+    return machine.Pin(n)

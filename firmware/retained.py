@@ -26,7 +26,7 @@ from micropython import const
 _MAGIC = b"ML\x01"
 FLAG_LOW_BATTERY = const(0x01)
 FLAG_BOOT = const(0x02)  # the counter jumped; the next frame must say so
-DUTY_SIZE = const(64)
+DUTY_SIZE = const(274)  # dutycycle.STATE_SIZE (a test checks they agree)
 BACKLOG_ENTRY = const(40)  # taken-at seconds (4), frame length (1), frame
 BACKLOG_FRAME = const(BACKLOG_ENTRY - 5)  # a nine-value frame with MIC is 32
 BACKLOG_MAX = const(16)

@@ -289,3 +289,11 @@ def ble() -> object:
     if not path:
         raise OSError('sim: the world file has no "ble" file for the ble transport')
     return BLE(path)
+
+
+def pin(n: object) -> object:
+    return n  # the sim radio takes no pins
+
+
+def spi(cfg: object) -> object:
+    return None  # the sim radio is not on a bus: sim.lora carries its packets

@@ -59,7 +59,14 @@ class SimLine:
 
 
 class SimNode:
-    def __init__(self, root: Path, config: dict[str, Any], world: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        root: Path,
+        config: dict[str, Any],
+        world: dict[str, Any],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = env or {}
         self.flash = root / "flash"
         self.flash.mkdir(parents=True)
         self.world_path = root / "world.json"
@@ -79,15 +86,10 @@ class SimNode:
 
     def wake(self, *, code: str = "import node; node.main()", timeout: float = 20) -> str:
         """One wake: runs until the node goes to deep sleep (or fails); its console output."""
-        env = dict(
-            os.environ,
-            MICROPYPATH=f"{FIRMWARE}:{ROOT}",
-            METEOLINK_SIM=str(self.world_path),
-        )
         proc = subprocess.run(
             [self.binary, "-c", code],
             cwd=self.flash,
-            env=env,
+            env=self._env(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -95,6 +97,25 @@ class SimNode:
         )
         self.returncode = proc.returncode
         return proc.stdout + proc.stderr
+
+    def _env(self) -> dict[str, str]:
+        return dict(
+            os.environ,
+            MICROPYPATH=f"{FIRMWARE}:{ROOT}",
+            METEOLINK_SIM=str(self.world_path),
+            **self.env,
+        )
+
+    def start(self) -> "subprocess.Popen[str]":
+        """Run the firmware as a long-lived process (the bridge role never sleeps)."""
+        return subprocess.Popen(
+            [self.binary, "-c", "import node; node.main()"],
+            cwd=self.flash,
+            env=self._env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
 
     def power_off(self) -> None:
         """Pull the battery: RTC memory is gone, flash stays."""

@@ -1,0 +1,82 @@
+"""The bridge role: a LoRa board on the gateway's USB, radio to serial and back.
+
+Every frame heard goes to the serial line as a radio record (the frame behind
+its RSSI and SNR, docs/protocol.md §5); every acknowledgement the gateway
+writes back is transmitted to the node, within the bridge's own duty cycle.
+The bridge does not check CRCs or keys: the gateway does, for every input
+alike. It never sleeps (it is powered from the Pi's USB).
+
+On the board the serial line is usually the USB console itself ("link":
+"usb" in the board file), so Ctrl-C is switched off while bridging: an
+ack's bytes may hold 0x03. The maintenance window at boot is the way in.
+"""
+
+import sys
+
+import frames
+import serial_link
+from micropython import const
+
+_LISTEN_MS = const(200)
+_WDT_MS = const(8000)
+
+
+class _Console:
+    """The USB console as a byte stream: stdout for records, stdin for acks."""
+
+    def __init__(self) -> None:
+        import select
+
+        self._out = sys.stdout.buffer  # type: ignore[attr-defined, unused-ignore]
+        self._in = sys.stdin.buffer  # type: ignore[attr-defined, unused-ignore]
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n: int = self._out.write(data)
+        return n
+
+    def read(self, n: int) -> bytes | None:
+        if not self._poll.poll(0):
+            return None
+        data: bytes = self._in.read(1)
+        return data
+
+
+def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-arg]
+    import micropython
+    from node import Node
+
+    node = Node(port, board, cfg)  # type: ignore[arg-type]
+    link = node._lora()
+    if board.get("link") == "usb":
+        line: object = _Console()
+        micropython.kbd_intr(-1)
+    else:
+        line = port.link(board["link"])  # type: ignore[attr-defined]
+    wdt = port.watchdog(_WDT_MS)  # type: ignore[attr-defined]
+    out = bytearray(serial_link.MAX_ENCODED)
+    record = bytearray(serial_link.MAX_RECORD)
+    deframer = serial_link.Deframer()
+    while True:
+        pkt = link.receive(_LISTEN_MS)  # type: ignore[attr-defined]
+        if pkt is not None and frames.MIN_FRAME <= len(pkt) <= frames.MAX_FRAME:
+            n = len(pkt)
+            rssi = pkt.rssi
+            snr = pkt.snr  # quarter-dB, as the radio record carries it
+            record[0] = serial_link.RADIO_RECORD
+            record[1] = (rssi >> 8) & 0xFF
+            record[2] = rssi & 0xFF
+            record[3] = snr & 0xFF
+            for i in range(n):  # RxPacket subclasses bytearray: no slice copy
+                record[4 + i] = pkt[i]
+            m = serial_link.cobs_encode_into(record, 4 + n, out)
+            line.write(memoryview(out)[:m])  # type: ignore[attr-defined]
+        data = line.read(64)  # type: ignore[attr-defined]
+        if data:
+            for got in deframer.feed(data):
+                if isinstance(got, bytes) and len(got) >= frames.MIN_FRAME:
+                    # An ack from the gateway, already checked there: on air.
+                    link.send(got)  # type: ignore[attr-defined]
+        node.mem.duty()[:] = node.limiter.dump()  # type: ignore[attr-defined]
+        wdt.feed()
