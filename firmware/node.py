@@ -120,6 +120,8 @@ class Node:
         bus = self._bus(slot)
         if slot.kind == "battery":
             slot.driver = cls(bus, self.board["battery"]["ratio"])
+        elif slot.kind == "scd41":
+            slot.driver = cls(bus, slot.address, cold=self.cause != frames.RESET_SLEEP)
         elif slot.address is None:
             slot.driver = cls(bus)
         else:
@@ -170,7 +172,9 @@ class Node:
                 if _DEBUG:
                     print("node:", slot.kind, exc)
                 continue
-            slot.ready_at = wait
+            # Relative to t0: opening a driver takes time too (an SCD41's
+            # 530 ms after a cold boot), so count from when start() returned.
+            slot.ready_at = port.ticks_diff(port.ticks_ms(), t0) + wait  # type: ignore[attr-defined]
             slot.pending = True
         # Read in the order the sensors become ready, napping in between:
         # a PM fan's 30 s warm-up covers the SCD41's 5 s conversion.
@@ -187,7 +191,15 @@ class Node:
                 port.nap(nxt.ready_at - elapsed)  # type: ignore[attr-defined]
             drv = nxt.driver
             try:
+                # The SCD41's first reading after power-up is to be thrown
+                # away (datasheet 3.10): measure once more, in this cycle.
+                again = getattr(drv, "discard", False)
                 drv.read()  # type: ignore[attr-defined]
+                if again:
+                    elapsed = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+                    nxt.ready_at = elapsed + drv.start()  # type: ignore[attr-defined]
+                    nxt.pending = True
+                    continue
                 for fid, attr in nxt.fields:
                     value = getattr(drv, attr)
                     if value is not None:

@@ -99,7 +99,8 @@ class SCD4x:
         """Find the chip and bring it to idle.
 
         power_down: stop() puts the chip to sleep (see the module docstring).
-        cold: the node has just been powered, and so has the chip.
+        cold: the node has just been powered (or reset), and so has the chip:
+        make sure it is idle, and discard its first reading.
         """
         self._i2c = i2c
         self._address = address
@@ -113,19 +114,25 @@ class SCD4x:
         self.humidity: int | None = None
         self.discard = power_down or cold
 
-        # A chip put to sleep by the last cycle's stop() answers nothing until
-        # woken; wake_up itself is never acknowledged, so its error means nothing.
         try:
-            self._send(_WAKE_UP)
-        except OSError:
-            pass
-        time.sleep_ms(_WAKE_UP_MS)
-        try:
-            # A chip left in periodic mode (by another firmware, or a debugging
-            # session) ignores every command but a few (table 9): stop it first.
-            # It answers nothing for 500 ms after that.
-            self._send(_STOP_PERIODIC_MEASUREMENT)
-            time.sleep_ms(_STOP_MS)
+            if power_down or cold:
+                # A chip put to sleep by the last cycle's stop() answers
+                # nothing until woken; wake_up itself is never acknowledged,
+                # so its error means nothing.
+                try:
+                    self._send(_WAKE_UP)
+                except OSError:
+                    pass
+                time.sleep_ms(_WAKE_UP_MS)
+            if cold:
+                # A chip left in periodic mode (by another firmware, or a
+                # debugging session) ignores every command but a few (table
+                # 9): stop it first. It answers nothing for 500 ms after
+                # that. Only after a cold boot: on a wake from deep sleep the
+                # chip is idle where the last cycle left it, and the 530 ms
+                # would be spent awake every cycle.
+                self._send(_STOP_PERIODIC_MEASUREMENT)
+                time.sleep_ms(_STOP_MS)
             # The serial number proves the chip is there and idle (section 3.10.4).
             self._fetch(_GET_SERIAL_NUMBER, self._data)
         except OSError:

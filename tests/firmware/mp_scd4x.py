@@ -80,11 +80,15 @@ emit(
 # The datasheet's example bytes through the driver.
 log = []
 bus = ReplayBus({0x3682: SERIAL_REPLY, 0xE4B8: READY_REPLY, 0xEC05: MEASUREMENT_REPLY}, log)
-d = scd4x.SCD4x(bus)
+d = scd4x.SCD4x(bus, cold=True)
 d.set_pressure(9870)  # 987.0 hPa: the datasheet's 98 700 Pa
 ms = d.start()
 d.read()
 emit("datasheet", serial=d.serial, values=attrs(d), start_ms=ms, writes=log)
+log2 = []
+bus.log = log2
+scd4x.SCD4x(bus)
+emit("warm_start", writes=log2)
 
 # Zero allocation in read() (and the rest of the hot path) after a warm-up.
 bus.log = None
@@ -157,11 +161,14 @@ left = SCD41(periodic=True)
 bus = I2C(left)
 bus.writeto(0x62, b"\x36\x82")
 ignored = error_of(lambda: bus.readfrom(0x62, 9))
-d = scd4x.SCD4x(bus)
+# On a wake from deep sleep the driver trusts the chip to be idle (it left it
+# so) and does not spend 530 ms making sure; after a cold boot it does.
+warm = error_of(lambda: scd4x.SCD4x(bus))
+d = scd4x.SCD4x(bus, cold=True)
 mode = left.mode
 left.co2 = 650
 cycle(d)
-emit("periodic_left", ignored=ignored, mode=mode, co2=d.co2)
+emit("periodic_left", ignored=ignored, warm=warm, mode=mode, co2=d.co2)
 
 # power_down: stop() puts the chip to sleep, the next wake's driver wakes it
 # and flags the first reading for discarding.

@@ -177,3 +177,13 @@ def test_the_node_never_breaks_the_duty_cycle(
     seqs = [frames.decode(f).seq for f, _, _ in heard]
     assert seqs == sorted(seqs) and seqs[0] == 0
     assert all(rssi == -80 and snr == 9.5 for _, rssi, snr in heard)
+
+
+def test_rtc_memory_holds_the_whole_limiter_state(tmp_path: Path) -> None:
+    node = SimNode(tmp_path, {"node": 1}, {})
+    out = node.wake(
+        code="import retained, dutycycle; print(retained.DUTY_SIZE, dutycycle.STATE_SIZE)"
+    )
+    size, state = out.split()
+    assert size == state, "retained.DUTY_SIZE must be dutycycle.STATE_SIZE"
+    assert BACKLOG_COUNT == 16 + int(size)

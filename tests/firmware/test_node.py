@@ -240,3 +240,29 @@ def test_unacknowledged_readings_wait_in_the_backlog_and_arrive_with_their_age(
     finally:
         cable.unplug()
     assert g.stop() == 0
+
+
+def awake_ms(node: SimNode) -> int:
+    """The awake time the firmware measured and kept in RTC memory (retained.py)."""
+    return int.from_bytes(bytes.fromhex(node.rtc()["memory"])[14:16], "big")
+
+
+def test_an_air_quality_cycle_warms_up_and_converts_in_parallel(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    air = {**AIR, "co2": 873, "pm1": 3, "pm2_5": 8, "pm10": 12}  # whole µg/m³, as PMS5003s give
+    node = make_node(
+        tmp_path,
+        sim_line,
+        world={"air": air},
+        sensors=["bme280", "scd41", "pms5003", "battery"],
+    )
+    for _ in range(2):
+        f = wake(node, sim_line)
+        v = f.values()
+        assert v["co2"] == 873
+        assert (v["pm1"], v["pm2_5"], v["pm10"]) == (3, 8, 12)
+        assert v["pressure"] == pytest.approx(1002.4, abs=0.15)
+        # The PM fan's 30 s warm-up covers the SCD41's 5 s conversions (two
+        # after a cold boot, the first discarded) and the BME280's 10 ms.
+        assert 30_000 <= awake_ms(node) < 31_000

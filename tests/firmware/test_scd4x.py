@@ -33,7 +33,8 @@ def test_datasheet_examples(mp: dict[str, dict[str, Any]]) -> None:
     assert got["values"] == [500, 2500, 3700]
     assert got["start_ms"] == 5000
     assert got["writes"] == [
-        "36f6",  # wake_up, in case the last cycle put the chip to sleep
+        # After a cold boot only:
+        "36f6",  # wake_up, in case it was put to sleep
         "3f86",  # stop_periodic_measurement, in case it was left measuring
         "3682",  # get_serial_number: the chip is there
         "e00003db42",  # set_ambient_pressure 987 hPa: the datasheet's example, CRC 0x42
@@ -41,6 +42,14 @@ def test_datasheet_examples(mp: dict[str, dict[str, Any]]) -> None:
         "e4b8",  # get_data_ready_status
         "ec05",  # read_measurement
     ]
+
+
+def test_a_wake_from_deep_sleep_only_checks_the_chip_is_there(
+    mp: dict[str, dict[str, Any]],
+) -> None:
+    # 1 ms instead of 530 ms awake per cycle: the chip is idle where the last
+    # cycle left it.
+    assert mp["warm_start"]["writes"] == ["3682"]
 
 
 def test_hot_path_allocates_nothing(mp: dict[str, dict[str, Any]]) -> None:
@@ -90,6 +99,8 @@ def test_absent_chip(mp: dict[str, dict[str, Any]]) -> None:
 def test_chip_left_in_periodic_mode_is_stopped(mp: dict[str, dict[str, Any]]) -> None:
     got = mp["periodic_left"]
     assert got["ignored"] == "[Errno 19] ENODEV"  # it ignores get_serial_number
+    # A warm (deep-sleep) start does not stop periodic mode: only a cold one.
+    assert got["warm"] == "no SCD4x at 0x62"
     assert got["mode"] == "idle"
     assert got["co2"] == 650
 
