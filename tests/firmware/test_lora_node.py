@@ -186,4 +186,4 @@ def test_rtc_memory_holds_the_whole_limiter_state(tmp_path: Path) -> None:
     )
     size, state = out.split()
     assert size == state, "retained.DUTY_SIZE must be dutycycle.STATE_SIZE"
-    assert BACKLOG_COUNT == 16 + int(size)
+    assert 16 + int(size) == BACKLOG_COUNT
