@@ -29,6 +29,9 @@ _ACK_POLL_MS = const(10)
 _AGE_MAX_S = const(262140)  # the age field's range (protocol §1)
 _MIN_SLEEP_MS = const(1000)
 _LOW_BATTERY_HYSTERESIS_MV = const(100)
+# The VOC index algorithm is specified for a sample every 1 s or, with the
+# heater off between samples (Sensirion's low-power mode), every 10 s.
+_VOC_SAMPLE_MS = const(10000)
 
 # sensor kind -> (module, class, [(frame field, driver attribute)])
 _T = (frames.TEMPERATURE, "temperature")
@@ -94,6 +97,11 @@ class Node:
         self.awake_ms = 0
         self._i2c: object = None
         self._uart: object = None
+        self._climate: object = None
+        self._voc = None
+        for slot in self.slots:
+            if slot.kind == "sgp40":
+                self._voc = slot
 
     # Hardware, built on first use.
 
@@ -120,6 +128,10 @@ class Node:
         bus = self._bus(slot)
         if slot.kind == "battery":
             slot.driver = cls(bus, self.board["battery"]["ratio"])
+        elif slot.kind == "sgp40":
+            from voc_index import VocIndex
+
+            slot.driver = cls(bus, slot.address, algorithm=VocIndex(_VOC_SAMPLE_MS / 1000))
         elif slot.kind == "scd41":
             slot.driver = cls(bus, slot.address, cold=self.cause != frames.RESET_SLEEP)
         elif slot.address is None:
@@ -163,6 +175,10 @@ class Node:
                     p = self.mem.get(">H", retained.PRESSURE)
                     if p:
                         slot.driver.set_pressure(p)  # type: ignore[attr-defined]
+                elif slot.kind == "sgp40":
+                    c = self._climate  # the last cycle's reading
+                    if c is not None and c.temperature is not None:  # type: ignore[attr-defined]
+                        slot.driver.set_compensation(c.temperature, c.humidity)  # type: ignore[attr-defined]
                 wait = slot.driver.start()  # type: ignore[attr-defined]
             except (OSError, ImportError) as exc:
                 # ImportError: the driver's file is not on the node (a
@@ -202,7 +218,9 @@ class Node:
                     continue
                 for fid, attr in nxt.fields:
                     value = getattr(drv, attr)
-                    if value is not None:
+                    # A VOC index of 0 means "not valid yet" (the algorithm's
+                    # start-up): left out, as protocol.md says.
+                    if value is not None and not (fid == frames.VOC_INDEX and value == 0):
                         enc.put_raw(fid, value)
             except (OSError, frames.EncodeError) as exc:
                 # A failed read, or a value outside the field's range, which
@@ -211,8 +229,11 @@ class Node:
                 if _DEBUG:
                     print("node:", nxt.kind, exc)
                 continue
-            if nxt.kind == "bme280":
-                self.mem.put(">H", retained.PRESSURE, drv.pressure)  # type: ignore[attr-defined]
+            if nxt.kind in ("bme280", "sht4x"):
+                if nxt.kind == "bme280":
+                    self.mem.put(">H", retained.PRESSURE, drv.pressure)  # type: ignore[attr-defined]
+                if self._climate is None:
+                    self._climate = drv  # compensates the SGP40 between cycles
             elif nxt.kind == "battery":
                 self._update_battery(drv.battery)  # type: ignore[attr-defined]
         for slot in self.slots:
@@ -359,6 +380,42 @@ class Node:
         sleep = self.interval_ms() - self.awake_ms
         return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
 
+    def sampling(self) -> bool:
+        """True when the node samples between cycles (a working VOC sensor),
+        so it light-sleeps instead of deep sleeping, which would lose the
+        VOC algorithm's state and its sampling rhythm."""
+        voc = self._voc
+        return (
+            voc is not None
+            and voc.driver is not None
+            and "sgp40" not in (self.cfg.low_battery_skip if self.low_battery() else ())
+        )
+
+    def idle(self, ms: int, wdt: object) -> None:
+        """Pass ms until the next cycle, sampling the SGP40 every 10 s."""
+        port = self.port
+        slot = self._voc
+        assert slot is not None
+        drv = slot.driver
+        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        while True:
+            left = ms - port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            if left <= 0:
+                return
+            port.nap(left if left < _VOC_SAMPLE_MS else _VOC_SAMPLE_MS)  # type: ignore[attr-defined]
+            if left <= _VOC_SAMPLE_MS:
+                return  # the cycle takes this sample
+            try:
+                climate = self._climate
+                if climate is not None and climate.temperature is not None:  # type: ignore[attr-defined]
+                    drv.set_compensation(climate.temperature, climate.humidity)  # type: ignore[attr-defined]
+                port.nap(drv.start())  # type: ignore[attr-defined]
+                drv.read()  # type: ignore[attr-defined]
+                drv.stop()  # type: ignore[attr-defined]  # heater off: Sensirion's low-power mode
+            except OSError:
+                pass  # the cycle's own read reports the fault
+            wdt.feed()  # type: ignore[attr-defined]
+
 
 def load_board(path: str = "board.json") -> dict:  # type: ignore[type-arg]
     with open(path) as f:
@@ -413,4 +470,7 @@ def main() -> None:
     while True:
         sleep = node.cycle()
         wdt.feed()  # only after a cycle that got its frame out
-        port.deepsleep(sleep)  # ESP32 and sim: does not return
+        if node.sampling():
+            node.idle(sleep, wdt)
+        else:
+            port.deepsleep(sleep)  # ESP32 and sim: does not return

@@ -5,6 +5,7 @@ emulated chips; frames go out on a real pseudo-terminal.
 """
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -266,3 +267,28 @@ def test_an_air_quality_cycle_warms_up_and_converts_in_parallel(
         # The PM fan's 30 s warm-up covers the SCD41's 5 s conversions (two
         # after a cold boot, the first discarded) and the BME280's 10 ms.
         assert 30_000 <= awake_ms(node) < 31_000
+
+
+def test_a_voc_node_samples_every_10_s_between_reports_and_sends_the_index(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(tmp_path, sim_line, sensors=["bme280", "sgp40"], interval_s=60)
+    # A VOC node never deep-sleeps (that would lose the algorithm's state):
+    # one process runs cycle after cycle; sim time passes in its naps.
+    proc = node.start()
+    got: list[frames.Frame] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(got) < 30 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            got += sim_line.frames()
+    finally:
+        proc.kill()
+        out, _ = proc.communicate(timeout=10)
+    assert len(got) >= 30, out
+    assert [f.seq for f in got] == list(range(len(got)))
+    assert "voc_index" not in got[0].values(), "0 during the algorithm's start-up is left out"
+    late = [f.values().get("voc_index") for f in got[20:30]]
+    # Steady air: the index settles at 100, the algorithm's "as usual".
+    assert all(v is not None and 90 <= v <= 110 for v in late), late
+    assert all(status(f) in (0, frames.RESET_POWER_ON) for f in got)
