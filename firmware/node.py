@@ -32,6 +32,8 @@ _LOW_BATTERY_HYSTERESIS_MV = const(100)
 # The VOC index algorithm is specified for a sample every 1 s or, with the
 # heater off between samples (Sensirion's low-power mode), every 10 s.
 _VOC_SAMPLE_MS = const(10000)
+_SENSOR_POWER_UP_MS = const(10)  # BME280 2 ms, SHT4x 1 ms (datasheets)
+_SCD41_POWER_UP_MS = const(1000)  # SCD4x datasheet: power-up time
 
 # sensor kind -> (module, class, [(frame field, driver attribute)])
 _T = (frames.TEMPERATURE, "temperature")
@@ -98,6 +100,10 @@ class Node:
         self._i2c: object = None
         self._uart: object = None
         self._climate: object = None
+        # A board that switches the sensors' supply (Heltec's Vext): on at
+        # wake, off before sleep. Sensors then start cold every cycle.
+        self._power = board.get("sensor_power")
+        self._powered = False
         self._voc = None
         for slot in self.slots:
             if slot.kind == "sgp40":
@@ -133,7 +139,8 @@ class Node:
 
             slot.driver = cls(bus, slot.address, algorithm=VocIndex(_VOC_SAMPLE_MS / 1000))
         elif slot.kind == "scd41":
-            slot.driver = cls(bus, slot.address, cold=self.cause != frames.RESET_SLEEP)
+            cold = self.cause != frames.RESET_SLEEP or self._power is not None
+            slot.driver = cls(bus, slot.address, cold=cold)
         elif slot.address is None:
             slot.driver = cls(bus)
         else:
@@ -163,6 +170,7 @@ class Node:
         if low:
             status |= frames.STATUS_LOW_BATTERY
         skip = self.cfg.low_battery_skip if low else ()
+        self.sensor_power(True)
         t0 = port.ticks_ms()  # type: ignore[attr-defined]
         for slot in self.slots:
             slot.pending = False
@@ -380,6 +388,23 @@ class Node:
         sleep = self.interval_ms() - self.awake_ms
         return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
 
+    def sensor_power(self, on: bool) -> None:
+        power = self._power
+        if power is None or on == self._powered:
+            return
+        level = power["level"]
+        self.port.pin_out(power["pin"], level if on else 1 - level)  # type: ignore[attr-defined]
+        self._powered = on
+        if on:
+            slow = any(s.kind == "scd41" for s in self.slots)
+            self.port.nap(_SCD41_POWER_UP_MS if slow else _SENSOR_POWER_UP_MS)  # type: ignore[attr-defined]
+        else:
+            # Unpowered chips are gone: open them again when power returns.
+            for slot in self.slots:
+                if slot.kind != "battery":
+                    slot.driver = None
+            self._i2c = self._uart = None
+
     def sampling(self) -> bool:
         """True when the node samples between cycles (a working VOC sensor),
         so it light-sleeps instead of deep sleeping, which would lose the
@@ -473,4 +498,5 @@ def main() -> None:
         if node.sampling():
             node.idle(sleep, wdt)
         else:
+            node.sensor_power(False)
             port.deepsleep(sleep)  # ESP32 and sim: does not return

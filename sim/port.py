@@ -279,7 +279,11 @@ def adc(pin: object) -> object:
 
 
 def pin_out(pin: object, value: int) -> None:
-    pass
+    """Drive an output pin; logged to the world's "pins" file when it names one."""
+    path = world().get("pins")
+    if path:
+        with open(path, "a") as f:
+            f.write("%s=%d\n" % (pin, value))
 
 
 def ble() -> object:
