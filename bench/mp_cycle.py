@@ -10,6 +10,7 @@ import time
 
 import node
 
+import sim.adc
 import sim.i2c
 import sim.uart
 from sim import port as sim_port
@@ -21,6 +22,7 @@ port = node.load_port()
 # Allocations made inside the emulated hardware (buses, chips, the RTC
 # memory file) are counted apart: a real bus allocates little or nothing.
 sim_heap = [0]
+sim_us = [0]
 depth = [0]
 
 
@@ -28,11 +30,13 @@ def counted(fn):
     def wrapper(*args, **kw):
         depth[0] += 1
         before = gc.mem_alloc()
+        t = time.ticks_us()
         try:
             return fn(*args, **kw)
         finally:
             depth[0] -= 1
             if not depth[0]:  # the outermost emulated call counts, once
+                sim_us[0] += time.ticks_diff(time.ticks_us(), t)
                 sim_heap[0] += gc.mem_alloc() - before
 
     return wrapper
@@ -49,6 +53,13 @@ def count_class(cls):
 count_class(sim.i2c.I2C)
 count_class(sim.uart.UART)
 count_class(sim_port.Link)
+count_class(sim.adc.ADC)
+try:
+    import sim.lora
+
+    count_class(sim.lora.SX1276)
+except ImportError:
+    pass
 sim_port.save = counted(sim_port.save)
 sim_port.nap = counted(sim_port.nap)
 cfg = node.configuration.load()
@@ -59,6 +70,7 @@ times = []
 for i in range(N + 3):
     gc.collect()
     sim_heap[0] = 0
+    sim_us[0] = 0
     before = gc.mem_alloc()
     gc.disable()
     t0 = time.ticks_us()
@@ -70,7 +82,7 @@ for i in range(N + 3):
     if i >= 3:  # after warm-up: drivers opened, buffers made
         heaps.append(after - before - sim_heap[0])
         sims.append(sim_heap[0])
-        times.append(dt)
+        times.append(dt - sim_us[0])
 gc.collect()
 times.sort()
 print("heap", max(heaps))
