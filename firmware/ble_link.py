@@ -37,15 +37,15 @@ def advert_into(buf: bytearray, frame: bytes | bytearray | memoryview, company: 
 class BleLink:
     """Advertises frames through a `bluetooth.BLE`-like object."""
 
-    def __init__(self, ble: object, nap: object, company: int = COMPANY_ID) -> None:
+    def __init__(self, ble: object, wait: object, company: int = COMPANY_ID) -> None:
         self._ble = ble
-        self._nap = nap
+        self._wait = wait  # not a light sleep: that powers the radio down
         self._company = company
         self._buf = bytearray(31)
         self._view = memoryview(self._buf)
         self.dropped = 0
 
-    def send(self, frame: memoryview | bytes) -> bool:
+    def send(self, frame: memoryview | bytes, max_wait_s: int | None = None) -> bool:
         if len(frame) > MAX_FRAME:
             self.dropped += 1  # the node's fields do not fit: docs/ble.md
             return False
@@ -53,13 +53,13 @@ class BleLink:
         ble = self._ble
         ble.active(True)  # type: ignore[attr-defined]
         ble.gap_advertise(_INTERVAL_US, self._view[:n], connectable=False)  # type: ignore[attr-defined]
-        # The radio advertises on its own; the CPU naps meanwhile.
-        self._nap(_ADVERTISE_MS)  # type: ignore[operator]
+        # The controller advertises on its own; the CPU only waits.
+        self._wait(_ADVERTISE_MS)  # type: ignore[operator]
         ble.gap_advertise(None)  # type: ignore[attr-defined]
         ble.active(False)  # type: ignore[attr-defined]
         return True
 
-    def poll_ack(self, node: int, seq: int, key: object) -> bool:
+    def poll_ack(self, node: int, seq: int, key: object, timeout_ms: int = 0) -> bool:
         return False  # nothing comes back over advertising
 
     def sleep(self) -> None:

@@ -17,7 +17,11 @@ import frames
 import serial_link
 from micropython import const
 
-_LISTEN_MS = const(200)
+# Each turn listens this long, then looks at the serial line for acks. An
+# ack must be on air within the node's 2 s window. (A receive cut at the
+# end of a turn loses a packet in flight: the driver's continuous receive
+# mode would not; see docs/firmware.md.)
+_LISTEN_MS = const(100)
 _WDT_MS = const(8000)
 
 
@@ -37,10 +41,12 @@ class _Console:
         return n
 
     def read(self, n: int) -> bytes | None:
-        if not self._poll.poll(0):
-            return None
-        data: bytes = self._in.read(1)
-        return data
+        """What has arrived, up to n bytes, without waiting. A byte at a time:
+        a longer read would block until it had them all."""
+        out = bytearray()
+        while len(out) < n and self._poll.poll(0):
+            out += self._in.read(1)
+        return bytes(out) if out else None
 
 
 def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-arg]
@@ -48,7 +54,7 @@ def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-ar
     from node import Node
 
     node = Node(port, board, cfg)  # type: ignore[arg-type]
-    link = node._lora()
+    link = node._lora()  # its limiter's state is saved before each transmission
     if board.get("link") == "usb":
         line: object = _Console()
         micropython.kbd_intr(-1)
@@ -76,7 +82,7 @@ def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-ar
         if data:
             for got in deframer.feed(data):
                 if isinstance(got, bytes) and len(got) >= frames.MIN_FRAME:
-                    # An ack from the gateway, already checked there: on air.
-                    link.send(got)  # type: ignore[attr-defined]
-        node.mem.duty()[:] = node.limiter.dump()  # type: ignore[attr-defined]
+                    # An ack from the gateway, already checked there: on air
+                    # now or never (a late ack is no use to the node).
+                    link.send(got, 0)  # type: ignore[attr-defined]
         wdt.feed()

@@ -17,6 +17,17 @@ try:  # CPython: inside the meteolink package
 except ImportError:  # the node
     from frames import KEY_SIZE, MAX_NODE, MeteolinkError  # type: ignore[import-not-found, no-redef, unused-ignore]
 
+
+def _check_channel(freq_hz: int, bw_hz: int) -> None:
+    """ValueError unless the channel lies in one EU868 sub-band (dutycycle.py,
+    imported only by LoRa nodes, which carry it anyway)."""
+    try:
+        from meteolink.firmware.dutycycle import band  # type: ignore[import-not-found, unused-ignore]
+    except ImportError:
+        from dutycycle import band  # type: ignore[import-not-found, no-redef, unused-ignore]
+    band(freq_hz, bw_hz)
+
+
 # name: (default I2C address or None for the UART/ADC ones, hungry)
 # A hungry sensor draws tens of mA while it works: the PM fan (~80 mA for
 # 30 s), the SCD41 single shot (peaks of 175 mA), the SGP40 heater. The
@@ -117,6 +128,8 @@ def _sensors(value: object) -> list[Sensor]:
             raise ConfigError(where + ".address", "%s is not an I2C sensor" % kind)
         if any(s.kind == kind for s in out):
             raise ConfigError(where, "%s is listed twice" % kind)
+        if kind in ("pms5003", "sds011") and any(s.kind in ("pms5003", "sds011") for s in out):
+            raise ConfigError(where, "one PM sensor per node: the board has one UART for it")
         out.append(Sensor(str(kind), address))
     return out
 
@@ -136,6 +149,16 @@ class Lora:
         # 14 dBm is the most a 25 mW ERP sub-band allows with a 0 dBi antenna.
         self.power_dbm = _int(d, "power_dbm", 2, 14, 14, " dBm", "lora.")
         self.max_wait_s = _int(d, "max_wait_s", 0, 3600, 60, " s", "lora.")
+        if self.freq_hz % 1000:
+            raise ConfigError("lora.freq_hz", "the radio takes whole kHz, got %d Hz" % self.freq_hz)
+
+    def check_channel(self) -> None:
+        try:
+            # The whole channel must lie in one EU868 sub-band, or the node's
+            # duty-cycle limiter refuses every frame.
+            _check_channel(self.freq_hz, self.bw_khz * 1000)
+        except ValueError as exc:
+            raise ConfigError("lora.freq_hz", "%s (see docs/lora.md)" % exc)
 
 
 class Config:
@@ -175,7 +198,12 @@ class Config:
         self.interval_s = _int(d, "interval_s", 30, 86400, 600, " s")
         self.sensors = _sensors(d.get("sensors", ["bme280", "battery"]))
         self.transport = _choice(d, "transport", TRANSPORTS, "uart")
-        self.lora = Lora(d.get("lora") or {})
+        lora = d.get("lora") or {}
+        if not isinstance(lora, dict):
+            raise ConfigError("lora", 'expected {"freq_hz": ..., "sf": ...}, got %r' % (lora,))
+        self.lora = Lora(lora)
+        if self.transport == "lora":
+            self.lora.check_channel()
         self.ack = _bool(d, "ack", False)
         if self.ack and self.transport == "ble":
             raise ConfigError("ack", "a BLE node cannot hear acknowledgements: set false")

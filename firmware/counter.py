@@ -16,6 +16,7 @@ the old reservation or the new one, never a torn file.
 
 import frames
 import retained
+from micropython import const
 
 PATH = "counter.dat"
 _TMP = "counter.new"
@@ -26,12 +27,31 @@ class CounterExhausted(frames.MeteolinkError):
     """No counter left (years of frames, or a huge number of cold boots)."""
 
 
+class CounterDamaged(frames.MeteolinkError):
+    """counter.dat exists but cannot be read: starting anywhere could repeat."""
+
+
+_ENOENT = const(2)
+
+
 def _read(path: str) -> int:
-    try:
-        with open(path) as f:
-            return int(f.read())
-    except (OSError, ValueError):
-        return 0  # a node never provisioned, or a torn write: start at 0
+    """The reservation in flash; 0 for a node never provisioned."""
+    missing = 0
+    for name in (path, _TMP):  # a write cut between the two files leaves the new one
+        try:
+            with open(name) as f:
+                return int(f.read())
+        except OSError as exc:
+            if exc.args[0] == _ENOENT:
+                missing += 1
+        except ValueError:
+            pass
+    if missing == 2:
+        return 0
+    raise CounterDamaged(
+        "%s is damaged: no counter can be trusted; write a value above the last frame's "
+        "counter into it (the gateway shows it) or reflash with a new node id" % path
+    )
 
 
 def _write(path: str, value: int) -> None:
@@ -43,19 +63,33 @@ def _write(path: str, value: int) -> None:
 
 
 class Counter:
-    def __init__(self, mem: "retained.Retained", step: int, path: str = PATH) -> None:
+    def __init__(
+        self,
+        mem: "retained.Retained",
+        step: int,
+        path: str = PATH,
+        hint: "tuple[int, int] | None" = None,
+    ) -> None:
         self._mem = mem
         self._step = step
         self._path = path
         self.cold = not mem.valid
         if self.cold:
+            reserved = _read(path)
+            if hint is not None and hint[1] == reserved and hint[0] <= reserved:
+                # The counter outlived the reset elsewhere (the RP2040's
+                # watchdog scratch registers) and agrees with flash: go on
+                # from it, no jump, nothing written.
+                mem.put(">I", retained.SEQ, hint[0])
+                mem.put(">I", retained.RESERVED, reserved)
+                self.cold = False
+                return
             # Cold boot: whatever RAM knew is gone. Start at the reservation,
             # and flag the next frame (the flag outlives a crash before it).
             mem.flags |= retained.FLAG_BOOT
-            seq = _read(path)
-            mem.put(">I", retained.SEQ, seq)
-            mem.put(">I", retained.RESERVED, seq)
-            self._reserve(seq)
+            mem.put(">I", retained.SEQ, reserved)
+            mem.put(">I", retained.RESERVED, reserved)
+            self._reserve(reserved)
 
     @property
     def boot(self) -> bool:

@@ -69,6 +69,7 @@ class LoRaLink:
         max_wait_s: int,
         nap: object,
         clock: object,
+        on_spend: object = None,
     ) -> None:
         t_sym: int = symbol_us(sf, bw_khz)  # ValueError for a bandwidth LoRa has not
         d = t_sym >> (sf + 1)  # 500 kHz / bandwidth
@@ -89,6 +90,7 @@ class LoRaLink:
         self._max_wait_s = max_wait_s
         self._nap = nap
         self._clock = clock
+        self._on_spend = on_spend  # saves the limiter before the radio sends
         self._rx = None  # the last RxPacket, handed back to recv() for reuse
         self.sent = 0
         modem.configure(  # type: ignore[attr-defined]
@@ -114,12 +116,16 @@ class LoRaLink:
         x4: int = symbols_x4(n, self._sf, self._cr, self._preamble, True, True, self._ldro)
         return x4 * self._t_sym // 4
 
-    def send(self, frame: memoryview | bytes | bytearray) -> bool:
-        """Send one frame within the duty cycle; False when it was dropped."""
+    def send(self, frame: memoryview | bytes | bytearray, max_wait_s: int | None = None) -> bool:
+        """Send one frame within the duty cycle; False when it was dropped.
+
+        max_wait_s overrides the link's longest wait (0: send now or drop).
+        """
         air = self.airtime_us(len(frame))
         lim = self._limiter
         now = int(self._clock())  # type: ignore[operator]
-        wait = lim.admit(self._freq, air, now, self._max_wait_s)  # type: ignore[attr-defined]
+        most = self._max_wait_s if max_wait_s is None else max_wait_s
+        wait = lim.admit(self._freq, air, now, most)  # type: ignore[attr-defined]
         if wait < 0:
             return False
         if wait:
@@ -129,8 +135,11 @@ class LoRaLink:
             now = int(self._clock())  # type: ignore[operator]
             if lim.admit(self._freq, air, now, 0) < 0:  # type: ignore[attr-defined]
                 return False
-        # Charged before it goes: a send that fails half way still counted.
+        # Charged, and the charge saved, before it goes: a send that fails
+        # half way, or a crash after it, still counted.
         lim.spend(self._freq, air, now)  # type: ignore[attr-defined]
+        if self._on_spend is not None:
+            self._on_spend()  # type: ignore[operator]
         self._modem.send(frame)  # type: ignore[attr-defined]
         self.sent += 1
         return True
@@ -147,12 +156,14 @@ class LoRaLink:
             self._rx = pkt
         return pkt
 
-    def poll_ack(self, node: int, seq: int, key: object) -> bool:
-        """True when an acknowledgement of (node, seq) was heard; listens briefly.
+    def poll_ack(self, node: int, seq: int, key: object, timeout_ms: int = _ACK_LISTEN_MS) -> bool:
+        """True when an acknowledgement of (node, seq) was heard within timeout_ms.
 
+        One receive for the whole time: cut into slices, the radio would
+        drop a slow (SF11/12) packet whose preamble spans a slice's end.
         A keyed node believes only acks with a good MIC.
         """
-        pkt = self.receive(_ACK_LISTEN_MS)
+        pkt = self.receive(timeout_ms)
         if pkt is None:
             return False
         import frames

@@ -6,9 +6,10 @@ sleeping between cycles. Everything that must outlive the sleep is in the
 retained bytes (retained.py); everything else is rebuilt on each wake.
 
 A sensor that is absent or fails is left out of that cycle's frame, with
-STATUS_SENSOR_FAULT set: it never stops the cycle. The watchdog is fed only
-after a cycle that sent its frame, so a cycle stuck in a driver or a radio
-ends in a watchdog reset, which the next frame reports.
+STATUS_SENSOR_FAULT set: it never stops the cycle. The watchdog is fed after
+each completed cycle, and within a cycle only while the cycle is inside its
+time budget (budget_ms(), from the config), so a cycle stuck in a driver or
+a radio ends in a watchdog reset, which the next frame reports.
 """
 
 import json
@@ -21,9 +22,11 @@ from counter import Counter
 from micropython import const
 
 _DEBUG = const(False)
-# Time for everything but the sensors' own waits: reading, encoding, a LoRa
-# transmission at SF12 with the duty-cycle wait cut short, an ack window.
+# A cycle's time budget beyond its sensors' waits, the duty-cycle wait and
+# the ack windows: opening drivers, reading, encoding, a transmission at SF12.
 _BUDGET_MS = const(30000)
+_PM_WARM_UP_MS = const(30000)
+_SCD41_COLD_MS = const(11530)  # power-up, the cold open and two 5 s shots
 _ACK_WINDOW_MS = const(2000)
 _ACK_POLL_MS = const(10)
 _AGE_MAX_S = const(262140)  # the age field's range (protocol §1)
@@ -84,7 +87,8 @@ class Node:
         self.board = board
         self.cfg = cfg
         self.mem = retained.Retained(port.load())  # type: ignore[attr-defined]
-        self.counter = Counter(self.mem, cfg.checkpoint_every)
+        hint = port.counter_hint()  # type: ignore[attr-defined]
+        self.counter = Counter(self.mem, cfg.checkpoint_every, hint=hint)
         if self.counter.cold:
             # Keep the new reservation in RTC memory at once: a node that
             # crashes in its first cycle must not jump (and write flash)
@@ -99,7 +103,13 @@ class Node:
         self.awake_ms = 0
         self._i2c: object = None
         self._uart: object = None
-        self._climate: object = None
+        self._climate: Slot | None = None  # the sensor that compensates the SGP40
+        # Which slot (1-based, in config order) set each field this cycle:
+        # an earlier-listed sensor wins a field two sensors give.
+        self._owner = bytearray(len(frames.FIELDS))
+        self.wdt: object = None
+        self.asleep = False  # between cycles: the naps feed the watchdog
+        self._t0 = port.ticks_ms()  # type: ignore[attr-defined]
         # A board that switches the sensors' supply (Heltec's Vext): on at
         # wake, off before sleep. Sensors then start cold every cycle.
         self._power = board.get("sensor_power")
@@ -165,6 +175,9 @@ class Node:
         port = self.port
         enc = self.enc
         enc.clear()
+        owner = self._owner
+        for i in range(len(owner)):
+            owner[i] = 0
         status: int = self.cause
         low = self.low_battery()
         if low:
@@ -184,9 +197,7 @@ class Node:
                     if p:
                         slot.driver.set_pressure(p)  # type: ignore[attr-defined]
                 elif slot.kind == "sgp40":
-                    c = self._climate  # the last cycle's reading
-                    if c is not None and c.temperature is not None:  # type: ignore[attr-defined]
-                        slot.driver.set_compensation(c.temperature, c.humidity)  # type: ignore[attr-defined]
+                    self._compensate(slot.driver)  # with the last cycle's reading
                 wait = slot.driver.start()  # type: ignore[attr-defined]
             except (OSError, ImportError) as exc:
                 # ImportError: the driver's file is not on the node (a
@@ -224,12 +235,17 @@ class Node:
                     nxt.ready_at = elapsed + drv.start()  # type: ignore[attr-defined]
                     nxt.pending = True
                     continue
+                rank = self.slots.index(nxt) + 1
                 for fid, attr in nxt.fields:
                     value = getattr(drv, attr)
                     # A VOC index of 0 means "not valid yet" (the algorithm's
                     # start-up): left out, as protocol.md says.
-                    if value is not None and not (fid == frames.VOC_INDEX and value == 0):
-                        enc.put_raw(fid, value)
+                    if value is None or (fid == frames.VOC_INDEX and value == 0):
+                        continue
+                    if owner[fid] and owner[fid] < rank:
+                        continue  # listed earlier, read sooner: kept
+                    enc.put_raw(fid, value)
+                    owner[fid] = rank
             except (OSError, frames.EncodeError) as exc:
                 # A failed read, or a value outside the field's range, which
                 # only a broken sensor gives: leave the fields out, say so.
@@ -241,7 +257,7 @@ class Node:
                 if nxt.kind == "bme280":
                     self.mem.put(">H", retained.PRESSURE, drv.pressure)  # type: ignore[attr-defined]
                 if self._climate is None:
-                    self._climate = drv  # compensates the SGP40 between cycles
+                    self._climate = nxt  # compensates the SGP40
             elif nxt.kind == "battery":
                 self._update_battery(drv.battery)  # type: ignore[attr-defined]
         for slot in self.slots:
@@ -271,7 +287,7 @@ class Node:
         frame = self.enc.encode(seq, flags)
         if self.link is None:
             self.link = self._make_link()
-        sent = bool(self.link.send(frame))  # type: ignore[attr-defined]
+        sent = bool(self.link.send(frame, None))  # type: ignore[attr-defined]
         if _DEBUG:
             print("node: frame", seq, bytes(frame).hex())
         if not self.cfg.ack:
@@ -287,11 +303,16 @@ class Node:
         """Wait up to the ack window for the gateway's acknowledgement of seq."""
         port = self.port
         t0 = port.ticks_ms()  # type: ignore[attr-defined]
-        while port.ticks_diff(port.ticks_ms(), t0) < _ACK_WINDOW_MS:  # type: ignore[attr-defined]
-            if self.link.poll_ack(self.cfg.node, seq, self.key):  # type: ignore[attr-defined]
+        while True:
+            left = _ACK_WINDOW_MS - port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            if left <= 0:
+                return False
+            self.keepalive()
+            # A radio listens for the whole window in one go: cut into
+            # slices, a slow packet's preamble would be cut off.
+            if self.link.poll_ack(self.cfg.node, seq, self.key, left):  # type: ignore[attr-defined]
                 return True
             port.sleep_ms(_ACK_POLL_MS)  # type: ignore[attr-defined]
-        return False
 
     def _resend_backlog(self) -> None:
         """The link is back: resend kept readings, oldest first, with their age.
@@ -305,6 +326,8 @@ class Node:
         while mem.backlog_len():
             taken, old = mem.backlog_entry(0)
             age = now - taken
+            if age < 0:
+                age = 0  # the clock went back (a power cut reset the RTC)
             if age > _AGE_MAX_S:
                 mem.backlog_drop(0)  # too old for the age field: given up
                 continue
@@ -319,7 +342,9 @@ class Node:
                 enc.put_raw(fid, raw)
             enc.put_raw(frames.AGE, (age + 2) // 4)
             frame = enc.encode(f.seq, frames.FLAG_ACK_REQUEST)
-            if not (self.link.send(frame) and self._acked(f.seq)):  # type: ignore[attr-defined]
+            # No duty-cycle wait for a resend: if the band is full, the
+            # round ends and the reading waits for the next cycle.
+            if not (self.link.send(frame, 0) and self._acked(f.seq)):  # type: ignore[attr-defined]
                 return
             mem.backlog_drop(0)
 
@@ -334,7 +359,8 @@ class Node:
         if t == "ble":
             from ble_link import BleLink
 
-            return BleLink(self.port.ble(), self.port.nap)  # type: ignore[attr-defined]
+            # A busy wait, not a nap: light sleep powers the radio down.
+            return BleLink(self.port.ble(), self.port.sleep_ms)  # type: ignore[attr-defined]
         raise OSError("transport %s is not built into this firmware yet" % t)
 
     def _lora(self) -> object:
@@ -363,7 +389,37 @@ class Node:
             max_wait_s=lc.max_wait_s,
             nap=port.nap,  # type: ignore[attr-defined]
             clock=port.now_s,  # type: ignore[attr-defined]
+            on_spend=self.persist_duty,
         )
+
+    def persist_duty(self) -> None:
+        """The limiter's state into RTC memory, before the radio transmits: a
+        crash after the transmission must not forget the airtime spent."""
+        self.mem.duty()[:] = self.limiter.dump()  # type: ignore[attr-defined]
+        self.port.save(self.mem.seal())  # type: ignore[attr-defined]
+
+    def budget_ms(self) -> int:
+        """The longest a good cycle of this config takes: the watchdog's limit."""
+        kinds = [s.kind for s in self.slots]
+        ms = _BUDGET_MS
+        if "pms5003" in kinds or "sds011" in kinds:
+            ms += _PM_WARM_UP_MS
+        elif "scd41" in kinds:
+            ms += _SCD41_COLD_MS
+        if self.cfg.transport == "lora":
+            ms += self.cfg.lora.max_wait_s * 1000
+        if self.cfg.ack:
+            ms += _ACK_WINDOW_MS * (1 + self.cfg.backlog)
+        return ms
+
+    def keepalive(self) -> None:
+        """Feed the watchdog, but only while this cycle is within its budget."""
+        wdt = self.wdt
+        if wdt is None:
+            return
+        port = self.port
+        if self.asleep or port.ticks_diff(port.ticks_ms(), self._t0) < self.budget_ms():  # type: ignore[attr-defined]
+            wdt.feed()  # type: ignore[attr-defined]
 
     def interval_ms(self) -> int:
         ms = self.cfg.interval_s * 1000
@@ -374,7 +430,8 @@ class Node:
     def cycle(self) -> int:
         """One wake's work; returns the ms to sleep until the next cycle."""
         port = self.port
-        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        t0 = self._t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        self.asleep = False
         self.measure()
         self.send()
         self.cause = frames.RESET_SLEEP  # the next cycle woke from sleep
@@ -387,6 +444,12 @@ class Node:
         port.save(self.mem.seal())  # type: ignore[attr-defined]
         sleep = self.interval_ms() - self.awake_ms
         return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
+
+    def _compensate(self, sgp40: object) -> None:
+        climate = self._climate
+        drv = climate.driver if climate is not None else None
+        if drv is not None and drv.temperature is not None:  # type: ignore[attr-defined]
+            sgp40.set_compensation(drv.temperature, drv.humidity)  # type: ignore[attr-defined]
 
     def sensor_power(self, on: bool) -> None:
         power = self._power
@@ -431,9 +494,7 @@ class Node:
             if left <= _VOC_SAMPLE_MS:
                 return  # the cycle takes this sample
             try:
-                climate = self._climate
-                if climate is not None and climate.temperature is not None:  # type: ignore[attr-defined]
-                    drv.set_compensation(climate.temperature, climate.humidity)  # type: ignore[attr-defined]
+                self._compensate(drv)
                 port.nap(drv.start())  # type: ignore[attr-defined]
                 drv.read()  # type: ignore[attr-defined]
                 drv.stop()  # type: ignore[attr-defined]  # heater off: Sensirion's low-power mode
@@ -490,11 +551,25 @@ def main() -> None:
 
         bridge.run(port, board, cfg)
         return
-    node = Node(port, board, cfg)
-    wdt = port.watchdog(_BUDGET_MS + 30000 + _ACK_WINDOW_MS)
+    try:
+        node = Node(port, board, cfg)
+    except frames.MeteolinkError as exc:  # the counter's file is damaged
+        print("meteolink:", exc)
+        return
+    wdt = node.wdt = port.watchdog(node.budget_ms())
+    port.keepalive = node.keepalive  # naps feed it within the cycle's budget
     while True:
-        sleep = node.cycle()
-        wdt.feed()  # only after a cycle that got its frame out
+        try:
+            sleep = node.cycle()
+        except Exception as exc:  # whatever it is: sleep, and try again next time
+            # Awake in the REPL, the node would drain its battery until the
+            # watchdog; asleep, it tries again next interval.
+            print("meteolink: cycle failed:", exc)
+            port.save(node.mem.seal())
+            sleep = node.interval_ms()
+        else:
+            wdt.feed()  # after a completed cycle
+        node.asleep = True
         if node.sampling():
             node.idle(sleep, wdt)
         else:

@@ -29,6 +29,10 @@ def reset_cause() -> int:
     return frames.RESET_PIN
 
 
+def counter_hint() -> tuple[int, int] | None:
+    return None  # RTC memory itself survives a watchdog reset on the ESP32
+
+
 def load() -> bytes | None:
     data = machine.RTC().memory()
     return data or None
@@ -43,8 +47,13 @@ def deepsleep(ms: int) -> None:
     machine.deepsleep(ms)
 
 
+keepalive = None  # node.py sets it: feeds the watchdog within the cycle's budget
+
+
 def nap(ms: int) -> None:
     """Wait with the CPU stopped (sensors keep converting, RAM kept)."""
+    if keepalive is not None:
+        keepalive()
     if ms >= _LIGHTSLEEP_MIN_MS:
         machine.lightsleep(ms)
     elif ms > 0:

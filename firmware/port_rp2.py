@@ -8,8 +8,9 @@ power-off) keep the frame counter, so a watchdog reset does not cost a
 counter jump.
 
 The watchdog's longest timeout is 8388 ms: every sleep and nap is cut into
-pieces shorter than that, with a feed between them while the cycle is
-within its time budget (node.py decides; see feed_in_naps).
+pieces shorter than that, each after a call to keepalive(), which node.py
+sets: it feeds the watchdog between cycles, and within a cycle only while
+the cycle is inside its time budget.
 """
 
 import time
@@ -23,9 +24,8 @@ _SCRATCH_MAGIC = const(0x4D4C0001)
 WDT_MAX_MS = const(8388)
 _PIECE_MS = const(4000)
 
-_memory: bytes | None = None
-_wdt: machine.WDT | None = None
-feed_in_naps = True
+_memory: bytes | bytearray | None = None
+keepalive = None
 
 
 def reset_cause() -> int:
@@ -37,11 +37,11 @@ def reset_cause() -> int:
     return frames.RESET_PIN
 
 
-def load() -> bytes | None:
+def load() -> bytes | bytearray | None:
     return _memory
 
 
-def scratch_load() -> tuple[int, int] | None:
+def counter_hint() -> tuple[int, int] | None:
     """(counter, reservation) kept in the watchdog scratch registers, if valid."""
     m = machine.mem32
     if m[_WATCHDOG_SCRATCH0] != _SCRATCH_MAGIC:
@@ -55,7 +55,7 @@ def scratch_load() -> tuple[int, int] | None:
 
 def save(memory: bytes | bytearray) -> None:
     global _memory
-    _memory = bytes(memory)
+    _memory = memory  # the node's own buffer: kept, not copied
     seq = memory[4] << 24 | memory[5] << 16 | memory[6] << 8 | memory[7]
     reserved = memory[8] << 24 | memory[9] << 16 | memory[10] << 8 | memory[11]
     m = machine.mem32
@@ -67,14 +67,14 @@ def save(memory: bytes | bytearray) -> None:
 
 def nap(ms: int) -> None:
     while ms > 0:
+        if keepalive is not None:
+            keepalive()  # before each piece: a piece never outlasts the timeout
         piece = ms if ms < _PIECE_MS else _PIECE_MS
         if piece >= 10:
             machine.lightsleep(piece)
         else:
             time.sleep_ms(piece)
         ms -= piece
-        if _wdt is not None and feed_in_naps:
-            _wdt.feed()
 
 
 def deepsleep(ms: int) -> None:
@@ -93,9 +93,7 @@ def now_s() -> int:
 
 
 def watchdog(timeout_ms: int) -> machine.WDT:
-    global _wdt
-    _wdt = machine.WDT(timeout=min(timeout_ms, WDT_MAX_MS))
-    return _wdt
+    return machine.WDT(timeout=min(timeout_ms, WDT_MAX_MS))
 
 
 def pin_held(pin: int) -> bool:

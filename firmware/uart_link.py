@@ -16,12 +16,18 @@ class UartLink:
         self._deframer = serial_link.Deframer()
         self.dropped = 0
 
-    def send(self, frame: memoryview | bytes) -> bool:
+    def send(self, frame: memoryview | bytes, max_wait_s: int | None = None) -> bool:
+        """Write one frame; max_wait_s is for radios with a duty cycle."""
         n = serial_link.cobs_encode_into(frame, len(frame), self._out)
         self._uart.write(self._view[:n])  # type: ignore[attr-defined]
+        # The UART sends from a buffer: wait until the last byte is out, or
+        # the sleep that follows would cut the frame short.
+        flush = getattr(self._uart, "flush", None)
+        if flush is not None:
+            flush()
         return True
 
-    def poll_ack(self, node: int, seq: int, key: "frames.Key | None") -> bool:
+    def poll_ack(self, node: int, seq: int, key: "frames.Key | None", timeout_ms: int = 0) -> bool:
         """True when an acknowledgement of (node, seq) has arrived; never waits."""
         data = self._uart.read(64)  # type: ignore[attr-defined]
         if not data:

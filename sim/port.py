@@ -10,6 +10,7 @@ by the METEOLINK_SIM environment variable:
              "co2": 600, "pm1": 4.0, "pm2_5": 7.5, "pm10": 11.0, "voc": 0},
      "battery_v": 2.9,                   at the battery, before the divider
      "absent": ["scd41"], "silent": [], "corrupt": [],
+     "chips": {"bme280": {"temperature": 19.5}},   one chip's own reading
      "maintenance_pin": false, "usb_power": false,
      "radio": {"port": 47000, "rssi": -97, "snr": 7.5}}
 
@@ -106,10 +107,19 @@ def deepsleep(ms: int) -> None:
     sys.exit(0)
 
 
+keepalive = None  # node.py sets it, as on the boards
+
+
 def nap(ms: int) -> None:
+    if keepalive is not None:
+        keepalive()
     if _wdt is not None:
         _wdt.check(ms)
     clock.skip(ms)
+
+
+def counter_hint() -> tuple[int, int] | None:
+    return None  # the sim's RTC memory file survives its "watchdog resets"
 
 
 def ticks_ms() -> int:
@@ -178,6 +188,9 @@ class Link:
         n: int = self._f.write(buf)
         return n
 
+    def flush(self) -> None:
+        """As machine.UART.flush(): writes here are complete when they return."""
+
     def any(self) -> int:
         """As machine.UART.any(): nonzero when a read would return bytes."""
         return 1 if self._poll.poll(0) else 0
@@ -225,6 +238,7 @@ def _make(kind: str, cls_name: str, quantities: tuple, *args: int) -> object:  #
     air = w.get("air", {})
     module = __import__("sim." + (kind if kind != "scd41" else "scd4x"), None, None, [cls_name])
     kwargs = {q: air[q] for q in quantities if q in air}
+    kwargs.update(w.get("chips", {}).get(kind, {}))  # what this one chip reads differently
     chip = getattr(module, cls_name)(*args, **kwargs)
     silent, corrupt = _faults(kind)
     chip.silent = silent

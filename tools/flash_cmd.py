@@ -48,7 +48,6 @@ import meteolink
 from meteolink import firmware
 from meteolink.cli import Command, CommandError
 from meteolink.firmware import config as nodeconfig
-from meteolink.firmware import dutycycle
 
 # The firmware files by what needs them (firmware/node.py imports the rest lazily).
 CORE = ("frames", "serial_link", "config", "counter", "retained", "node")
@@ -214,25 +213,14 @@ def load_config(path: Path) -> tuple[nodeconfig.Config, bytes]:
 def check_pair(board: Board, cfg: nodeconfig.Config) -> None:
     """What the board must have for this config; CommandError naming the key."""
     b = board.data
-    if cfg.transport == "lora":
-        if b["radio"] is None:
-            radios = [n for n in known_boards() if n != "sim" and _has_radio(n)]
-            raise CommandError(
-                f'config.json: transport: "lora" needs a LoRa radio and board {board.name} has'
-                f' none (send by "ble" or "uart", or use a LoRa board: {", ".join(radios)})'
-            )
-        lora = cfg.lora
-        if lora.freq_hz % 1000:
-            raise CommandError(
-                f"config.json: lora.freq_hz: {lora.freq_hz} Hz: the radio driver takes whole kHz"
-            )
-        try:
-            dutycycle.band(lora.freq_hz, lora.bw_khz * 1000)
-        except ValueError as e:
-            raise CommandError(
-                f"config.json: lora.freq_hz: {e} (choose a channel from docs/lora.md,"
-                " e.g. 868100000)"
-            ) from None
+    if cfg.transport == "lora" and b["radio"] is None:
+        radios = [n for n in known_boards() if n != "sim" and _has_radio(n)]
+        raise CommandError(
+            f'config.json: transport: "lora" needs a LoRa radio and board {board.name} has'
+            f' none (send by "ble" or "uart", or use a LoRa board: {", ".join(radios)})'
+        )
+        # The channel itself (whole kHz, inside one EU868 sub-band) is
+        # checked by config.parse, as the node checks it at boot.
     if cfg.transport == "ble" and not b["ble"]:
         raise CommandError(
             f'config.json: transport: "ble" needs Bluetooth and board {board.name} has none'

@@ -187,3 +187,25 @@ def test_rtc_memory_holds_the_whole_limiter_state(tmp_path: Path) -> None:
     size, state = out.split()
     assert size == state, "retained.DUTY_SIZE must be dutycycle.STATE_SIZE"
     assert 16 + int(size) == BACKLOG_COUNT
+
+
+def test_airtime_is_on_record_before_the_radio_sends(
+    tmp_path: Path, ether: dict[str, str], bridge_line: SimLine, bridges: list[Bridge]
+) -> None:
+    lora = {**LORA, "sf": 12}
+    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether, lora))
+    node = lora_node(tmp_path / "node", ether, lora=lora, ack=True)
+    proc = node.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not records(bridge_line) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # On air, and the node now waits for an ack that will not come (the
+        # bridge has no gateway). Kill it there, as a crash would.
+    finally:
+        proc.kill()
+        proc.communicate(timeout=10)
+    mem = bytes.fromhex(node.rtc()["memory"])
+    duty = mem[16 : 16 + 274]
+    assert duty[0] == 0xDC, "the limiter's state is in RTC memory"
+    assert any(duty[10:]), "with the frame's airtime charged"

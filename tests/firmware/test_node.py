@@ -131,18 +131,31 @@ def test_an_absent_or_silent_or_corrupt_sensor_is_left_out_with_a_fault_flag(
     assert status(f) == 0 and "temperature" in f.values(), "a sensor that recovers is read again"
 
 
-def test_a_cycle_that_dies_is_reported_as_a_watchdog_reset(
+def test_a_failing_cycle_sleeps_and_tries_again_without_reusing_its_counter(
     tmp_path: Path, sim_line: SimLine
 ) -> None:
     node = make_node(tmp_path, sim_line)
     wake(node, sim_line)
-    node.set_world(link="/nonexistent/tty")  # the transport fails: the cycle dies
+    node.set_world(link="/nonexistent/tty")  # the transport fails in this cycle
     out = node.wake()
-    assert node.returncode != 0 and sim_line.frames() == [], out
+    assert node.returncode == 0 and sim_line.frames() == [], out
+    assert "meteolink: cycle failed:" in out
+    assert node.rtc()["state"] == "asleep", "asleep, not awake in the REPL draining the battery"
     node.set_world(link=sim_line.path)
     f = wake(node, sim_line)
+    assert status(f) == 0
+    assert f.seq == 2, "the failed cycle took counter 1: it is not reused"
+
+
+def test_a_node_that_dies_awake_reports_a_watchdog_reset(tmp_path: Path, sim_line: SimLine) -> None:
+    node = make_node(tmp_path, sim_line, maintenance_s=30)
+    proc = node.start()
+    time.sleep(1)  # in its maintenance window
+    proc.kill()  # what the watchdog does to a node that hangs
+    proc.communicate(timeout=10)
+    node.configure({"node": 31, "sensors": ["bme280", "battery"], "maintenance_s": 0})
+    f = wake(node, sim_line)
     assert status(f) & frames.STATUS_RESET_MASK == frames.RESET_WATCHDOG
-    assert f.seq == 2, "the dead cycle took counter 1: it is not reused"
 
 
 def test_low_battery_lengthens_the_interval_and_skips_hungry_sensors(
@@ -310,3 +323,28 @@ def test_switched_sensor_power_is_on_only_while_awake(tmp_path: Path, sim_line: 
     # opened cold each time: its first reading is thrown away, so the cycle
     # takes two 5 s shots.
     assert 11_000 <= awake_ms(node) < 12_000
+
+
+def test_of_two_sensors_giving_a_field_the_one_listed_first_is_sent(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    world = {"chips": {"sht4x": {"temperature": 10.0}, "bme280": {"temperature": 20.0}}}
+    node = make_node(tmp_path, sim_line, world=world, sensors=["sht4x", "bme280"])
+    assert wake(node, sim_line).values()["temperature"] == 10.0  # the SHT4x, though slower
+    node.configure({"node": 31, "sensors": ["bme280", "sht4x"], "maintenance_s": 0})
+    assert wake(node, sim_line).values()["temperature"] == 20.0
+
+
+def test_a_damaged_counter_file_keeps_the_node_in_the_repl_rather_than_repeat(
+    tmp_path: Path, sim_line: SimLine
+) -> None:
+    node = make_node(tmp_path, sim_line)
+    for _ in range(3):
+        wake(node, sim_line)
+    node.power_off()
+    (node.flash / "counter.dat").write_bytes(b"\xff\xff garbage")
+    out = node.wake()
+    assert "meteolink: counter.dat is damaged" in out
+    assert sim_line.frames() == []
+    (node.flash / "counter.dat").write_text("1000\n")  # what the message asks for
+    assert wake(node, sim_line).seq == 1000
