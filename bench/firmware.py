@@ -26,6 +26,7 @@ FIRMWARE = ROOT / "firmware"
 TRH_NODE = [
     "main.py",
     "node.py",
+    "sensors.py",
     "config.py",
     "counter.py",
     "retained.py",

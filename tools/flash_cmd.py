@@ -50,7 +50,7 @@ from meteolink.cli import Command, CommandError
 from meteolink.firmware import config as nodeconfig
 
 # The firmware files by what needs them (firmware/node.py imports the rest lazily).
-CORE = ("frames", "serial_link", "config", "counter", "retained", "node")
+CORE = ("frames", "serial_link", "config", "counter", "retained", "node", "sensors")
 PORT_MODULES: dict[str, str | None] = {"esp32": "port_esp32", "rp2": "port_rp2", "unix": None}
 SENSOR_MODULES = {
     "bme280": ("bme280",),

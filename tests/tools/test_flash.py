@@ -119,11 +119,11 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "flashed node 9: transport uart, sensors bme280"
     # board.json was already there, identical: mpremote skips it.
-    assert "10 files, " in proc.stdout and "1 already up to date" in proc.stdout
+    assert "11 files, " in proc.stdout and "1 already up to date" in proc.stdout
     assert "removed node.py, pms5003.mpy" in proc.stdout
 
     got = board.contents()
-    modules = ["frames", "serial_link", "config", "counter", "retained", "node"]
+    modules = ["frames", "serial_link", "config", "counter", "retained", "node", "sensors"]
     modules += ["bme280", "uart_link"]  # the one sensor and the transport; no port file on unix
     assert sorted(got) == sorted(
         [f"{m}.mpy" for m in modules]
@@ -169,7 +169,7 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
         "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
     )
     assert again.returncode == 0, again.stderr
-    assert "0 files, 0 bytes copied, 11 already up to date" in again.stdout
+    assert "0 files, 0 bytes copied, 12 already up to date" in again.stdout
 
 
 def test_a_bad_config_is_refused_and_nothing_is_copied(
@@ -328,7 +328,16 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             sizes[parts[0]] = int(parts[1])
-    modules = ["frames", "serial_link", "config", "counter", "retained", "node", "port_esp32"]
+    modules = [
+        "frames",
+        "serial_link",
+        "config",
+        "counter",
+        "retained",
+        "node",
+        "sensors",
+        "port_esp32",
+    ]
     modules += ["bme280", "battery", "lora_link", "dutycycle", "airtime"]
     assert sorted(sizes) == sorted(
         [f"{m}.mpy" for m in modules] + ["main.py", "board.json", "config.json"]
@@ -354,7 +363,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
     finally:
         os.close(master)
         os.close(slave)
-    assert shown.startswith("compiling 12 firmware files for xtensawin...\r\ndry run:")
+    assert shown.startswith("compiling 13 firmware files for xtensawin...\r\ndry run:")
 
     no_mip = meteolink(*args, "--no-mip")
     assert "mip install" not in no_mip.stdout
@@ -363,7 +372,8 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
 
 # Which firmware files a node needs: the table in flash_cmd against the imports
 # of the firmware itself, so that a new import cannot leave a node without its
-# file (node.py's own imports of a transport or a port are the table's choices).
+# file (node.py's imports of a transport or a port, and sensors.py's of the
+# drivers, are the table's choices).
 
 
 # Imports made only on a LoRa node, inside a function (config.py checks the
@@ -403,7 +413,7 @@ def test_every_module_a_node_gets_finds_its_imports(
     modules = flash_cmd.modules_for(board, cfg)
     assert len(modules) == len(set(modules))
     for module in modules:
-        if module != "node":
+        if module not in ("node", "sensors"):  # their imports are the table's choices
             missing = firmware_imports(module) - set(modules)
             if cfg.transport != "lora":
                 missing -= LORA_ONLY_IMPORTS.get(module, set())
