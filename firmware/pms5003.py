@@ -21,19 +21,14 @@ sleep command alone keeps it asleep.
 import time
 
 from micropython import const
+from uart_sensor import UartSensor
 
 TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
 if TYPE_CHECKING:
     from typing import Protocol
 
     from _mpy_shed.time_mp import _TicksMs as Ticks  # an int on the node; opaque to mypy
-
-    class UART(Protocol):
-        """What the driver uses of machine.UART (the sim's UART has the same)."""
-
-        def any(self) -> int: ...
-        def readinto(self, __buf: memoryview, __nbytes: int) -> int | None: ...
-        def write(self, __buf: bytearray) -> int | None: ...
+    from uart_sensor import UART
 
     class Pin(Protocol):
         def on(self) -> None: ...
@@ -62,7 +57,6 @@ _READ_MS = const(2000)  # read(): the whole exchange, however many retries
 _ANSWER_MS = const(500)  # a command's answer (it comes within a few ms)
 _BOOT_MS = const(2000)  # constructor: answer from a unit just woken up
 _FRAME_MS = const(100)  # the rest of a frame once its start has come: 32 bytes take 33 ms
-_FLUSH_MAX = const(64)  # reads of 32 bytes: bounds the flush of a chattering line
 
 # _receive() results.
 _NONE = const(0)  # the deadline passed
@@ -71,7 +65,7 @@ _BAD = const(2)  # a frame came with a wrong check code
 _BROKEN = const(3)  # a frame started but did not finish in time: bytes were lost
 
 
-class PMS5003:
+class PMS5003(UartSensor):
     """A PMS5003 on a UART, with its SET pin on `set_pin` if wired.
 
     After read(): pm1, pm2_5 and pm10 in deci-µg/m³ (ints). A failed read()
@@ -80,12 +74,9 @@ class PMS5003:
     """
 
     def __init__(self, uart: UART, set_pin: Pin | None = None) -> None:
-        self._uart = uart
+        super().__init__(uart, 32)
         self._set = set_pin
-        self._buf = bytearray(32)  # one frame, reused for every frame
-        mv = memoryview(self._buf)
-        self._flush_view = mv  # views made once: slicing per read would allocate
-        self._byte = mv[1:2]  # hunting the start: one byte at a time
+        mv = self._view
         self._length = mv[2:4]
         self._body = mv[4:]
         self._cmd = bytearray(7)
@@ -193,26 +184,6 @@ class PMS5003:
                 return False
             if got == _OK and buf[3] == _ANSWER_LEN and buf[4] == cmd and buf[5] == data:
                 return True
-        return False
-
-    def _flush(self) -> None:
-        uart = self._uart
-        for _ in range(_FLUSH_MAX):
-            if not uart.any():
-                return
-            uart.readinto(self._flush_view, 32)
-
-    def _wait(self, n: int, deadline: Ticks) -> bool:
-        """Wait until n bytes can be read at once; False once the deadline has passed.
-
-        The deadline is checked even when bytes are waiting, so a line that
-        never stops chattering cannot hold a loop past it.
-        """
-        uart = self._uart
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            if uart.any() >= n:
-                return True
-            time.sleep_ms(1)
         return False
 
     def _receive(self, deadline: Ticks) -> int:

@@ -8,6 +8,15 @@ import time
 
 import frames
 import machine
+from buses import ble as ble
+from buses import i2c as i2c
+from buses import link as link
+from buses import pin as pin
+from buses import pin_held as pin_held
+from buses import pin_out as pin_out
+from buses import spi as spi
+from buses import uart as uart
+from buses import usb_power as usb_power
 from micropython import const
 
 # Naps shorter than this busy-wait: entering and leaving light sleep costs
@@ -75,59 +84,7 @@ def watchdog(timeout_ms: int) -> machine.WDT:
     return machine.WDT(timeout=timeout_ms)
 
 
-def pin_held(pin: int) -> bool:
-    """A button to ground (BOOT on most boards) held down at boot."""
-    return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
-
-
-def usb_power(pin: int | str | None) -> bool:
-    return pin is not None and machine.Pin(pin, machine.Pin.IN).value() == 1
-
-
-def i2c(cfg: dict) -> machine.I2C:  # type: ignore[type-arg]
-    return machine.I2C(
-        cfg["id"], scl=machine.Pin(cfg["scl"]), sda=machine.Pin(cfg["sda"]), freq=cfg["freq"]
-    )
-
-
-def uart(cfg: dict, baudrate: int) -> machine.UART:  # type: ignore[type-arg]
-    return machine.UART(cfg["id"], baudrate=baudrate, tx=cfg["tx"], rx=cfg["rx"], timeout=0)
-
-
-def link(cfg: dict | str) -> machine.UART:  # type: ignore[type-arg]
-    if cfg == "usb":
-        raise OSError("the USB console is the REPL: write frames with sys.stdout.buffer")
-    assert isinstance(cfg, dict)
-    return uart(cfg, cfg["baud"])
-
-
 def adc(pin: int) -> machine.ADC:
     a = machine.ADC(machine.Pin(pin))
     a.atten(machine.ADC.ATTN_11DB)  # full range, ~0.15..2.45 V calibrated
     return a
-
-
-def pin_out(pin: int, value: int) -> machine.Pin:
-    p = machine.Pin(pin, machine.Pin.OUT)
-    p.value(value)
-    return p
-
-
-def spi(cfg: dict) -> machine.SPI:  # type: ignore[type-arg]
-    return machine.SPI(
-        cfg["id"],
-        baudrate=cfg.get("baudrate", 2000000),
-        sck=machine.Pin(cfg["sck"]),
-        mosi=machine.Pin(cfg["mosi"]),
-        miso=machine.Pin(cfg["miso"]),
-    )
-
-
-def ble() -> object:
-    import bluetooth
-
-    return bluetooth.BLE()
-
-
-def pin(n: int | str) -> machine.Pin:
-    return machine.Pin(n)

@@ -17,6 +17,15 @@ import time
 
 import frames
 import machine
+from buses import ble as ble
+from buses import i2c as i2c
+from buses import link as link
+from buses import pin as pin
+from buses import pin_held as pin_held
+from buses import pin_out as pin_out
+from buses import spi as spi
+from buses import uart as uart
+from buses import usb_power as usb_power
 from micropython import const
 
 _WATCHDOG_SCRATCH0 = const(0x4005800C)  # RP2040 datasheet 4.7.6; 4..7 are the bootrom's
@@ -96,62 +105,5 @@ def watchdog(timeout_ms: int) -> machine.WDT:
     return machine.WDT(timeout=min(timeout_ms, WDT_MAX_MS))
 
 
-def pin_held(pin: int) -> bool:
-    return machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP).value() == 0
-
-
-def usb_power(pin: int | str | None) -> bool:
-    return pin is not None and machine.Pin(pin, machine.Pin.IN).value() == 1
-
-
-def i2c(cfg: dict) -> machine.I2C:  # type: ignore[type-arg]
-    return machine.I2C(
-        cfg["id"], scl=machine.Pin(cfg["scl"]), sda=machine.Pin(cfg["sda"]), freq=cfg["freq"]
-    )
-
-
-def uart(cfg: dict, baudrate: int) -> machine.UART:  # type: ignore[type-arg]
-    return machine.UART(
-        cfg["id"],
-        baudrate=baudrate,
-        tx=machine.Pin(cfg["tx"]),
-        rx=machine.Pin(cfg["rx"]),
-        timeout=0,
-    )
-
-
-def link(cfg: dict | str) -> machine.UART:  # type: ignore[type-arg]
-    if cfg == "usb":
-        raise OSError("the USB console is the REPL: write frames with sys.stdout.buffer")
-    assert isinstance(cfg, dict)
-    return uart(cfg, cfg["baud"])
-
-
 def adc(pin: int) -> machine.ADC:
     return machine.ADC(machine.Pin(pin))
-
-
-def pin_out(pin: int, value: int) -> machine.Pin:
-    p = machine.Pin(pin, machine.Pin.OUT)
-    p.value(value)
-    return p
-
-
-def spi(cfg: dict) -> machine.SPI:  # type: ignore[type-arg]
-    return machine.SPI(
-        cfg["id"],
-        baudrate=cfg.get("baudrate", 2000000),
-        sck=machine.Pin(cfg["sck"]),
-        mosi=machine.Pin(cfg["mosi"]),
-        miso=machine.Pin(cfg["miso"]),
-    )
-
-
-def ble() -> object:
-    import bluetooth
-
-    return bluetooth.BLE()
-
-
-def pin(n: int | str) -> machine.Pin:
-    return machine.Pin(n)

@@ -19,19 +19,12 @@ the constructor copes with a sensor left asleep by the last cycle.
 import time
 
 from micropython import const
+from uart_sensor import UartSensor
 
 TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
 if TYPE_CHECKING:
-    from typing import Protocol
-
     from _mpy_shed.time_mp import _TicksMs as Ticks  # an int on the node; opaque to mypy
-
-    class UART(Protocol):
-        """What the driver uses of machine.UART (the sim's UART has the same)."""
-
-        def any(self) -> int: ...
-        def readinto(self, __buf: memoryview, __nbytes: int) -> int | None: ...
-        def write(self, __buf: bytearray) -> int | None: ...
+    from uart_sensor import UART
 
 
 _HEAD = const(0xAA)
@@ -57,7 +50,6 @@ _READ_MS = const(2000)  # read(): the whole exchange, however many retries
 _ANSWER_MS = const(500)  # a command's reply (it comes within a few ms)
 _BOOT_MS = const(2000)  # constructor: reply from a sensor just woken up
 _FRAME_MS = const(100)  # the rest of a packet once its start has come: 10 bytes take 10 ms
-_FLUSH_MAX = const(64)  # reads of 10 bytes: bounds the flush of a chattering line
 
 # _receive() results.
 _NONE = const(0)  # the deadline passed
@@ -66,7 +58,7 @@ _BAD = const(2)  # a packet came with a wrong checksum
 _BROKEN = const(3)  # a packet started but did not end as one: bytes were lost
 
 
-class SDS011:
+class SDS011(UartSensor):
     """An SDS011 on a UART.
 
     After read(): pm2_5 and pm10 in deci-µg/m³ (ints; the sensor's own unit
@@ -76,11 +68,8 @@ class SDS011:
     """
 
     def __init__(self, uart: UART) -> None:
-        self._uart = uart
-        self._buf = bytearray(10)  # one packet, reused for every packet
-        mv = memoryview(self._buf)
-        self._flush_view = mv  # views made once: slicing per read would allocate
-        self._byte = mv[1:2]  # hunting the start: one byte at a time
+        super().__init__(uart, 10)
+        mv = self._view
         self._body = mv[2:]
         self._cmd = bytearray(19)
         self._cmd[0] = _HEAD
@@ -179,26 +168,6 @@ class SDS011:
                 return False
             if got == _OK and buf[1] == _REPLY_ID and buf[2] == cmd:
                 return True
-        return False
-
-    def _flush(self) -> None:
-        uart = self._uart
-        for _ in range(_FLUSH_MAX):
-            if not uart.any():
-                return
-            uart.readinto(self._flush_view, 10)
-
-    def _wait(self, n: int, deadline: Ticks) -> bool:
-        """Wait until n bytes can be read at once; False once the deadline has passed.
-
-        The deadline is checked even when bytes are waiting, so a line that
-        never stops chattering cannot hold a loop past it.
-        """
-        uart = self._uart
-        while time.ticks_diff(deadline, time.ticks_ms()) > 0:
-            if uart.any() >= n:
-                return True
-            time.sleep_ms(1)
         return False
 
     def _receive(self, deadline: Ticks) -> int:

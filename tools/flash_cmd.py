@@ -57,8 +57,8 @@ SENSOR_MODULES = {
     "sht4x": ("sht4x", "sensirion"),
     "scd41": ("scd4x", "sensirion"),
     "sgp40": ("sgp40", "voc_index", "sensirion"),
-    "pms5003": ("pms5003",),
-    "sds011": ("sds011",),
+    "pms5003": ("pms5003", "uart_sensor"),
+    "sds011": ("sds011", "uart_sensor"),
     "battery": ("battery",),
 }
 TRANSPORT_MODULES = {
@@ -253,7 +253,7 @@ def modules_for(board: Board, cfg: nodeconfig.Config) -> list[str]:
     names = list(CORE)
     port = PORT_MODULES[board.port]
     if port is not None:
-        names.append(port)
+        names += [port, "buses"]  # the port's pins and buses, shared by ESP32 and RP2040
     for sensor in cfg.sensors:
         names += SENSOR_MODULES[sensor.kind]
     names += TRANSPORT_MODULES[cfg.transport]

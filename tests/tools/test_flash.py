@@ -337,6 +337,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
         "node",
         "sensors",
         "port_esp32",
+        "buses",
     ]
     modules += ["bme280", "battery", "lora_link", "dutycycle", "airtime"]
     assert sorted(sizes) == sorted(
@@ -363,7 +364,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
     finally:
         os.close(master)
         os.close(slave)
-    assert shown.startswith("compiling 13 firmware files for xtensawin...\r\ndry run:")
+    assert shown.startswith("compiling 14 firmware files for xtensawin...\r\ndry run:")
 
     no_mip = meteolink(*args, "--no-mip")
     assert "mip install" not in no_mip.stdout
