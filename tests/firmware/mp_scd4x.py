@@ -2,8 +2,7 @@
 # the real SCD4x driver against the datasheet's example bytes and against the
 # emulated SCD41, printing one JSON line per case for pytest to judge.
 import gc
-import json
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 import scd4x
 import sensirion
@@ -11,49 +10,13 @@ import sensirion
 import sim.clock
 from sim.i2c import I2C
 from sim.scd4x import ASLEEP, IDLE, SCD41
+from tests.firmware.mp_support import ReplayBus, emit, error_of
 
 # The datasheet's examples (SCD4x v1.3): get_serial_number (section 3.9.2)
 # and read_measurement, 500 ppm, 25 °C, 37 %RH (section 3.5.2).
 SERIAL_REPLY = unhexlify("f896319f07c23bbe89")
 MEASUREMENT_REPLY = unhexlify("01f4336667a25eb93c")
 READY_REPLY = unhexlify("800604")  # 0x8006: the 11 low bits not all 0
-
-
-class ReplayBus:
-    """Answers each command with fixed bytes, allocating nothing.
-
-    For the datasheet's examples, and to measure the driver's own allocation
-    (the sim bus copies bytes at every transaction, so it cannot).
-    """
-
-    def __init__(self, replies, log=None):
-        self.replies = replies
-        self.cmd = 0
-        self.log = log
-
-    def writeto(self, addr, buf, stop=True):
-        self.cmd = buf[0] << 8 | buf[1]
-        if self.log is not None:
-            self.log.append(hexlify(bytes(buf)).decode())
-        return len(buf)
-
-    def readfrom_into(self, addr, buf, stop=True):
-        r = self.replies[self.cmd]
-        for i in range(len(buf)):
-            buf[i] = r[i]
-
-
-def emit(name, **kw):
-    kw["name"] = name
-    print(json.dumps(kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except OSError as e:
-        return str(e)
-    return None
 
 
 def attrs(d):

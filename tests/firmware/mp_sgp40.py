@@ -2,8 +2,7 @@
 # the real SGP40 driver and VOC Index algorithm against the datasheet's
 # argument words and the emulated SGP40, one JSON line per case.
 import gc
-import json
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 import sgp40
 from voc_index import VocIndex
@@ -11,46 +10,10 @@ from voc_index import VocIndex
 import sim.clock
 from sim.i2c import I2C
 from sim.sgp40 import SGP40
+from tests.firmware.mp_support import ReplayBus, emit, error_of
 
 SERIAL_REPLY = unhexlify("0000810b1ec74f2acc")  # words 0x0000 0x0B1E 0x4F2A, with CRCs
 SRAW_REPLY = unhexlify("753008")  # 30000 ticks
-
-
-class ReplayBus:
-    """Answers each command with fixed bytes and logs what was written.
-
-    Allocates nothing with log=None, so the driver's own allocation can be
-    measured (the sim bus copies bytes at every transaction).
-    """
-
-    def __init__(self, replies, log=None):
-        self.replies = replies
-        self.cmd = 0
-        self.log = log
-
-    def writeto(self, addr, buf, stop=True):
-        self.cmd = buf[0] << 8 | buf[1]
-        if self.log is not None:
-            self.log.append(hexlify(bytes(buf)).decode())
-        return len(buf)
-
-    def readfrom_into(self, addr, buf, stop=True):
-        r = self.replies[self.cmd]
-        for i in range(len(buf)):
-            buf[i] = r[i]
-
-
-def emit(name, **kw):
-    kw["name"] = name
-    print(json.dumps(kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except (OSError, ValueError) as e:
-        return str(e)
-    return None
 
 
 def cycle(d):

@@ -9,19 +9,12 @@ import sht4x
 import sim.clock
 import sim.sht4x
 from sim.i2c import I2C
+from tests.firmware.mp_support import error_of
 
 
 def out(case, **kw):
     kw["case"] = case
     print(json.dumps(kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except (OSError, ValueError) as e:
-        return str(e)
-    return None
 
 
 def measure(d):
