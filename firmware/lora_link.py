@@ -156,6 +156,19 @@ class LoRaLink:
             self._rx = pkt
         return pkt
 
+    def listen(self) -> None:
+        """Receive continuously (the bridge): packets come from poll(); a
+        send() in between pauses the receive and the driver resumes it."""
+        self._modem.start_recv(None, True)  # type: ignore[attr-defined]
+
+    def poll(self) -> object:
+        """A packet heard since the last poll (the driver's RxPacket), or None."""
+        got = self._modem.poll_recv(self._rx)  # type: ignore[attr-defined]
+        if got is True or got is False:
+            return None
+        self._rx = got
+        return got
+
     def poll_ack(self, node: int, seq: int, key: object, timeout_ms: int = _ACK_LISTEN_MS) -> bool:
         """True when an acknowledgement of (node, seq) was heard within timeout_ms.
 

@@ -107,6 +107,7 @@ class _Modem:
     _SF_MIN = 6
 
     def __init__(self, lora_cfg: dict[str, object] | None) -> None:
+        self._listening: tuple | None = None  # type: ignore[type-arg]  # start_recv()'s
         self.rssi = -80  # dBm of what this modem hears
         self.snr = 9.5  # dB
         self.corrupt = False
@@ -241,6 +242,38 @@ class _Modem:
             if deadline is not None and time.ticks_diff(deadline, time.ticks_ms()) <= 0:
                 return None
 
+    def start_recv(
+        self, timeout_ms: int | None = None, continuous: bool = False, rx_length: int = 0xFF
+    ) -> bool:
+        """The driver's low-level receive: listen until poll_recv() gets a packet
+        (or, with continuous, until standby()/sleep()). Returns False: no
+        interrupt will come, the caller polls."""
+        if continuous and timeout_ms is not None:
+            raise ValueError("continuous receive takes no timeout")
+        deadline = None if timeout_ms is None else time.ticks_add(time.ticks_ms(), timeout_ms)
+        self._listening = (continuous, deadline, rx_length)
+        return False
+
+    def poll_recv(self, rx_packet: RxPacket | None = None) -> "RxPacket | bool":
+        """An RxPacket heard since the last call; True while still receiving;
+        False when not receiving (never started, timed out, stopped)."""
+        state = self._listening
+        if state is None:
+            return False
+        continuous, deadline, rx_length = state
+        for _ in range(64):  # bounded: a flood cannot hold the caller here
+            if not self._poll.poll(0):
+                break
+            pkt = self._accept(self._sock.recv(_HEAD + 256), rx_length, rx_packet)
+            if pkt is not None:
+                if not continuous:
+                    self._listening = None
+                return pkt
+        if deadline is not None and time.ticks_diff(deadline, time.ticks_ms()) <= 0:
+            self._listening = None
+            return False
+        return True
+
     def _accept(self, data: bytes, rx_length: int, rx_packet: RxPacket | None) -> RxPacket | None:
         if len(data) < _HEAD or data[0] != _MAGIC:
             return None
@@ -278,10 +311,12 @@ class _Modem:
 
     def standby(self) -> None:
         """Stop listening; what arrives meanwhile is not heard."""
+        self._listening = None
         self._drain()
 
     def sleep(self) -> None:
         """Lowest power; woken by the next send() or recv()."""
+        self._listening = None
         self._drain()
 
     def close(self) -> None:

@@ -216,7 +216,28 @@ def local():
         bw=error(lambda: link(a, bw=100)),
         hz=error(lambda: link(a, freq=868_100_500)),
     )
+
+    # Continuous receive (the bridge): polled between packets, as the bridge
+    # polls every 20 ms and a packet lasts 50 ms or more, every packet is
+    # heard, in order, also after a send of its own (the driver resumes).
+    la, lb = link(a), link(b)
+    la.listen()
+    idle = la.poll()
+    sent = []
+    heard = []
+    for seq in range(5):
+        frame = bytes(reading(10 + seq))
+        sent.append(frame.hex())
+        lb.send(frame)
+        for _ in range(50):
+            pkt = la.poll()
+            if pkt is not None:
+                heard.append(bytes(pkt).hex())
+                break
+        if seq == 2:
+            la.send(bytes(reading(99)))  # an ack going out mid-stream
     la.sleep()
+    out("continuous", idle=idle, sent=sent, heard=heard, after_sleep=la.poll())
 
 
 def listen(seconds):

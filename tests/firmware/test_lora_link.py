@@ -129,6 +129,15 @@ def test_errors(local: dict[str, dict[str, Any]]) -> None:
     assert e["hz"].startswith("ValueError: 868100500 Hz")
 
 
+def test_continuous_receive_misses_nothing_between_polls(
+    local: dict[str, dict[str, Any]],
+) -> None:
+    got = local["continuous"]
+    assert got["idle"] is None, "nothing heard yet"
+    assert got["heard"] == got["sent"], "every packet, in order, around a send of its own"
+    assert got["after_sleep"] is None, "sleep() ends the receive"
+
+
 def test_node_and_bridge_processes(micropython: Callable[..., str]) -> None:
     """A bridge process hears the node process's frames at its own settings
     only: not at another spreading factor, nor on another channel."""
