@@ -4,7 +4,6 @@ The radio between the processes is sim/lora (micropython-lib's driver API
 over UDP on loopback); everything else is the real firmware and gateway.
 """
 
-import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -15,8 +14,8 @@ import pytest
 
 from meteolink.firmware import airtime, frames, serial_link
 from tests.firmware.simnode import Cable, SimLine, SimNode
+from tests.firmware.test_lora_link import ether_port
 from tests.gateway.conftest import GatewayProcess, Line, wait_until
-from tests.mosquitto import free_port
 
 BACKLOG_COUNT = 16 + 274  # retained.py: the backlog count after the limiter state
 LORA: dict[str, Any] = {"freq_hz": 868100000, "sf": 9, "bw_khz": 125, "cr": 5}
@@ -24,21 +23,8 @@ LORA: dict[str, Any] = {"freq_hz": 868100000, "sf": 9, "bw_khz": 125, "cr": 5}
 
 @pytest.fixture
 def ether() -> dict[str, str]:
-    """A base UDP port with eight free ports after it, for the sim radios."""
-    while True:
-        base = free_port()
-        socks = []
-        try:
-            for p in range(base, base + 9):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return {"METEOLINK_LORA_ETHER": str(base)}
+    """The environment that puts the sim radios of every process on one free sim ether."""
+    return {"METEOLINK_LORA_ETHER": str(ether_port())}
 
 
 @pytest.fixture
@@ -95,6 +81,22 @@ def lora_node(root: Path, env: dict[str, str], **config: Any) -> SimNode:
     return SimNode(root, cfg, {"air": {"temperature": 4.75}}, env)
 
 
+def bridged(
+    tmp_path: Path,
+    ether: dict[str, str],
+    bridge_line: SimLine,
+    bridges: list[Bridge],
+    line: Line,
+    gateway: Callable[..., GatewayProcess],
+) -> tuple[GatewayProcess, Cable]:
+    """A gateway on a serial line, a bridge on the other end of it, plugged in."""
+    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
+    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether, LORA))
+    cable = Cable(bridge_line, line.master)
+    cable.plug()
+    return g, cable
+
+
 def records(line: SimLine) -> list[tuple[bytes, int | None, float | None]]:
     got = []
     for rec in serial_link.Deframer().feed(line.read()):
@@ -111,10 +113,7 @@ def test_lora_frames_reach_the_gateway_through_the_bridge_with_rssi_and_snr(
     line: Line,
     gateway: Callable[..., GatewayProcess],
 ) -> None:
-    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
-    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether, LORA))
-    cable = Cable(bridge_line, line.master)
-    cable.plug()
+    g, cable = bridged(tmp_path, ether, bridge_line, bridges, line, gateway)
     try:
         node = lora_node(tmp_path / "node", ether)
         for _ in range(3):
@@ -140,10 +139,7 @@ def test_acks_travel_back_over_lora(
     line: Line,
     gateway: Callable[..., GatewayProcess],
 ) -> None:
-    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
-    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether, LORA))
-    cable = Cable(bridge_line, line.master)
-    cable.plug()
+    g, cable = bridged(tmp_path, ether, bridge_line, bridges, line, gateway)
     try:
         node = lora_node(tmp_path / "node", ether, ack=True)
         for _ in range(2):
