@@ -6,7 +6,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-SOURCES := $(shell find tools firmware gateway -name "*.py" 2>/dev/null) $(wildcard boards/*.json)
+SOURCES := $(shell find tools firmware gateway boards -name "*.py" 2>/dev/null) $(wildcard boards/*.json)
 STUBS_VERSION := 1.29.*
 
 .PHONY: demo test lint typecheck system-tools bench clean
@@ -36,9 +36,9 @@ system-tools:
 	fi
 
 # The package is installed in "strict" editable mode: a tree of links under
-# build/ that maps tools/ to meteolink and firmware/ to meteolink.firmware, so
-# that the type checker sees the package as it is imported. A new source file
-# re-runs the install to link it.
+# build/ that maps tools/ to meteolink.tools, firmware/ to meteolink.firmware and
+# so on (pyproject.toml), so that the type checker sees the packages as they
+# are imported. A new source file re-runs the install to link it.
 $(VENV)/.installed: pyproject.toml $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

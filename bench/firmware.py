@@ -27,7 +27,7 @@ TRH_NODE = [
     "main.py",
     "node.py",
     "sensors.py",
-    "config.py",
+    "node_config.py",
     "counter.py",
     "retained.py",
     "frames.py",

@@ -38,7 +38,7 @@ from typing import IO, Any
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from meteolink.gateway.service import reading_id
 from tests.mosquitto import Broker
 
@@ -96,7 +96,7 @@ class Stations:
             self._turn += 1
             self.seq[node] += 1
             seq = self.seq[node]
-            wire = serial_link.cobs_encode(frames.encode(node, seq, values(seq)))
+            wire = framing.cobs_encode(frames.encode(node, seq, values(seq)))
             out.append((reading_id(node, seq), wire))
         return out
 

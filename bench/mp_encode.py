@@ -5,7 +5,7 @@ import gc
 import time
 
 import frames
-import serial_link
+import framing
 
 N = 1000
 KEY = bytes(range(16))
@@ -28,7 +28,7 @@ def cycle_raw(enc, wire, seq):
     for fid, raw in RAW:
         enc.put_raw(fid, raw)
     frame = enc.encode(seq)
-    return serial_link.cobs_encode_into(frame, len(frame), wire)
+    return framing.cobs_encode_into(frame, len(frame), wire)
 
 
 def cycle_float(enc, wire, seq):
@@ -36,12 +36,12 @@ def cycle_float(enc, wire, seq):
     for i in range(len(RAW)):
         enc.put(RAW[i][0], VALUES[i])
     frame = enc.encode(seq)
-    return serial_link.cobs_encode_into(frame, len(frame), wire)
+    return framing.cobs_encode_into(frame, len(frame), wire)
 
 
 def heap_per_frame(cycle, key):
     enc = frames.Encoder(7, key)
-    wire = bytearray(serial_link.MAX_ENCODED + 2)
+    wire = bytearray(framing.MAX_ENCODED + 2)
     for seq in range(10):  # warm-up
         cycle(enc, wire, seq)
     gc.collect()

@@ -14,7 +14,7 @@ ack's bytes may hold 0x03. The maintenance window at boot is the way in.
 import sys
 
 import frames
-import serial_link
+import framing
 from micropython import const
 
 # The radio receives continuously; the loop looks at it and at the serial
@@ -60,9 +60,9 @@ def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-ar
     else:
         line = port.link(board["link"])  # type: ignore[attr-defined]
     wdt = port.watchdog(_WDT_MS)  # type: ignore[attr-defined]
-    out = bytearray(serial_link.MAX_ENCODED)
-    record = bytearray(serial_link.MAX_RECORD)
-    deframer = serial_link.Deframer()
+    out = bytearray(framing.MAX_ENCODED)
+    record = bytearray(framing.MAX_RECORD)
+    deframer = framing.Deframer()
     link.listen()  # type: ignore[attr-defined]
     while True:
         pkt = link.poll()  # type: ignore[attr-defined]
@@ -70,13 +70,13 @@ def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-ar
             n = len(pkt)
             rssi = pkt.rssi
             snr = pkt.snr  # quarter-dB, as the radio record carries it
-            record[0] = serial_link.RADIO_RECORD
+            record[0] = framing.RADIO_RECORD
             record[1] = (rssi >> 8) & 0xFF
             record[2] = rssi & 0xFF
             record[3] = snr & 0xFF
             for i in range(n):  # RxPacket subclasses bytearray: no slice copy
                 record[4 + i] = pkt[i]
-            m = serial_link.cobs_encode_into(record, 4 + n, out)
+            m = framing.cobs_encode_into(record, 4 + n, out)
             line.write(memoryview(out)[:m])  # type: ignore[attr-defined]
         data = line.read(64)  # type: ignore[attr-defined]
         if data:

@@ -14,8 +14,8 @@ a radio ends in a watchdog reset, which the next frame reports.
 import json
 import sys
 
-import config as configuration
 import frames
+import node_config as configuration
 import retained
 from counter import Counter
 from micropython import const

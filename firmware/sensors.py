@@ -6,8 +6,8 @@ at once and read when it is ready, napping in between, so the longest wait
 (a PM fan's warm-up) covers the others.
 """
 
-import config as configuration
 import frames
+import node_config as configuration
 import retained
 from micropython import const
 

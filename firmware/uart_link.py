@@ -5,20 +5,20 @@ transparent serial radio. Acknowledgements come back on the same line.
 """
 
 import frames
-import serial_link
+import framing
 
 
 class UartLink:
     def __init__(self, uart: object) -> None:
         self._uart = uart
-        self._out = bytearray(serial_link.MAX_ENCODED)
+        self._out = bytearray(framing.MAX_ENCODED)
         self._view = memoryview(self._out)
-        self._deframer = serial_link.Deframer()
+        self._deframer = framing.Deframer()
         self.dropped = 0
 
     def send(self, frame: memoryview | bytes, max_wait_s: int | None = None) -> bool:
         """Write one frame; max_wait_s is for radios with a duty cycle."""
-        n = serial_link.cobs_encode_into(frame, len(frame), self._out)
+        n = framing.cobs_encode_into(frame, len(frame), self._out)
         self._uart.write(self._view[:n])  # type: ignore[attr-defined]
         # The UART sends from a buffer: wait until the last byte is out, or
         # the sleep that follows would cut the frame short.
@@ -36,7 +36,7 @@ class UartLink:
             if isinstance(record, frames.FrameError):
                 continue
             try:
-                ack = frames.decode(serial_link.split_record(record)[0], key)
+                ack = frames.decode(framing.split_record(record)[0], key)
             except frames.FrameError:
                 continue  # noise, another node's traffic, a forged ack
             if key is not None and ack.mic is not True:

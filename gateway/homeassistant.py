@@ -43,8 +43,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from meteolink import __version__
 from meteolink.firmware import frames
+from meteolink.gateway import __version__
 
 # Home Assistant publishes BIRTH_PAYLOAD on BIRTH_TOPIC whenever it (re)starts
 # (its default; users can move it). Configs are retained, so a restarted HA

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 import serial
 
-from meteolink.firmware import serial_link
+from meteolink.firmware import framing
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.inputs import Receiver
@@ -97,7 +97,7 @@ class SerialInput:
         termios.tcsetattr(fd, termios.TCSANOW, attrs)
         os.set_blocking(fd, False)
         ready = asyncio.Event()
-        deframer = serial_link.Deframer()
+        deframer = framing.Deframer()
         loop.add_reader(fd, ready.set)
         self._fd = fd
         try:
@@ -121,7 +121,7 @@ class SerialInput:
                             self._on_noise(self.name, item)
                         continue
                     try:
-                        frame, rssi, snr = serial_link.split_record(item)
+                        frame, rssi, snr = framing.split_record(item)
                     except FrameError as e:
                         if self._on_noise is not None:
                             self._on_noise(self.name, e)
@@ -136,7 +136,7 @@ class SerialInput:
         if fd is None:
             return
         try:
-            os.write(fd, serial_link.cobs_encode(frame))
+            os.write(fd, framing.cobs_encode(frame))
         except OSError as e:
             log.debug("%s: could not write an acknowledgement (%s)", self.name, _why(e))
 

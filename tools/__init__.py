@@ -1,8 +1,6 @@
-"""meteolink: firmware and gateway for low-power weather and air-quality stations.
+"""The `meteolink` command: what people type (cli.py and one module per command).
 
-This package is what people type: the `meteolink` command (cli.py). The
-codec lives with the firmware (meteolink.firmware) and the service in
-meteolink.gateway.
+The commands use the other packages beside this one: the codec and the node's
+config check from meteolink.firmware, the service from meteolink.gateway, the
+board files from meteolink.boards. Nothing there imports this package.
 """
-
-__version__ = "0.1.0"

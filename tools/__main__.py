@@ -1,5 +1,5 @@
 import sys
 
-from meteolink.cli import main
+from meteolink.tools.cli import main
 
 sys.exit(main())

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from meteolink import __version__
 from meteolink.firmware.frames import MeteolinkError
+from meteolink.gateway import __version__
 
 
 class CommandError(MeteolinkError):
@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
 def _commands() -> list[Command]:
     # Imported here so that `meteolink --help` stays fast and a command's
     # optional dependencies load only when that command runs.
-    from meteolink import codec_cmd, demo, export_cmd, flash_cmd, gateway_cmd
+    from meteolink.tools import codec_cmd, demo, export_cmd, flash_cmd, gateway_cmd
 
     return [
         *codec_cmd.COMMANDS,

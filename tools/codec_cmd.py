@@ -6,9 +6,9 @@ import sys
 from collections.abc import Iterator
 from typing import Any, BinaryIO
 
-from meteolink.cli import Command, CommandError
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from meteolink.firmware.frames import EncodeError, Frame, FrameError
+from meteolink.tools.cli import Command, CommandError
 
 FLAG_NAMES = (
     (frames.FLAG_MIC, "mic"),
@@ -116,7 +116,7 @@ def run_encode(args: argparse.Namespace) -> int:
     except EncodeError as e:
         hint = " (see 'meteolink fields')" if e.reason == "range" else ""
         raise CommandError(f"{e}{hint}") from None
-    print((serial_link.cobs_encode(data) if args.serial else data).hex())
+    print((framing.cobs_encode(data) if args.serial else data).hex())
     return 0
 
 
@@ -165,7 +165,7 @@ def _open_capture(path: str) -> BinaryIO:
 
 
 def _serial_inputs(path: str) -> Iterator[tuple[bytes | FrameError, int | None, float | None]]:
-    deframer = serial_link.Deframer()
+    deframer = framing.Deframer()
     with _open_capture(path) as f:
         while chunk := f.read(4096):
             for record in deframer.feed(chunk):
@@ -173,7 +173,7 @@ def _serial_inputs(path: str) -> Iterator[tuple[bytes | FrameError, int | None, 
                     yield record, None, None
                     continue
                 try:
-                    yield serial_link.split_record(record)
+                    yield framing.split_record(record)
                 except FrameError as e:
                     yield e, None, None
     if deframer.pending():

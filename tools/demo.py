@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meteolink.cli import Command, CommandError
-from meteolink.codec_cmd import frame_json
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from meteolink.gateway.config import Config, Node, SerialPort, parse_mqtt_url
+from meteolink.tools.cli import Command, CommandError
+from meteolink.tools.codec_cmd import frame_json
 
 if TYPE_CHECKING:
     from meteolink.gateway.service import Accepted, Gateway
@@ -107,22 +107,22 @@ class Simulator:
             frame = frames.encode(node, 100 + step, _reading(rng, base, step), key)
             if node == 1:  # heard over LoRa: the bridge adds RSSI and SNR
                 rssi, snr = -80 - rng.randint(0, 40), rng.randint(-40, 40) / 4
-                record = serial_link.radio_record(frame, rssi, snr)
+                record = framing.radio_record(frame, rssi, snr)
             else:
                 record = frame
-            line += serial_link.cobs_encode(record)
+            line += framing.cobs_encode(record)
             self.sent += 1
             if self.sent % NOISE_EVERY == 0:
                 line += rng.randbytes(rng.randint(5, 40))  # noise on the line
             if self.sent == 5:
-                cut = serial_link.cobs_encode(frame)
+                cut = framing.cobs_encode(frame)
                 line += cut[: len(cut) // 2]  # a frame cut short by a reset
             if self.sent == 7:
-                line += serial_link.cobs_encode(record)  # the same frame heard twice
+                line += framing.cobs_encode(record)  # the same frame heard twice
             if self.sent == 8:
                 # Station 2's id without its key: a forgery, turned away.
                 forged = frames.encode(2, 100 + step + 50, {"temperature": 35.0})
-                line += serial_link.cobs_encode(forged)
+                line += framing.cobs_encode(forged)
         return bytes(line)
 
     async def run(self, done: Callable[[], None]) -> None:
@@ -157,7 +157,7 @@ def _text(accepted: "Accepted") -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from meteolink.gateway_cmd import serve
+    from meteolink.tools.gateway_cmd import serve
 
     if not 0 <= args.count <= 100000:
         raise CommandError(f"--count {args.count}: give 0 (no end) to 100000 readings per station")

@@ -8,11 +8,11 @@ import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
-from meteolink.cli import Command, CommandError
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config
 from meteolink.gateway.store import Store, StoreError
-from meteolink.gateway_cmd import add_config_arguments, load_config
+from meteolink.tools.cli import Command, CommandError
+from meteolink.tools.gateway_cmd import add_config_arguments, load_config
 
 FIXED = ("id", "node", "name", "location", "seq", "time", "gateway", "rssi", "snr")
 

@@ -32,6 +32,7 @@ each step is one a technician can repeat by hand, and --dry-run prints them.
 """
 
 import argparse
+import importlib.resources
 import json
 import os
 import shlex
@@ -44,13 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import meteolink
-from meteolink import firmware
-from meteolink.cli import Command, CommandError
-from meteolink.firmware import config as nodeconfig
+from meteolink.firmware import node_config as nodeconfig
+from meteolink.tools.cli import Command, CommandError
 
 # The firmware files by what needs them (firmware/node.py imports the rest lazily).
-CORE = ("frames", "serial_link", "config", "counter", "retained", "node", "sensors")
+CORE = ("frames", "framing", "node_config", "counter", "retained", "node", "sensors")
 PORT_MODULES: dict[str, str | None] = {"esp32": "port_esp32", "rp2": "port_rp2", "unix": None}
 SENSOR_MODULES = {
     "bme280": ("bme280",),
@@ -134,19 +133,12 @@ class Board:
 
 def firmware_dir() -> Path:
     """The firmware sources: the meteolink.firmware package (package data *.py)."""
-    return Path(firmware.__file__).parent
+    return Path(str(importlib.resources.files("meteolink.firmware")))
 
 
 def boards_dir() -> Path:
-    """boards/: package data beside an installed meteolink, else the checkout's.
-
-    In the strict editable install the package is a tree of links under build/,
-    so a checkout's boards/ is found through the real path of a firmware file.
-    """
-    installed = Path(meteolink.__file__).parent / "boards"
-    if installed.is_dir():
-        return installed
-    return Path(firmware.__file__).resolve().parent.parent / "boards"
+    """The board files: the package data of meteolink.boards."""
+    return Path(str(importlib.resources.files("meteolink.boards")))
 
 
 def known_boards() -> list[str]:

@@ -10,10 +10,10 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from meteolink.cli import Command, CommandError
 from meteolink.gateway import config as gwconfig
 from meteolink.gateway.config import Config, ConfigError
 from meteolink.gateway.store import StoreError
+from meteolink.tools.cli import Command, CommandError
 
 if TYPE_CHECKING:
     from meteolink.gateway.service import Gateway

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from tests.helpers import ROOT, VECTORS
 
 DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
@@ -62,4 +62,4 @@ def test_the_crc_check_value_in_the_doc() -> None:
 def test_the_doc_sizes_match_the_codec() -> None:
     assert f"The smallest frame (no fields) is {frames.MIN_FRAME} bytes" in DOC
     assert f"the largest {frames.MAX_FRAME} bytes" in DOC
-    assert f"longer than {serial_link.MAX_ENCODED} encoded bytes" in DOC
+    assert f"longer than {framing.MAX_ENCODED} encoded bytes" in DOC

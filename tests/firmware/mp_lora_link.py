@@ -7,7 +7,7 @@ import json
 import sys
 
 import frames
-import serial_link
+import framing
 from dutycycle import DutyCycle
 from lora_link import LoRaLink, make_modem
 
@@ -258,7 +258,7 @@ def listen(seconds):
         try:
             f = frames.decode(data)
             entry["node"], entry["seq"], entry["values"] = f.node, f.seq, f.values()
-            entry["record"] = serial_link.radio_record(data, pkt.rssi, pkt.snr / 4).hex()
+            entry["record"] = framing.radio_record(data, pkt.rssi, pkt.snr / 4).hex()
         except frames.FrameError as e:
             entry["error"] = e.reason
         heard.append(entry)

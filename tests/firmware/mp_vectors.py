@@ -6,7 +6,7 @@ import sys
 from binascii import hexlify, unhexlify
 
 import frames
-import serial_link
+import framing
 
 
 def hexs(b):
@@ -41,8 +41,8 @@ for v in vectors["valid"]:
         except frames.EncodeError as e:
             out["encode_error"] = e.reason
     if "serial" in v:
-        out["serial"] = hexs(serial_link.cobs_encode(data))
-        out["deframed"] = [hexs(r) for r in serial_link.Deframer().feed(unhexlify(v["serial"]))]
+        out["serial"] = hexs(framing.cobs_encode(data))
+        out["deframed"] = [hexs(r) for r in framing.Deframer().feed(unhexlify(v["serial"]))]
     print(json.dumps(out))
 
 for v in vectors["invalid"]:

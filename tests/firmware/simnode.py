@@ -15,7 +15,7 @@ import tty
 from pathlib import Path
 from typing import Any
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from tests.helpers import FIRMWARE, ROOT, find_tool
 
 SIM_BOARD = ROOT / "boards" / "sim.json"
@@ -29,7 +29,7 @@ class SimLine:
         tty.setraw(self.slave)
         os.set_blocking(self.master, False)
         self.path = os.ttyname(self.slave)
-        self._deframer = serial_link.Deframer()
+        self._deframer = framing.Deframer()
 
     def read(self) -> bytes:
         out = bytearray()

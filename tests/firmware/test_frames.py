@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meteolink.codec_cmd import frame_json
 from meteolink.firmware import frames
 from meteolink.firmware.frames import EncodeError, FrameError, Truncated
+from meteolink.tools.codec_cmd import frame_json
 from tests.helpers import VECTORS, key_of
 
 VALID = VECTORS["valid"]

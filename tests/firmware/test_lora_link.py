@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from meteolink.firmware import airtime, frames, serial_link
+from meteolink.firmware import airtime, frames, framing
 from tests.helpers import FIRMWARE, ROOT, find_tool
 
 HERE = Path(__file__).parent
@@ -166,5 +166,5 @@ def test_node_and_bridge_processes(micropython: Callable[..., str]) -> None:
     for p in heard:
         assert p["node"] == 7 and p["values"] == {"temperature": 21.5, "humidity": 45.0}
         # What the bridge forwards on its serial line: the frame behind RSSI and SNR.
-        frame, rssi, snr = serial_link.split_record(bytes.fromhex(p["record"]))
+        frame, rssi, snr = framing.split_record(bytes.fromhex(p["record"]))
         assert (frame.hex(), rssi, snr) == (p["hex"], -97, 7.5)

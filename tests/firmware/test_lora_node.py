@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from meteolink.firmware import airtime, frames, serial_link
+from meteolink.firmware import airtime, frames, framing
 from tests.firmware.simnode import Cable, SimLine, SimNode
 from tests.firmware.test_lora_link import ether_port
 from tests.gateway.conftest import GatewayProcess, Line, wait_until
@@ -99,9 +99,9 @@ def bridged(
 
 def records(line: SimLine) -> list[tuple[bytes, int | None, float | None]]:
     got = []
-    for rec in serial_link.Deframer().feed(line.read()):
+    for rec in framing.Deframer().feed(line.read()):
         assert isinstance(rec, bytes)
-        got.append(serial_link.split_record(rec))
+        got.append(framing.split_record(rec))
     return got
 
 

@@ -16,7 +16,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from tests.helpers import find_tool
 from tests.mosquitto import Broker
 
@@ -134,8 +134,8 @@ class Line:
                 time.sleep(0.005)
 
     def send(self, frame: bytes, *, rssi: int | None = None, snr: float = 0.0) -> None:
-        record = frame if rssi is None else serial_link.radio_record(frame, rssi, snr)
-        self.write(serial_link.cobs_encode(record))
+        record = frame if rssi is None else framing.radio_record(frame, rssi, snr)
+        self.write(framing.cobs_encode(record))
 
     def read(self) -> bytes:
         try:

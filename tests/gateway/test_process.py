@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from tests.gateway.conftest import GatewayProcess, Line, Subscriber, reading, wait_until
 from tests.mosquitto import Broker
 
@@ -36,7 +36,7 @@ def test_garbage_and_cut_frames_between_valid_ones_are_survived(
         frame = reading(5, seq)
         line.write(rng.randbytes(rng.randint(0, 60)))  # noise, zero bytes included
         if seq % 7 == 3:
-            line.write(serial_link.cobs_encode(frame)[:9])  # cut short by a reset
+            line.write(framing.cobs_encode(frame)[:9])  # cut short by a reset
         line.send(frame)
         sent.append((5, seq))
     line.write(b"\x55" * 5000)  # a flood without a delimiter
@@ -78,7 +78,7 @@ def test_acknowledgement_goes_back_after_the_commit(
     wait_until(acked, "an acknowledgement on the line")
     # At the moment the ack is on the line, the reading is in the store.
     assert (21, 300) in g.stored()
-    record = serial_link.Deframer().feed(bytes(got))[0]
+    record = framing.Deframer().feed(bytes(got))[0]
     assert isinstance(record, bytes)
     ack = frames.decode(record, KEY)
     assert (ack.node, ack.seq, ack.flags & frames.FLAG_ACK, ack.mic) == (21, 300, 8, True)

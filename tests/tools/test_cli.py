@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from meteolink.firmware import frames, serial_link
+from meteolink.firmware import frames, framing
 from tests.helpers import VECTORS, find_tool
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -108,10 +108,10 @@ def test_decode_serial_capture_with_noise_cut_frames_and_radio_metadata() -> Non
     b = frames.encode(3, 9, {"temperature": 1.5})
     capture = (
         b"\x13\x37garbage"  # the capture began mid-frame
-        + serial_link.cobs_encode(a)
-        + serial_link.cobs_encode(b)[:7]  # cut short by a reset
-        + serial_link.cobs_encode(serial_link.radio_record(b, -117, -7.25))
-        + serial_link.cobs_encode(a)[:-3]  # capture ends mid-frame
+        + framing.cobs_encode(a)
+        + framing.cobs_encode(b)[:7]  # cut short by a reset
+        + framing.cobs_encode(framing.radio_record(b, -117, -7.25))
+        + framing.cobs_encode(a)[:-3]  # capture ends mid-frame
     )
     proc = meteolink_bytes("decode", "--serial", "-", stdin=capture)
     assert proc.returncode == 1

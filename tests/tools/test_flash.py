@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from meteolink import flash_cmd
-from meteolink.firmware import config as nodeconfig
+from meteolink.firmware import node_config as nodeconfig
+from meteolink.tools import flash_cmd
 from tests.firmware.simnode import SIM_BOARD, SimLine
 from tests.helpers import FIRMWARE, ROOT, find_tool
 from tests.tools.test_cli import meteolink
@@ -123,7 +123,7 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
     assert "removed node.py, pms5003.mpy" in proc.stdout
 
     got = board.contents()
-    modules = ["frames", "serial_link", "config", "counter", "retained", "node", "sensors"]
+    modules = ["frames", "framing", "node_config", "counter", "retained", "node", "sensors"]
     modules += ["bme280", "uart_link"]  # the one sensor and the transport; no port file on unix
     assert sorted(got) == sorted(
         [f"{m}.mpy" for m in modules]
@@ -330,8 +330,8 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
             sizes[parts[0]] = int(parts[1])
     modules = [
         "frames",
-        "serial_link",
-        "config",
+        "framing",
+        "node_config",
         "counter",
         "retained",
         "node",
@@ -377,9 +377,9 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
 # drivers, are the table's choices).
 
 
-# Imports made only on a LoRa node, inside a function (config.py checks the
+# Imports made only on a LoRa node, inside a function (node_config.py checks the
 # channel with dutycycle.py, which every LoRa node carries).
-LORA_ONLY_IMPORTS = {"config": {"dutycycle"}}
+LORA_ONLY_IMPORTS = {"node_config": {"dutycycle"}}
 
 
 def firmware_imports(module: str) -> set[str]:

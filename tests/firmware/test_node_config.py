@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from meteolink.firmware import config
+from meteolink.firmware import node_config as config
 
 
 def parse(**d: Any) -> config.Config:
