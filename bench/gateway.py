@@ -40,7 +40,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, framing
 from meteolink.gateway.service import reading_id
-from tests.mosquitto import Broker
+from tests.support.broker import Broker
 
 FRAMES = 20_000  # streamed as fast as the line takes them
 STATIONS = 8  # node ids on the one bridge

@@ -1,14 +1,21 @@
-"""Fixtures that run the real tools: the MicroPython unix port and mpy-cross."""
+"""The fixtures every test folder may use: real tools, real servers, real lines.
+
+What they hand out is defined in tests/support/; each folder runs on its own.
+"""
 
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
 
-from tests.helpers import FIRMWARE, ROOT, find_tool
+from tests.support.broker import Broker, Subscriber
+from tests.support.gateway_process import GatewayProcess
+from tests.support.lines import Line, by_id
+from tests.support.tools import FIRMWARE, ROOT, find_tool
+from tests.support.virtual_board import VirtualBoard
 
 # Speed is measured in bench/, not here: no per-example deadline that a busy
 # two-core CI machine could trip.
@@ -44,3 +51,85 @@ def micropython() -> Callable[..., str]:
 @pytest.fixture(scope="session")
 def mpy_cross() -> str:
     return find_tool("mpy-cross")
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    directory = tmp_path / "broker"
+    # Persistent sessions survive a broker restart, as the outage test needs.
+    b = Broker(
+        directory,
+        config=[
+            "allow_anonymous true",
+            "persistence true",
+            f"persistence_location {directory}/",
+            "autosave_interval 1",
+        ],
+    )
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def subscribe(broker: Broker) -> Iterator[Callable[..., Subscriber]]:
+    made: list[Subscriber] = []
+
+    def make(*topics: str, name: str = "test-subscriber") -> Subscriber:
+        s = Subscriber(broker.port, list(topics), name=name)
+        made.append(s)
+        return s
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture
+def line(tmp_path: Path) -> Iterator[Line]:
+    """A LoRa bridge's serial port, as /dev/serial/by-id names it; the test is the bridge."""
+    ln = Line(by_id(tmp_path))
+    yield ln
+    ln.close()
+
+
+@pytest.fixture
+def gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
+    """Starts `meteolink gateway` on a config of the test's (after a [gateway] table of ours)."""
+    made: list[GatewayProcess] = []
+
+    def make(config_text: str, env: dict[str, str] | None = None) -> GatewayProcess:
+        data = tmp_path / "data"
+        path = tmp_path / "gateway.toml"
+        path.write_text(f'[gateway]\nname = "test-gw"\ndata = "{data}"\n' + config_text, "utf-8")
+        g = GatewayProcess(path, data, env)
+        g.start()
+        made.append(g)
+        if "[[serial]]" in config_text:
+            g.wait_open()
+        return g
+
+    yield make
+    for g in made:
+        g.kill()
+
+
+@pytest.fixture
+def virtual_board(tmp_path: Path) -> Iterator[Callable[..., VirtualBoard]]:
+    """Makes nodes in their maintenance window on ptys (tests/support/virtual_board.py)."""
+    made: list[VirtualBoard] = []
+
+    def make(
+        config: dict[str, object] | None = None,
+        world: dict[str, object] | None = None,
+        **files: bytes,
+    ) -> VirtualBoard:
+        root = tmp_path / f"board{len(made)}"
+        root.mkdir()
+        board = VirtualBoard(root, config=config, world=world, files=files)
+        made.append(board)
+        return board
+
+    yield make
+    for board in made:
+        board.close()

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.support.tools import ROOT
 
 REPO_BOARDS = ROOT / "boards"
 BOARDS_DIR = Path(os.environ.get("METEOLINK_BOARDS_DIR", str(REPO_BOARDS)))

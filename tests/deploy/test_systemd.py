@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT, find_tool
+from tests.support.tools import ROOT, find_tool
 
 DEPLOY = ROOT / "deploy"
 UNIT = DEPLOY / "meteolink-gateway.service"

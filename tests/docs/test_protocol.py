@@ -5,7 +5,7 @@ import re
 import pytest
 
 from meteolink.firmware import frames, framing
-from tests.helpers import ROOT, VECTORS
+from tests.support.tools import ROOT, VECTORS
 
 DOC = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
 ROW = re.compile(

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from meteolink.firmware import airtime
 from meteolink.firmware.dutycycle import DutyCycle
-from tests.helpers import ROOT
+from tests.support.tools import ROOT
 
 EXACT_BW_KHZ = {
     "7.8": 500 / 64,

@@ -12,8 +12,8 @@ from bleak.backends.scanner import AdvertisementData
 
 from meteolink.firmware import frames
 from meteolink.gateway.ble import BleInput
-from tests.firmware.simnode import SimNode
 from tests.gateway.test_ble import Heard
+from tests.support.sim_node import SimNode
 
 
 def parse_ad(data: bytes) -> dict[int, bytes]:

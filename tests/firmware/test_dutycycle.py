@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from meteolink.firmware import airtime, dutycycle
 from meteolink.firmware.dutycycle import DutyCycle
-from tests.helpers import FIRMWARE
+from tests.support.tools import FIRMWARE
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "mp_dutycycle.py"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from meteolink.firmware import frames
 from meteolink.firmware.frames import EncodeError, FrameError, Truncated
 from meteolink.tools.codec_cmd import frame_json
-from tests.helpers import VECTORS, key_of
+from tests.support.tools import VECTORS, key_of
 
 VALID = VECTORS["valid"]
 INVALID = VECTORS["invalid"]

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from meteolink.firmware import frames, framing
 from meteolink.firmware.frames import FrameError
-from tests.helpers import VECTORS
+from tests.support.tools import VECTORS
 
 SERIAL = [v for v in VECTORS["valid"] if "serial" in v]
 

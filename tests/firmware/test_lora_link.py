@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import airtime, frames, framing
-from tests.helpers import FIRMWARE, ROOT, find_tool
+from tests.support.tools import FIRMWARE, ROOT, find_tool
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "mp_lora_link.py"

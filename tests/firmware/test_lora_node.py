@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import airtime, frames, framing
-from tests.firmware.simnode import Cable, SimLine, SimNode
 from tests.firmware.test_lora_link import ether_port
-from tests.gateway.conftest import GatewayProcess, Line, wait_until
+from tests.support.gateway_process import GatewayProcess
+from tests.support.lines import Line, SimLine
+from tests.support.sim_node import Cable, SimNode
+from tests.support.tools import wait_until
 
 BACKLOG_COUNT = 16 + 274  # retained.py: the backlog count after the limiter state
 LORA: dict[str, Any] = {"freq_hz": 868100000, "sf": 9, "bw_khz": 125, "cr": 5}

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FIRMWARE, VECTOR_FILE, VECTORS
+from tests.support.tools import FIRMWARE, VECTOR_FILE, VECTORS
 
 HERE = Path(__file__).parent
 FLAGS = {"mic": 1, "ack_request": 2, "boot": 4, "ack": 8}

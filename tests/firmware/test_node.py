@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import frames
-from tests.firmware.simnode import Cable, SimLine, SimNode
-from tests.gateway.conftest import GatewayProcess, Line, wait_until
+from tests.support.gateway_process import GatewayProcess
+from tests.support.lines import Line, SimLine
+from tests.support.sim_node import Cable, SimNode
+from tests.support.tools import wait_until
 
 AIR = {"temperature": 18.25, "humidity": 62.5, "pressure": 1002.4}
 

@@ -22,7 +22,7 @@ from bleak.exc import (
 from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.ble import LEGACY_FRAME_BUDGET, BleInput, _advice
-from tests.helpers import ROOT
+from tests.support.tools import ROOT
 
 NODE_ADDRESS = "D8:3A:DD:00:00:07"
 OTHER_ADDRESS = "D8:3A:DD:00:00:08"

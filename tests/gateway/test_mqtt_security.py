@@ -19,9 +19,10 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.gateway.conftest import GatewayProcess, Line, reading, wait_until
-from tests.helpers import find_tool
-from tests.mosquitto import Broker
+from tests.support.broker import Broker
+from tests.support.gateway_process import GatewayProcess, reading
+from tests.support.lines import Line
+from tests.support.tools import find_tool, wait_until
 
 USER = "station-gw"
 PASSWORD = "s3cret:with@odd/chars"  # the characters a URL must percent-encode

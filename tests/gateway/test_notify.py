@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from meteolink.gateway.notify import Notifier, keep_alive
-from tests.helpers import find_tool
+from tests.support.tools import find_tool
 
 Manager = tuple[str, socket.socket]  # NOTIFY_SOCKET's value, the socket systemd would read
 

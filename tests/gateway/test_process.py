@@ -8,8 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meteolink.firmware import frames, framing
-from tests.gateway.conftest import GatewayProcess, Line, Subscriber, reading, wait_until
-from tests.mosquitto import Broker
+from tests.support.broker import Broker, Subscriber
+from tests.support.gateway_process import GatewayProcess, reading
+from tests.support.lines import Line
+from tests.support.tools import wait_until
 
 KEY = bytes(range(16))
 

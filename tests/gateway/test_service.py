@@ -6,7 +6,7 @@ from pathlib import Path
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config, Node
 from meteolink.gateway.service import Accepted, Gateway, NodeStats
-from tests.gateway.conftest import reading
+from tests.support.gateway_process import reading
 
 KEY = bytes(range(16))
 NEW_KEY = bytes(range(16, 32))

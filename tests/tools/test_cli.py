@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from meteolink.firmware import frames, framing
-from tests.helpers import VECTORS, find_tool
+from tests.support.tools import VECTORS, find_tool
 
 GOLDEN = Path(__file__).parent / "golden"
 NINE = VECTORS["valid"][1]

@@ -12,11 +12,9 @@ import fcntl
 import json
 import os
 import select
-import signal
 import subprocess
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,71 +22,15 @@ import pytest
 
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools import flash_cmd
-from tests.firmware.simnode import SIM_BOARD, SimLine
-from tests.helpers import FIRMWARE, ROOT, find_tool
+from tests.support.lines import SimLine
+from tests.support.sim_node import SIM_BOARD
+from tests.support.tools import FIRMWARE, ROOT, find_tool
+from tests.support.virtual_board import VirtualBoard
 from tests.tools.test_cli import meteolink
 
 AIR = {"temperature": 21.5, "humidity": 45.0, "pressure": 1013.25}
 BME280_UART = {"node": 9, "sensors": ["bme280"], "transport": "uart", "maintenance_s": 0}
 LORA = {"node": 17, "sensors": ["bme280", "battery"], "transport": "lora"}
-
-
-class VirtualBoard:
-    """A node in its maintenance window (60 s) on a pty, its flash a directory."""
-
-    def __init__(self, root: Path, files: dict[str, bytes]) -> None:
-        self.flash = root / "flash"
-        self.flash.mkdir()
-        (self.flash / "board.json").write_bytes(SIM_BOARD.read_bytes())
-        config = {"node": 5, "maintenance_s": 60}
-        (self.flash / "config.json").write_text(json.dumps(config), "utf-8")
-        for name, data in files.items():
-            (self.flash / name).write_bytes(data)
-        world = root / "world.json"
-        world.write_text(json.dumps({"link": "/dev/null"}), "utf-8")
-        self.tty = root / "tty"
-        mp = find_tool("micropython")
-        # As in test_maintenance: the node's side keeps ISIG for Ctrl-C and
-        # has no output processing.
-        self.proc = subprocess.Popen(
-            [
-                find_tool("socat"),
-                f"pty,raw,echo=0,link={self.tty}",
-                f"EXEC:{mp} -i -c 'import node; node.main()',"
-                "pty,echo=0,icanon=0,opost=0,setsid,ctty",
-            ],
-            cwd=self.flash,
-            env=dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}", METEOLINK_SIM=str(world)),
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 10
-        while not self.tty.exists():
-            assert time.monotonic() < deadline, "socat made no pty"
-            time.sleep(0.02)
-        time.sleep(0.3)  # the firmware is into its window
-
-    def contents(self) -> dict[str, bytes]:
-        return {p.name: p.read_bytes() for p in self.flash.iterdir()}
-
-    def close(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        self.proc.wait(10)
-
-
-@pytest.fixture
-def virtual_board(tmp_path: Path) -> Iterator[Callable[..., VirtualBoard]]:
-    made: list[VirtualBoard] = []
-
-    def make(**files: bytes) -> VirtualBoard:
-        root = tmp_path / f"board{len(made)}"
-        root.mkdir()
-        board = VirtualBoard(root, files)
-        made.append(board)
-        return board
-
-    yield make
-    for board in made:
-        board.close()
 
 
 def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:

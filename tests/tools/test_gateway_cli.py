@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, find_tool
+from tests.support.tools import ROOT, find_tool
 from tests.tools.test_cli import meteolink
 
 

@@ -1,13 +1,20 @@
-"""A real Mosquitto broker on a loopback port: for the tests and the benchmark alike."""
+"""A real Mosquitto broker on a loopback port, for the tests and the benchmark alike, and a
+subscriber with a persistent session that misses nothing across a broker restart."""
 
 import getpass
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from tests.helpers import find_tool
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.support.tools import find_tool, wait_until
 
 
 def free_port() -> int:
@@ -72,3 +79,44 @@ class Broker:
             for p in (self.directory / "mosquitto.out", self.directory / "mosquitto.log")
             if p.exists()
         )
+
+
+@dataclass
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool
+
+
+class Subscriber:
+    """A paho client with a persistent session: it misses nothing across a broker restart."""
+
+    def __init__(self, port: int, topics: list[str], *, name: str = "test-subscriber") -> None:
+        self.messages: list[Message] = []
+        self._lock = threading.Lock()
+        self.topics = topics
+        self.client = paho.Client(CallbackAPIVersion.VERSION2, client_id=name, clean_session=False)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)
+        self.connected = threading.Event()
+        self.client.connect("127.0.0.1", port, keepalive=10)
+        self.client.loop_start()
+        wait_until(self.connected.is_set, "the test subscriber to connect")
+
+    def _on_connect(self, client: paho.Client, *args: Any) -> None:
+        for topic in self.topics:
+            client.subscribe(topic, qos=1)
+        self.connected.set()
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.messages.append(Message(msg.topic, bytes(msg.payload), bool(msg.retain)))
+
+    def on(self, topic_suffix: str) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.topic.endswith(topic_suffix)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()

@@ -11,51 +11,13 @@ import os
 import select
 import subprocess
 import threading
-import tty
 from pathlib import Path
 from typing import Any
 
-from meteolink.firmware import frames, framing
-from tests.helpers import FIRMWARE, ROOT, find_tool
+from tests.support.lines import SimLine
+from tests.support.tools import FIRMWARE, ROOT, find_tool
 
 SIM_BOARD = ROOT / "boards" / "sim.json"
-
-
-class SimLine:
-    """The node's serial line: the test holds the far end of a pty."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-        self._deframer = framing.Deframer()
-
-    def read(self) -> bytes:
-        out = bytearray()
-        while True:
-            try:
-                chunk = os.read(self.master, 4096)
-            except (BlockingIOError, OSError):
-                return bytes(out)
-            if not chunk:
-                return bytes(out)
-            out += chunk
-
-    def frames(self, key: bytes | None = None) -> list[frames.Frame]:
-        """Every frame the node wrote since the last call, decoded."""
-        got = []
-        for record in self._deframer.feed(self.read()):
-            assert isinstance(record, bytes), record
-            got.append(frames.decode(record, key))
-        return got
-
-    def write(self, data: bytes) -> None:
-        os.write(self.master, data)
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
 
 
 class SimNode:

@@ -1,0 +1,13 @@
+"""What several test folders share, each defined once.
+
+- tools.py: the repository's paths, the test vectors, find_tool() for the real
+  programs the tests run (a missing one fails the test, never skips it);
+- lines.py: serial lines on real pseudo-terminals, the gateway's and a node's;
+- broker.py: a real Mosquitto on loopback, and a subscriber that misses nothing;
+- gateway_process.py: `meteolink gateway` as systemd runs it;
+- sim_node.py: a node on the `sim` board, one MicroPython process per wake;
+- virtual_board.py: a node in its maintenance window on a pty, as mpremote meets a board.
+
+The fixtures that hand these out live in tests/conftest.py, so every test
+folder runs on its own (`pytest tests/firmware`).
+"""
