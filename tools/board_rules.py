@@ -139,13 +139,8 @@ def _schema(value: Any, kind: Any, where: str, out: list[Problem]) -> None:
         out.append(Problem(where, f"{_show(value)} is not {choices}", f"write {choices}"))
     elif isinstance(kind, dict):
         if not isinstance(value, dict):
-            out.append(
-                Problem(
-                    where or "(file)",
-                    f"expected an object, got {_show(value)}",
-                    f"write {_describe(kind)}",
-                )
-            )
+            fix = f"write {_describe(kind)}" if where else "write one JSON object {...}"
+            out.append(Problem(where or "(file)", f"expected an object, got {_show(value)}", fix))
             return
         if set(value) != set(kind):
             missing, extra = sorted(set(kind) - set(value)), sorted(set(value) - set(kind))
