@@ -68,9 +68,14 @@ def known_boards() -> list[str]:
     return sorted(p.stem for p in boards_dir().glob("*.json"))
 
 
+def is_path(name_or_path: str) -> bool:
+    """my-board.json and ./my-board are paths; heltec-v3 is the name of a board of ours."""
+    return name_or_path.endswith(".json") or "/" in name_or_path or os.sep in name_or_path
+
+
 def find(name_or_path: str) -> Path:
     """A board of meteolink by name (heltec-v3), or the path of a board file."""
-    if name_or_path.endswith(".json") or "/" in name_or_path or os.sep in name_or_path:
+    if is_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
             raise CommandError(f"{path}: no such board file")

@@ -49,7 +49,7 @@ def _check(args: argparse.Namespace) -> int:
     wrong = 0
     for name in args.files:
         # A file given is checked even where flash would take its name for one of ours.
-        given = Path(name).exists()
+        given = Path(name).is_file() or (board_file.is_path(name) and Path(name).exists())
         try:
             path = Path(name) if given else board_file.find(name)
             data, _, found = board_file.check(path)

@@ -40,6 +40,12 @@ def test_fields_prints_the_field_table() -> None:
     assert proc.stdout.encode("latin-1").decode() == (GOLDEN / "fields.txt").read_text("utf-8")
 
 
+def test_boards_list_prints_the_board_table() -> None:
+    proc = meteolink("boards", "list")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == (GOLDEN / "boards.txt").read_text("utf-8")
+
+
 def test_encode_prints_the_vector() -> None:
     values = [
         f"{k}={v}" for k, v in NINE["json"].items() if k not in ("version", "node", "seq", "flags")
@@ -149,6 +155,9 @@ def test_decode_serial_file(tmp_path: Path) -> None:
         (["decode", "zz"], "'zz' is not a hex frame"),
         (["decode", "--serial", "/no/such/capture"], "No such file or directory"),
         (["decode", "--serial", "-", "00"], "not both"),
+        (["boards"], "the following arguments are required: ACTION"),
+        (["boards", "check"], "the following arguments are required: FILE"),
+        (["boards", "frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "no command given"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
