@@ -2,8 +2,9 @@
 
 The board files of meteolink are the package data of meteolink.boards (boards/*.json),
 found with importlib.resources; a user's own is given by its path. Reading one runs the
-rules of board_rules.py: a file that passes them is one the node can build its buses,
-radio and pins from. check_pair then holds a node's config.json against the board.
+rules of board_schema.py and board_rules.py: a file that passes them is one the node can
+build its buses, radio and pins from. check_pair then holds a node's config.json against
+the board.
 """
 
 import importlib.resources
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from meteolink.firmware import node_config as nodeconfig
-from meteolink.tools.board_rules import VIRTUAL_PORT, Problem, problems
+from meteolink.tools.board_rules import problems
+from meteolink.tools.board_schema import VIRTUAL_PORT, Problem
 from meteolink.tools.cli import CommandError
 
 LORA_SYNC = "lora-sync"  # the driver's blocking API, which lora_link.py uses
