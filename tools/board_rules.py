@@ -175,17 +175,20 @@ def _buses(chip: _Chip) -> list[Problem]:
     board, mcu = chip.board, chip.mcu
     out: list[Problem] = []
     ids = {"i2c": mcu.i2c_ids, "spi": mcu.spi_ids, "uart": mcu.uart_ids, "link": mcu.uart_ids}
+    link = board["link"]
+    # The sensor UART and the link each need a UART of their own.
+    other = {"uart": link["id"] if isinstance(link, dict) else None, "link": board["uart"]["id"]}
     for group, allowed in ids.items():
         section = board[group]
         if isinstance(section, dict) and section["id"] not in allowed:
+            free = sorted(allowed - {other.get(group)})
             out.append(
                 Problem(
                     f"{group}.id",
                     f"{board['mcu']} has {group} ids {sorted(allowed)}",
-                    f"write {' or '.join(str(i) for i in sorted(allowed))}",
+                    f"write {' or '.join(str(i) for i in free)}",
                 )
             )
-    link = board["link"]
     if isinstance(link, dict):
         if link["id"] == board["uart"]["id"]:
             others = sorted(mcu.uart_ids - {link["id"]})

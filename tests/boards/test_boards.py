@@ -13,6 +13,7 @@ directory (`meteolink boards check FILE` is the way for one file).
 import copy
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,43 @@ def test_a_wrong_board_file_is_caught(
     key = wrong[0].key
     assert key == "(file)" or key.split(".")[0] in board, "the line names a key of the file"
     assert wrong[0].fix, "and says what to write instead"
+
+
+def written(board: dict[str, Any], key: str, fix: str) -> bool:
+    """Write into the board what a problem says to write, where the fix names one value."""
+    for pattern, value in (
+        (r'^write "([^"]*)"', lambda m: m[1]),
+        (r"^write (\d+)\b", lambda m: int(m[1])),
+        (r"^write (true|false|null)\b", lambda m: json.loads(m[1])),
+        (r"a free pin that fits ([\w.]+): (?:GPIO|GP)(\d+)", lambda m: int(m[2])),
+    ):
+        m = re.search(pattern, fix)
+        if m:
+            if m.lastindex == 2:
+                key = m[1]
+            target = board
+            *groups, last = key.split(".")
+            for group in groups:
+                target = target[group]
+            target[last] = value(m)
+            return True
+    m = re.match(r"^remove (\w+):", fix)
+    if m:
+        del board[m[1]]
+        return True
+    return False  # a fact of the schematic: which GPIO, which voltage, which divider
+
+
+def test_what_a_problem_says_to_write_makes_the_file_right() -> None:
+    fixed = []
+    for stem, path, value, _ in MISTAKES:
+        board = with_mistake(stem, path, value)
+        [problem] = problems(board)
+        if written(board, problem.key, problem.fix):
+            assert found(board) == [], (stem, path, value, str(problem))
+            fixed.append((stem, path))
+    # The rest want a fact of the board's schematic (radio.dio0, battery.ratio, ...).
+    assert len(fixed) == 26, fixed
 
 
 # --- the command line: `meteolink boards check`, the installed script ------------------
