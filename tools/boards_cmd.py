@@ -17,6 +17,8 @@ from pathlib import Path
 from meteolink.tools import board_file
 from meteolink.tools.cli import Command, CommandError
 
+# A check reports every mistake, not the first: each line is printed here, in the form
+# main() gives the one CommandError of the other commands.
 WHERE = "meteolink: boards check"
 
 
