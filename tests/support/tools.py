@@ -7,6 +7,7 @@ is missing makes the test fail, never skip: `make test` installs all of them.
 import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -44,3 +45,25 @@ def wait_until(condition: Callable[[], object], what: str, timeout: float = 15.0
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def meteolink(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
+    """The installed `meteolink` script, run as a user runs it; never a traceback."""
+    proc = subprocess.run(
+        [find_tool("meteolink"), *args],
+        input=stdin.decode("latin-1"),
+        capture_output=True,
+        text=True,
+        encoding="latin-1",
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def meteolink_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+    """The same, with bytes in and out (binary captures)."""
+    return subprocess.run(
+        [find_tool("meteolink"), *args], input=stdin, capture_output=True, timeout=60, check=False
+    )

@@ -1,43 +1,28 @@
 """The `meteolink` command, run as a user runs it: the installed script."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from meteolink.firmware import frames, framing
-from tests.support.tools import VECTORS, find_tool
+from tests.support.tools import VECTORS, meteolink, meteolink_bytes
 
 GOLDEN = Path(__file__).parent / "golden"
 NINE = VECTORS["valid"][1]
 KEY = "000102030405060708090a0b0c0d0e0f"
 
 
-def meteolink(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [find_tool("meteolink"), *args],
-        input=stdin.decode("latin-1"),
-        capture_output=True,
-        text=True,
-        encoding="latin-1",
-        timeout=60,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr
-    return proc
-
-
-def meteolink_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [find_tool("meteolink"), *args], input=stdin, capture_output=True, timeout=60, check=False
-    )
-
-
 def test_fields_prints_the_field_table() -> None:
     proc = meteolink("fields")
     assert proc.returncode == 0
     assert proc.stdout.encode("latin-1").decode() == (GOLDEN / "fields.txt").read_text("utf-8")
+
+
+def test_boards_list_prints_the_board_table() -> None:
+    proc = meteolink("boards", "list")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == (GOLDEN / "boards.txt").read_text("utf-8")
 
 
 def test_encode_prints_the_vector() -> None:
@@ -149,6 +134,9 @@ def test_decode_serial_file(tmp_path: Path) -> None:
         (["decode", "zz"], "'zz' is not a hex frame"),
         (["decode", "--serial", "/no/such/capture"], "No such file or directory"),
         (["decode", "--serial", "-", "00"], "not both"),
+        (["boards"], "the following arguments are required: ACTION"),
+        (["boards", "check"], "the following arguments are required: FILE"),
+        (["boards", "frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "no command given"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],

@@ -21,12 +21,11 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import node_config as nodeconfig
-from meteolink.tools import flash_cmd
+from meteolink.tools import board_file, build
 from tests.support.lines import SimLine
 from tests.support.sim_node import SIM_BOARD
-from tests.support.tools import FIRMWARE, ROOT, find_tool
+from tests.support.tools import FIRMWARE, ROOT, find_tool, meteolink
 from tests.support.virtual_board import VirtualBoard
-from tests.tools.test_cli import meteolink
 
 AIR = {"temperature": 21.5, "humidity": 45.0, "pressure": 1013.25}
 BME280_UART = {"node": 9, "sensors": ["bme280"], "transport": "uart", "maintenance_s": 0}
@@ -227,6 +226,23 @@ def test_an_unknown_board_lists_the_known_ones(tmp_path: Path) -> None:
     )
 
 
+def test_a_board_file_that_breaks_its_chips_rules_is_refused_with_its_first_problem(
+    tmp_path: Path,
+) -> None:
+    board = json.loads((ROOT / "boards" / "heltec-v3.json").read_text("utf-8"))
+    board["uart"]["rx"] = 30  # the ESP32-S3's flash
+    board["led"] = 23  # no such GPIO
+    path = tmp_path / "my-heltec.json"
+    path.write_text(json.dumps(board), "utf-8")
+    config = write_config(tmp_path, LORA)
+    proc = meteolink("flash", "--board", str(path), "--config", str(config), "--dry-run")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"meteolink: flash: {path}: uart.rx: GPIO30 is the SPI flash/PSRAM (")
+    assert line.endswith(f"; 1 more: meteolink boards check {path}")
+
+
 @pytest.mark.parametrize(
     ("board", "config", "message"),
     [
@@ -313,7 +329,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
     assert "fs cp <the files above> :/ + reset" in no_mip.stdout
 
 
-# Which firmware files a node needs: the table in flash_cmd against the imports
+# Which firmware files a node needs: the table in tools/build.py against the imports
 # of the firmware itself, so that a new import cannot leave a node without its
 # file (node.py's imports of a transport or a port, and sensors.py's of the
 # drivers, are the table's choices).
@@ -337,8 +353,8 @@ def firmware_imports(module: str) -> set[str]:
 
 
 def test_the_module_table_knows_every_sensor_and_transport() -> None:
-    assert set(flash_cmd.SENSOR_MODULES) == set(nodeconfig.SENSORS)
-    assert set(flash_cmd.TRANSPORT_MODULES) == set(nodeconfig.TRANSPORTS)
+    assert set(build.SENSOR_MODULES) == set(nodeconfig.SENSORS)
+    assert set(build.TRANSPORT_MODULES) == set(nodeconfig.TRANSPORTS)
 
 
 @pytest.mark.parametrize(
@@ -351,9 +367,9 @@ def test_the_module_table_knows_every_sensor_and_transport() -> None:
 def test_every_module_a_node_gets_finds_its_imports(
     board_name: str, config: dict[str, Any]
 ) -> None:
-    board = flash_cmd.load_board(board_name)
+    board = board_file.load_board(board_name)
     cfg = nodeconfig.parse(json.dumps({"node": 1, **config}))
-    modules = flash_cmd.modules_for(board, cfg)
+    modules = build.modules_for(board, cfg)
     assert len(modules) == len(set(modules))
     for module in modules:
         if module not in ("node", "sensors"):  # their imports are the table's choices

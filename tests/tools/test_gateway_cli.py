@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.tools import ROOT, find_tool
-from tests.tools.test_cli import meteolink
+from tests.support.tools import ROOT, find_tool, meteolink
 
 
 def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: Path) -> None:
