@@ -39,7 +39,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, framing
-from meteolink.gateway.service import reading_id
+from meteolink.gateway.messages import reading_id
 from tests.mosquitto import Broker
 
 FRAMES = 20_000  # streamed as fast as the line takes them

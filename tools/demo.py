@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meteolink.firmware import frames, framing
-from meteolink.gateway.config import Config, Node, SerialPort, parse_mqtt_url
+from meteolink.gateway.config import Config, NodeConfig, SerialPort, parse_mqtt_url
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
 
 if TYPE_CHECKING:
-    from meteolink.gateway.service import Accepted, Gateway
+    from meteolink.gateway.commit import Accepted
+    from meteolink.gateway.service import Gateway
 
 DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
 NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Gauja meadow mast"}
@@ -176,7 +177,7 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else Path(temp.name if temp else ".")
     out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
-    nodes = {n: Node(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
+    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
     from meteolink.gateway import config as gwconfig
 
     cfg = gwconfig.load(None, {"mqtt": args.mqtt})

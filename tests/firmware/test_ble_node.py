@@ -11,9 +11,9 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from meteolink.firmware import frames
-from meteolink.gateway.ble import BleInput
+from meteolink.gateway.ble_input import BleInput
 from tests.firmware.simnode import SimNode
-from tests.gateway.test_ble import Heard
+from tests.gateway.test_ble_input import Heard
 
 
 def parse_ad(data: bytes) -> dict[int, bytes]:
