@@ -1,6 +1,7 @@
 """The service core in-process, on a clock the test turns: what process tests cannot time."""
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from meteolink.firmware import frames
@@ -8,7 +9,8 @@ from meteolink.gateway.commit import Accepted
 from meteolink.gateway.config import Config, NodeConfig
 from meteolink.gateway.roles import Outbox
 from meteolink.gateway.service import Gateway
-from meteolink.gateway.stats import NodeStats
+from meteolink.gateway.stats import NodeStats, Snapshot
+from meteolink.gateway.store import Store
 from tests.gateway.conftest import reading
 
 KEY = bytes(range(16))
@@ -167,3 +169,60 @@ def test_inputs_wait_for_room_while_a_burst_awaits_its_commit(tmp_path: Path) ->
         return blocked, waiting.done()
 
     assert asyncio.run(burst()) == (True, True)
+
+
+class Forwarder:
+    """An upstream that forwards through its outbox, two readings at a time."""
+
+    name = "forwarder"
+    label = "forwarder"
+
+    def __init__(self, want: int) -> None:
+        self.want = want
+        self.got: list[int] = []
+        self.done = asyncio.Event()
+        self.snapshot: Snapshot | None = None
+
+    async def run(self, outbox: Outbox) -> None:
+        while len(self.got) < self.want:
+            mark = outbox.mark()
+            batch = await outbox.pending(2)
+            if not batch:
+                await outbox.wait_for_more(mark, timeout=5.0)
+                continue
+            self.got += [s.seq for s in batch]
+            await outbox.forwarded(batch[-1].id)
+        self.snapshot = outbox.stats()
+        self.done.set()
+        await asyncio.Event().wait()
+
+    def node_changed(self, stats: NodeStats) -> None:
+        pass
+
+
+def test_an_upstream_forwards_through_its_outbox_and_its_cursor_stays(tmp_path: Path) -> None:
+    cfg = Config(data=tmp_path, commit_interval=0.01)
+    up = Forwarder(5)
+    gw = Gateway(cfg, upstreams=[up])
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        await asyncio.sleep(0.05)  # the forwarder waits for more
+        for seq in range(5):
+            gw.receive(reading(3, seq), source="t")
+        async with asyncio.timeout(10):
+            await up.done.wait()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(main())
+    assert up.got == [0, 1, 2, 3, 4]
+    assert up.snapshot is not None and up.snapshot.nodes[3].received == 5
+    assert up.snapshot.inputs["t"].frames == 5
+    up.snapshot.nodes[3].received = 0
+    assert gw.nodes[3].received == 5, "a snapshot is a copy"
+    store = Store(tmp_path / "readings.db")
+    assert store.pending("forwarder") == [], "the cursor was moved"
+    assert [r.seq for r in store.pending("another")] == [0, 1, 2, 3, 4]
+    store.close()
