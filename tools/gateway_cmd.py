@@ -1,4 +1,8 @@
-"""`meteolink gateway`: the service systemd runs (deploy/meteolink-gateway.service)."""
+"""`meteolink gateway`: the service systemd runs (deploy/meteolink-gateway.service).
+
+What runs is gateway/assembly.py's build(config); this module adds the
+command line, logging, systemd's notify socket and the signals.
+"""
 
 import argparse
 import asyncio
@@ -8,16 +12,14 @@ import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from meteolink.gateway import assembly
 from meteolink.gateway import config as gwconfig
 from meteolink.gateway.config import Config, ConfigError
+from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import StoreError
 from meteolink.tools.cli import Command, CommandError
-
-if TYPE_CHECKING:
-    from meteolink.gateway.service import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 # A task run beside the service, given the gateway and a function that stops it.
-Extra = Callable[["Gateway", Callable[[], None]], Coroutine[Any, Any, None]]
+Extra = Callable[[Gateway, Callable[[], None]], Coroutine[Any, Any, None]]
 
 
 def describe(cfg: Config) -> str:
@@ -124,7 +126,7 @@ def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:
     return asyncio.run(_serve(gateway, extra or []))
 
 
-async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
+async def _serve(gateway: Gateway, extra: list[Extra]) -> int:
     from meteolink.gateway.notify import Notifier, keep_alive
 
     cfg = gateway.config
