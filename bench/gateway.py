@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import random
-import select
 import signal
 import socket
 import sqlite3
@@ -30,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import tty
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
@@ -39,7 +37,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, framing
-from meteolink.gateway.service import reading_id
+from meteolink.gateway.messages import reading_id
+from meteolink.tools.pseudo_terminal import PseudoTerminal
 from tests.support.broker import Broker
 
 FRAMES = 20_000  # streamed as fast as the line takes them
@@ -147,31 +146,6 @@ class Subscriber:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-class Line:
-    """A pseudo-terminal: the gateway opens its far end as it would a USB serial port."""
-
-    def __init__(self) -> None:
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        os.set_blocking(self.master, False)
-        self.path = os.ttyname(self.slave)
-
-    def write(self, data: bytes) -> None:
-        """As fast as the terminal takes it: waits only while its input queue is full."""
-        view = memoryview(data)
-        poller = select.poll()
-        poller.register(self.master, select.POLLOUT)
-        while view:
-            try:
-                view = view[os.write(self.master, view) :]
-            except BlockingIOError:
-                poller.poll(50)
-
-    def close(self) -> None:
-        os.close(self.master)
-        os.close(self.slave)
 
 
 class GatewayProcess:
@@ -282,7 +256,7 @@ def cpu_percent(gw: GatewayProcess, during: Callable[[], None]) -> float:
 
 
 def trickle(
-    gw: GatewayProcess, line: Line, sub: Subscriber, stations: Stations, seconds: int
+    gw: GatewayProcess, line: PseudoTerminal, sub: Subscriber, stations: Stations, seconds: int
 ) -> list[float]:
     """One frame a second; the latency of each, line to subscriber, in seconds.
 
@@ -305,7 +279,7 @@ def trickle(
 
 
 def stream(
-    gw: GatewayProcess, line: Line, sub: Subscriber, stations: Stations, n: int
+    gw: GatewayProcess, line: PseudoTerminal, sub: Subscriber, stations: Stations, n: int
 ) -> dict[str, float]:
     """n frames as fast as the line takes them; how long until written, stored, delivered."""
     records = stations.records(n)
@@ -364,7 +338,7 @@ def session(
 ) -> None:
     """One gateway, from start to SIGTERM; prints its figures as they come."""
     with contextlib.ExitStack() as stack:
-        line = Line()
+        line = PseudoTerminal()
         stack.callback(line.close)
         gw = GatewayProcess(
             tmp / f"gateway-{commit_interval:g}",

@@ -393,6 +393,20 @@ def encode_ack(node: int, seq: int, key: "Key | bytes | None" = None) -> bytes:
     return bytes(enc._finish(HEADER_SIZE + 1))
 
 
+def header(data: bytes | bytearray | memoryview) -> tuple[int, int, int, int]:
+    """(version, flags, node, seq) read from a frame's first HEADER_SIZE bytes.
+
+    Nothing is checked but the length (Truncated when shorter): the CRC and
+    the MIC are not, so the node id is only a claim. A gateway reads it to
+    find the node's key before it decodes the whole frame with decode().
+    """
+    n = len(data)
+    if n < HEADER_SIZE:
+        raise Truncated(HEADER_SIZE, n)
+    b0 = data[0]
+    return b0 >> 4, b0 & 0x0F, data[1] << 8 | data[2], data[3] << 16 | data[4] << 8 | data[5]
+
+
 class Frame:
     """A decoded frame.
 

@@ -64,7 +64,9 @@ class Mqtt:
 
 
 @dataclass(frozen=True)
-class Node:
+class NodeConfig:
+    """One [nodes.N] table: what the gateway knows of node N before it hears it."""
+
     name: str | None = None
     location: str | None = None
     key: bytes | None = field(default=None, repr=False)  # never in logs or reprs
@@ -82,11 +84,11 @@ class Config:
     serial: tuple[SerialPort, ...] = ()
     ble: Ble = Ble()
     mqtt: Mqtt | None = None
-    nodes: Mapping[int, Node] = field(default_factory=dict)
+    nodes: Mapping[int, NodeConfig] = field(default_factory=dict)
     plausible: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(PLAUSIBLE))
     source: str = "(defaults)"  # the file it came from, for messages
 
-    def node(self, node: int) -> Node | None:
+    def node(self, node: int) -> NodeConfig | None:
         return self.nodes.get(node)
 
 
@@ -271,7 +273,7 @@ def _mqtt(top: _Table, url_override: str | None, source: str) -> Mqtt | None:
     )
 
 
-def _nodes(top: _Table) -> dict[int, Node]:
+def _nodes(top: _Table) -> dict[int, NodeConfig]:
     nodes_t = top.table("nodes")
     nodes = {}
     for key in list(nodes_t.data):
@@ -294,7 +296,7 @@ def _nodes(top: _Table) -> dict[int, Node]:
             if len(key_bytes) != frames.KEY_SIZE:
                 # The message must not echo the key, wrong as it may be.
                 raise t.error("key", "not 32 hexadecimal digits (copy it from the provisioning)")
-        nodes[node] = Node(
+        nodes[node] = NodeConfig(
             name=t.get("name", str, None, "a string"),
             location=t.get("location", str, None, "a string"),
             key=key_bytes,

@@ -18,7 +18,7 @@ import os
 import socket
 from collections.abc import Callable, Mapping
 
-log = logging.getLogger("meteolink.gateway")
+log = logging.getLogger(__name__)
 
 
 class Notifier:

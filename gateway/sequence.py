@@ -1,8 +1,10 @@
-"""Per-node sequence counters: new, late, duplicate, replay (docs/protocol.md §2).
+"""Per-node sequence windows: new, late, duplicate, replay (docs/protocol.md §2).
 
-Pure bookkeeping, no I/O: the service asks for a verdict before it stores a
-frame, and records the frame once the store has committed it, so a frame
-that never reached the disk is not remembered as seen.
+Pure bookkeeping, no I/O: acceptance (gateway/accept.py) asks for a verdict
+before a frame is queued for the store and records it at once; the window is
+written to the store in the same transaction as the readings it let through,
+so after a crash the store never remembers a counter as seen without its
+reading. (The node's own counter is firmware/node.py's Counter.)
 """
 
 import enum
@@ -25,8 +27,9 @@ class Verdict(enum.Enum):
 
 
 @dataclass
-class Counter:
-    """What the gateway remembers of one node's sequence counter."""
+class SequenceWindow:
+    """What the gateway remembers of one node's sequence counter: the highest
+    heard, the WINDOW counters below it as a bitmap, and the tallies."""
 
     highest: int | None = None
     since: int = 0  # loss is counted from this counter on (the first one heard)

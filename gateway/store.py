@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meteolink.firmware.frames import MeteolinkError
-from meteolink.gateway.sequence import Counter
+from meteolink.gateway.sequence import SequenceWindow
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -70,7 +70,7 @@ class Stored(Reading):
     id: int = 0
 
 
-def _counter_json(c: Counter) -> str:
+def _window_json(c: SequenceWindow) -> str:
     return json.dumps(
         {
             "highest": c.highest,
@@ -83,9 +83,9 @@ def _counter_json(c: Counter) -> str:
     )
 
 
-def _counter_from(text: str) -> Counter:
+def _window_from(text: str) -> SequenceWindow:
     d = json.loads(text)
-    return Counter(
+    return SequenceWindow(
         highest=d["highest"],
         since=d["since"],
         seen=int(d["seen"], 16),
@@ -134,9 +134,9 @@ class Store:
         self._db.close()
 
     def commit(
-        self, readings: Iterable[Reading], counters: dict[int, tuple[int, Counter, str]]
+        self, readings: Iterable[Reading], counters: dict[int, tuple[int, SequenceWindow, str]]
     ) -> list[Stored]:
-        """Store readings and the counters {node: (epoch, Counter, key id)} in one transaction.
+        """Store readings and the counters {node: (epoch, window, key id)} in one transaction.
 
         A reading already stored (same node, epoch and counter) is skipped.
         Returns the readings that were new, with their ids.
@@ -157,7 +157,7 @@ class Store:
                 "INSERT INTO counters (node, epoch, state, key_id) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch,"
                 " state = excluded.state, key_id = excluded.key_id",
-                [(node, e, _counter_json(c), kid) for node, (e, c, kid) in counters.items()],
+                [(node, e, _window_json(c), kid) for node, (e, c, kid) in counters.items()],
             )
             db.execute("COMMIT")
         except sqlite3.Error as e:
@@ -166,10 +166,10 @@ class Store:
             raise StoreError(f"{self.path}: {e}") from e
         return added
 
-    def counters(self) -> dict[int, tuple[int, Counter, str]]:
+    def counters(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Every node's (epoch, counter, key id) as last committed."""
         rows = self._db.execute("SELECT node, epoch, state, key_id FROM counters")
-        return {node: (epoch, _counter_from(state), kid) for node, epoch, state, kid in rows}
+        return {node: (epoch, _window_from(state), kid) for node, epoch, state, kid in rows}
 
     def pending(self, upstream: str, limit: int = 100) -> list[Stored]:
         """The next readings the upstream has not confirmed, oldest first."""

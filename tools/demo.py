@@ -18,18 +18,19 @@ import os
 import random
 import sys
 import tempfile
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meteolink.firmware import frames, framing
-from meteolink.gateway.config import Config, Node, SerialPort, parse_mqtt_url
+from meteolink.gateway.config import Config, NodeConfig, SerialPort, parse_mqtt_url
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
+from meteolink.tools.pseudo_terminal import PseudoTerminal
 
 if TYPE_CHECKING:
-    from meteolink.gateway.service import Accepted, Gateway
+    from meteolink.gateway.commit import Accepted
+    from meteolink.gateway.service import Gateway
 
 DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
 NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Gauja meadow mast"}
@@ -168,15 +169,13 @@ def run(args: argparse.Namespace) -> int:
             parse_mqtt_url(args.mqtt)
         except ValueError as e:
             raise CommandError(f"--mqtt {e}") from None
-    master, slave = os.openpty()
-    tty.setraw(slave)  # no echo, no line editing: a serial line carries bytes
-    os.set_blocking(master, False)
-    port = os.ttyname(slave)
+    line = PseudoTerminal()  # the port the gateway opens, as a LoRa bridge's
+    port = line.path
     temp = None if args.data else tempfile.TemporaryDirectory(prefix="meteolink-demo-")
     data = Path(args.data) if args.data else Path(temp.name if temp else ".")
     out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
-    nodes = {n: Node(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
+    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
     from meteolink.gateway import config as gwconfig
 
     cfg = gwconfig.load(None, {"mqtt": args.mqtt})
@@ -189,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         mqtt=cfg.mqtt,
         source="(demo)",
     )
-    sim = Simulator(master, count=args.count, interval=args.interval, seed=args.seed)
+    sim = Simulator(line.master, count=args.count, interval=args.interval, seed=args.seed)
     heard: list[int] = []
     seen: list[Gateway] = []
 
@@ -222,8 +221,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         serve(cfg, extra=[simulate])
     finally:
-        os.close(master)
-        os.close(slave)
+        line.close()
     print(f"{len(heard)} readings accepted and stored", file=info)
     if seen:
         print(seen[0].summary().replace("; ", "\n"), file=info)

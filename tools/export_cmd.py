@@ -1,4 +1,8 @@
-"""`meteolink export`: readings from the gateway's store as CSV or JSON lines."""
+"""`meteolink export`: readings from the gateway's store as CSV or JSON lines.
+
+Each row is the reading's MQTT state message (gateway/messages.py), so the
+file and the broker agree; no MQTT client is imported.
+"""
 
 import argparse
 import csv
@@ -10,6 +14,7 @@ from typing import IO, Any
 
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config
+from meteolink.gateway.messages import state_message
 from meteolink.gateway.store import Store, StoreError
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.gateway_cmd import add_config_arguments, load_config
@@ -39,8 +44,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _messages(store: Store, cfg: Config, start: float, end: float) -> Iterator[dict[str, Any]]:
-    from meteolink.gateway.mqtt import state_message
-
     for stored in store.export(start, end):
         yield state_message(stored, frames.decode(stored.frame), cfg)[1]
 

@@ -1,4 +1,8 @@
-"""`meteolink gateway`: the service systemd runs (deploy/meteolink-gateway.service)."""
+"""`meteolink gateway`: the service systemd runs (deploy/meteolink-gateway.service).
+
+What runs is gateway/assembly.py's build(config); this module adds the
+command line, logging, systemd's notify socket and the signals.
+"""
 
 import argparse
 import asyncio
@@ -8,17 +12,16 @@ import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from meteolink.gateway import assembly
 from meteolink.gateway import config as gwconfig
 from meteolink.gateway.config import Config, ConfigError
+from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import StoreError
 from meteolink.tools.cli import Command, CommandError
 
-if TYPE_CHECKING:
-    from meteolink.gateway.service import Gateway
-
-log = logging.getLogger("meteolink.gateway")
+log = logging.getLogger(__name__)
 
 
 def add_config_arguments(p: argparse.ArgumentParser) -> None:
@@ -84,7 +87,7 @@ def setup_logging(verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
-    if not cfg.serial and not cfg.ble.enabled:
+    if not assembly.plan(cfg, assembly.INPUTS):
         raise CommandError(
             f"no inputs in {cfg.source} (give --serial PORT, add a [[serial]] port"
             " or set [ble] enabled = true)"
@@ -97,20 +100,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 # A task run beside the service, given the gateway and a function that stops it.
-Extra = Callable[["Gateway", Callable[[], None]], Coroutine[Any, Any, None]]
+Extra = Callable[[Gateway, Callable[[], None]], Coroutine[Any, Any, None]]
 
 
 def describe(cfg: Config) -> str:
     """What the gateway would do with cfg, in a few lines (no keys)."""
     lines = [f"{cfg.source}: valid", f"gateway {cfg.name}, store in {cfg.data}"]
-    lines += [f"reads {p.port} at {p.baud} baud" for p in cfg.serial]
-    if cfg.ble.enabled:
-        lines.append(f"reads BLE adverts with company id 0x{cfg.ble.company_id:04X}")
-    if cfg.mqtt is None:
-        lines.append("no upstream: readings stay in the local store")
-    else:
-        tls = " with TLS" if cfg.mqtt.tls else ""
-        lines.append(f"forwards to {cfg.mqtt.label}{tls}, topics {cfg.mqtt.prefix}/<node>/state")
+    lines += assembly.plan(cfg, assembly.INPUTS)
+    lines += assembly.plan(cfg, assembly.UPSTREAMS) or [
+        "no upstream: readings stay in the local store"
+    ]
     keyed = sum(1 for n in cfg.nodes.values() if n.key is not None)
     lines.append(f"{len(cfg.nodes)} nodes listed, {keyed} with keys; unlisted: {cfg.unknown_nodes}")
     return "\n".join(lines)
@@ -118,39 +117,19 @@ def describe(cfg: Config) -> str:
 
 def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:
     """Run the service on cfg until SIGTERM or SIGINT; 0 on a clean stop."""
-    from meteolink.gateway.service import Gateway
-
     try:
-        gateway = Gateway(cfg)
+        gateway = assembly.build(cfg)
+    except assembly.MissingDependency as e:
+        raise CommandError(str(e)) from None
     except StoreError as e:
         raise CommandError(str(e), status=1) from None
     return asyncio.run(_serve(gateway, extra or []))
 
 
-async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
-    from meteolink.gateway.ble import BleInput
-    from meteolink.gateway.mqtt import MqttUpstream
+async def _serve(gateway: Gateway, extra: list[Extra]) -> int:
     from meteolink.gateway.notify import Notifier, keep_alive
-    from meteolink.gateway.serial_in import SerialInput
 
     cfg = gateway.config
-    for port in cfg.serial:
-        gateway.inputs.append(
-            SerialInput(
-                gateway.receive,
-                port=port.port,
-                baud=port.baud,
-                on_noise=gateway.on_noise,
-                room=gateway.room,
-            )
-        )
-    if cfg.ble.enabled:
-        gateway.inputs.append(
-            BleInput(gateway.receive, company_id=cfg.ble.company_id, adapter=cfg.ble.adapter)
-        )
-    if cfg.mqtt is not None:
-        gateway.upstreams.append(MqttUpstream(cfg, mqtt=cfg.mqtt))
-
     notifier = Notifier.from_environ()
     main = asyncio.current_task()
     assert main is not None
@@ -158,7 +137,7 @@ async def _serve(gateway: "Gateway", extra: list[Extra]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)
     inputs = ", ".join(i.name for i in gateway.inputs)
-    ups = ", ".join(cfg.mqtt.label for _ in gateway.upstreams if cfg.mqtt) or "no upstream"
+    ups = ", ".join(up.label for up in gateway.upstreams) or "no upstream"
     log.info("gateway %s: reading %s; forwarding to %s", cfg.name, inputs, ups)
     notifier.ready(f"reading {inputs}")
     tasks = [lambda: keep_alive(notifier, gateway.healthy)]

@@ -11,8 +11,8 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from meteolink.firmware import frames
-from meteolink.gateway.ble import BleInput
-from tests.gateway.test_ble import Heard
+from meteolink.gateway.ble_input import BleInput
+from tests.support.receiver import Heard
 from tests.support.sim_node import SimNode
 
 

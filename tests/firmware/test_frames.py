@@ -3,6 +3,9 @@
 import contextlib
 import hashlib
 import hmac
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -268,3 +271,40 @@ def test_codec_errors_share_one_root() -> None:
     assert issubclass(FrameError, frames.MeteolinkError)
     assert issubclass(EncodeError, frames.MeteolinkError)
     assert issubclass(Truncated, FrameError)
+
+
+HEADER_SCRIPT = """
+import sys, json
+import frames
+for h in sys.argv[1:]:
+    data = bytes.fromhex(h)
+    try:
+        print(json.dumps(list(frames.header(data))))
+    except frames.Truncated as e:
+        print(json.dumps(e.reason))
+"""
+
+
+@pytest.mark.parametrize("vector", VALID, ids=ids(VALID))
+def test_header_gives_the_fields_decode_finds(vector: dict[str, Any]) -> None:
+    data = bytes.fromhex(vector["hex"])
+    f = frames.decode(data, key_of(vector))
+    assert frames.header(data) == (frames.VERSION, f.flags, f.node, f.seq)
+    assert frames.header(memoryview(data)[: frames.HEADER_SIZE]) == frames.header(data)
+
+
+def test_header_of_fewer_bytes_than_a_header_is_truncated() -> None:
+    data = bytes.fromhex(VALID[0]["hex"])
+    for n in range(frames.HEADER_SIZE):
+        with pytest.raises(Truncated) as err:
+            frames.header(data[:n])
+        assert err.value.need == frames.HEADER_SIZE
+
+
+def test_header_on_micropython(micropython: Callable[..., str], tmp_path: Path) -> None:
+    script = tmp_path / "mp_header.py"
+    script.write_text(HEADER_SCRIPT, "utf-8")
+    hexes = [v["hex"] for v in VALID] + [VALID[0]["hex"][:10]]
+    out = [json.loads(line) for line in micropython(script, *hexes).splitlines()]
+    want = [list(frames.header(bytes.fromhex(h))) for h in hexes[:-1]] + ["truncated"]
+    assert out == want

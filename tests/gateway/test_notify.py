@@ -56,7 +56,7 @@ def warnings_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [
         r.getMessage()
         for r in caplog.records
-        if r.name == "meteolink.gateway" and r.levelno == logging.WARNING
+        if r.name == "meteolink.gateway.notify" and r.levelno == logging.WARNING
     ]
 
 

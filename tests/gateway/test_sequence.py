@@ -3,23 +3,23 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meteolink.gateway.sequence import WINDOW, Counter, Verdict
+from meteolink.gateway.sequence import WINDOW, SequenceWindow, Verdict
 
 
-def feed(counter: Counter, seq: int, *, boot: bool = False, keyed: bool = False) -> Verdict:
+def feed(counter: SequenceWindow, seq: int, *, boot: bool = False, keyed: bool = False) -> Verdict:
     verdict = counter.verdict(seq, boot=boot, keyed=keyed)
     counter.record(seq, verdict, boot=boot)
     return verdict
 
 
 def test_in_order_frames_are_new_and_nothing_is_lost() -> None:
-    c = Counter()
+    c = SequenceWindow()
     assert [feed(c, s) for s in range(100, 105)] == [Verdict.NEW] * 5
     assert (c.highest, c.lost, c.duplicates) == (104, 0, 0)
 
 
 def test_a_gap_counts_lost_frames_and_a_late_frame_finds_one_again() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 10)
     assert feed(c, 14) is Verdict.NEW
     assert c.lost == 3
@@ -30,21 +30,21 @@ def test_a_gap_counts_lost_frames_and_a_late_frame_finds_one_again() -> None:
 
 
 def test_the_same_frame_heard_twice_is_a_duplicate() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 7)
     assert feed(c, 7) is Verdict.DUPLICATE
     assert not Verdict.DUPLICATE.accepted
 
 
 def test_a_boot_jump_is_not_loss() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 500)
     assert feed(c, 564, boot=True) is Verdict.NEW
     assert c.lost == 0
 
 
 def test_below_the_window_is_replay_with_a_key_and_stale_without() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 10_000)
     old = 10_000 - WINDOW
     assert c.verdict(old + 1, boot=False, keyed=True) is Verdict.LATE
@@ -56,7 +56,7 @@ def test_below_the_window_is_replay_with_a_key_and_stale_without() -> None:
 
 
 def test_an_unkeyed_node_that_lost_its_counter_is_reset_on_boot() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 10_000)
     assert feed(c, 3, boot=True) is Verdict.RESET
     assert (c.highest, c.lost) == (3, 0)
@@ -65,7 +65,7 @@ def test_an_unkeyed_node_that_lost_its_counter_is_reset_on_boot() -> None:
 
 
 def test_a_huge_jump_forgets_the_window() -> None:
-    c = Counter()
+    c = SequenceWindow()
     feed(c, 0)
     feed(c, 0xFFFFFF)
     assert c.seen == 1
@@ -74,7 +74,7 @@ def test_a_huge_jump_forgets_the_window() -> None:
 
 @given(st.lists(st.integers(0, 40), max_size=200))
 def test_each_counter_in_the_window_is_accepted_exactly_once(arrivals: list[int]) -> None:
-    c = Counter()
+    c = SequenceWindow()
     accepted: list[int] = []
     for seq in arrivals:
         verdict = feed(c, 1000 + seq)
@@ -89,7 +89,7 @@ def test_each_counter_in_the_window_is_accepted_exactly_once(arrivals: list[int]
 
 
 def test_a_reflashed_unkeyed_node_inside_the_window_is_a_reset_not_a_duplicate() -> None:
-    c = Counter()
+    c = SequenceWindow()
     for seq in range(100, 110):
         c.record(seq, c.verdict(seq, boot=False, keyed=False), boot=False)
     # The node lost its counter and boots again from 100: not a duplicate.

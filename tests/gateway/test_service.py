@@ -1,11 +1,16 @@
 """The service core in-process, on a clock the test turns: what process tests cannot time."""
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 from meteolink.firmware import frames
-from meteolink.gateway.config import Config, Node
-from meteolink.gateway.service import Accepted, Gateway, NodeStats
+from meteolink.gateway.commit import Accepted
+from meteolink.gateway.config import Config, NodeConfig
+from meteolink.gateway.roles import Outbox
+from meteolink.gateway.service import Gateway
+from meteolink.gateway.stats import NodeStats, Snapshot
+from meteolink.gateway.store import Store
 from tests.support.gateway_process import reading
 
 KEY = bytes(range(16))
@@ -24,18 +29,19 @@ class Changes:
     """An upstream that only listens to node changes."""
 
     name = "test"
+    label = "test"
 
     def __init__(self) -> None:
         self.seen: list[tuple[int, bool | None]] = []
 
-    async def run(self, gateway: Gateway) -> None:
+    async def run(self, outbox: Outbox) -> None:
         await asyncio.Event().wait()
 
     def node_changed(self, stats: NodeStats) -> None:
         self.seen.append((stats.node, stats.online))
 
 
-def make(tmp_path: Path, **nodes: Node) -> tuple[Gateway, Clock]:
+def make(tmp_path: Path, **nodes: NodeConfig) -> tuple[Gateway, Clock]:
     clock = Clock()
     cfg = Config(data=tmp_path, nodes={int(k[1:]): v for k, v in nodes.items()})
     return Gateway(cfg, clock=clock), clock
@@ -46,13 +52,13 @@ def commit(gw: Gateway) -> int:
 
 
 def test_a_replaced_node_with_a_new_key_starts_a_new_counter(tmp_path: Path) -> None:
-    gw, _ = make(tmp_path, n7=Node(name="roof", key=KEY))
+    gw, _ = make(tmp_path, n7=NodeConfig(name="roof", key=KEY))
     for seq in (5000, 5001):
         gw.receive(reading(7, seq, key=KEY), source="t")
     assert commit(gw) == 2
     gw.store.close()
     # The board is replaced: same id and name, a new key, a counter from 0.
-    cfg = Config(data=tmp_path, nodes={7: Node(name="roof", key=NEW_KEY)})
+    cfg = Config(data=tmp_path, nodes={7: NodeConfig(name="roof", key=NEW_KEY)})
     gw = Gateway(cfg, clock=Clock())
     gw.receive(reading(7, 0, key=NEW_KEY, flags=frames.FLAG_BOOT), source="t")
     gw.receive(reading(7, 1, key=NEW_KEY), source="t")
@@ -113,7 +119,7 @@ def test_a_backlog_reading_is_dated_by_its_age(tmp_path: Path) -> None:
 
 
 def test_a_silent_node_is_reported_offline_and_back(tmp_path: Path) -> None:
-    gw, clock = make(tmp_path, n9=Node(interval=60))
+    gw, clock = make(tmp_path, n9=NodeConfig(interval=60))
     up = Changes()
     gw.upstreams.append(up)
     gw.receive(reading(9, 1), source="t")
@@ -148,7 +154,7 @@ def test_retention_removes_only_old_forwarded_readings(tmp_path: Path) -> None:
 
 
 def test_inputs_wait_for_room_while_a_burst_awaits_its_commit(tmp_path: Path) -> None:
-    from meteolink.gateway.service import BACKLOG_MAX
+    from meteolink.gateway.commit import BACKLOG_MAX
 
     gw, _ = make(tmp_path)
 
@@ -163,3 +169,60 @@ def test_inputs_wait_for_room_while_a_burst_awaits_its_commit(tmp_path: Path) ->
         return blocked, waiting.done()
 
     assert asyncio.run(burst()) == (True, True)
+
+
+class Forwarder:
+    """An upstream that forwards through its outbox, two readings at a time."""
+
+    name = "forwarder"
+    label = "forwarder"
+
+    def __init__(self, want: int) -> None:
+        self.want = want
+        self.got: list[int] = []
+        self.done = asyncio.Event()
+        self.snapshot: Snapshot | None = None
+
+    async def run(self, outbox: Outbox) -> None:
+        while len(self.got) < self.want:
+            mark = outbox.mark()
+            batch = await outbox.pending(2)
+            if not batch:
+                await outbox.wait_for_more(mark, timeout=5.0)
+                continue
+            self.got += [s.seq for s in batch]
+            await outbox.forwarded(batch[-1].id)
+        self.snapshot = outbox.stats()
+        self.done.set()
+        await asyncio.Event().wait()
+
+    def node_changed(self, stats: NodeStats) -> None:
+        pass
+
+
+def test_an_upstream_forwards_through_its_outbox_and_its_cursor_stays(tmp_path: Path) -> None:
+    cfg = Config(data=tmp_path, commit_interval=0.01)
+    up = Forwarder(5)
+    gw = Gateway(cfg, upstreams=[up])
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        await asyncio.sleep(0.05)  # the forwarder waits for more
+        for seq in range(5):
+            gw.receive(reading(3, seq), source="t")
+        async with asyncio.timeout(10):
+            await up.done.wait()
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(main())
+    assert up.got == [0, 1, 2, 3, 4]
+    assert up.snapshot is not None and up.snapshot.nodes[3].received == 5
+    assert up.snapshot.inputs["t"].frames == 5
+    up.snapshot.nodes[3].received = 0
+    assert gw.nodes[3].received == 5, "a snapshot is a copy"
+    store = Store(tmp_path / "readings.db")
+    assert store.pending("forwarder") == [], "the cursor was moved"
+    assert [r.seq for r in store.pending("another")] == [0, 1, 2, 3, 4]
+    store.close()

@@ -6,6 +6,7 @@
 - broker.py: a real Mosquitto on loopback, and a subscriber that misses nothing;
 - gateway_process.py: `meteolink gateway` as systemd runs it;
 - sim_node.py: a node on the `sim` board, one MicroPython process per wake;
+- receiver.py: a stand-in for the gateway that keeps the frames an input hands it;
 - virtual_board.py: a node in its maintenance window on a pty, as mpremote meets a board.
 
 The fixtures that hand these out live in tests/conftest.py, so every test

@@ -5,10 +5,13 @@ import io
 import json
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from meteolink.firmware import frames
+from meteolink.gateway.store import Reading, Store
 from tests.support.tools import ROOT, find_tool, meteolink
 
 
@@ -126,3 +129,54 @@ def test_export_errors_name_the_fix(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no store there" in proc.stderr
     proc = meteolink("export", "--data", str(tmp_path), "--from", "yesterday")
     assert proc.returncode == 2 and "--from 'yesterday' is not a date" in proc.stderr
+
+
+# `meteolink` in a fresh interpreter, with the packages named in argv[1] (comma
+# separated) made impossible to import; then which optional packages it imported.
+WITHOUT = """
+import sys
+for name in filter(None, sys.argv[1].split(",")):
+    sys.modules[name] = None  # as if not installed
+from meteolink.tools.cli import main
+code = main(sys.argv[2:])
+loaded = sorted(m for m in ("aiomqtt", "bleak", "paho") if sys.modules.get(m) is not None)
+print("imported:", " ".join(loaded) or "nothing", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def meteolink_without(blocked: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT, blocked, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_export_imports_no_mqtt_client(tmp_path: Path) -> None:
+    store = Store(tmp_path / "readings.db")
+    store.commit([Reading(5, 1, 1.7e9, 1.7e9, frames.encode(5, 1, {"temperature": 1.5}))], {})
+    store.close()
+    proc = meteolink_without("", "export", "--data", str(tmp_path), "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["temperature"] == 1.5
+    assert proc.stderr.splitlines()[-1] == "imported: nothing"
+    # And it works where aiomqtt is not installed at all.
+    proc = meteolink_without("aiomqtt", "export", "--data", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1].startswith("5-1,5,,,1,")
+
+
+def test_a_missing_package_is_one_line_saying_what_to_install(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'[gateway]\ndata = "{tmp_path}"\n[ble]\nenabled = true\n', "utf-8")
+    proc = meteolink_without("bleak", "gateway", "--config", str(path))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        "meteolink: gateway: the ble input needs the Python package bleak, which is not installed"
+        f" (pip install 'bleak>=0.22', or set [ble] enabled = false in {path})"
+    )
+    assert not (tmp_path / "readings.db").exists(), "reported before anything is opened"

@@ -30,6 +30,9 @@ scan's requests never go to them and cost them nothing. Passive scanning on
 BlueZ needs the experimental advertisement-monitor API (bluetoothd
 --experimental), and when the kernel refuses a monitor it can deliver
 nothing without raising any error.
+
+bleak is imported at the top: gateway/assembly.py imports this module only
+when [ble] enabled = true, and says what to install when bleak is missing.
 """
 
 from __future__ import annotations
@@ -42,17 +45,18 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from bleak import BleakScanner
+
 from meteolink.firmware import frames
-from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.inputs import Receiver
+from meteolink.gateway.config import Config
+from meteolink.gateway.roles import Feed, Input, Receiver
 
 if TYPE_CHECKING:
-    from bleak import BleakScanner
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
-log = logging.getLogger("meteolink.gateway")
+log = logging.getLogger(__name__)
 
 DEFAULT_COMPANY_ID = 0xFFFF  # Bluetooth SIG: reserved for internal use and testing
 
@@ -63,10 +67,6 @@ LEGACY_FRAME_BUDGET = 31 - 3 - 2 - 2
 
 _START_TIMEOUT = 30.0  # seconds for BlueZ to start a scan before it counts as a failure
 _STOP_TIMEOUT = 5.0  # seconds to stop one; past that the adapter is presumed gone
-
-
-class BleError(MeteolinkError):
-    """The BLE input cannot run at all; the message says what to install."""
 
 
 class BleInput:
@@ -178,13 +178,6 @@ class BleInput:
 
     async def run(self) -> None:
         """Scan until cancelled; never give up on a missing or failing adapter."""
-        try:
-            from bleak import BleakScanner
-        except ImportError as exc:
-            raise BleError(
-                f"{self.name}: the BLE input needs bleak (pip install 'bleak>=0.22'), "
-                "or set [ble] enabled = false"
-            ) from exc
         failures = 0
         last_problem = ""
         quiet = 0  # idle restarts in a row: said once at info level, then quietly
@@ -305,3 +298,11 @@ def _advice(exc: BaseException, adapter: str | None) -> str:
             "`rfkill list` and `systemctl status bluetooth`"
         )
     return "check `systemctl status bluetooth` and `journalctl -u bluetooth`"
+
+
+def create(config: Config, feed: Feed) -> list[Input]:
+    """The inputs the configuration asks for: one scanner when [ble] enabled = true."""
+    ble = config.ble
+    if not ble.enabled:
+        return []
+    return [BleInput(feed.receive, company_id=ble.company_id, adapter=ble.adapter)]

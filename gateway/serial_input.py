@@ -22,9 +22,10 @@ import serial
 from meteolink.firmware import framing
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.inputs import Receiver
+from meteolink.gateway.config import Config
+from meteolink.gateway.roles import Feed, Input, Receiver
 
-log = logging.getLogger("meteolink.gateway")
+log = logging.getLogger(__name__)
 
 READ_SIZE = 4096
 
@@ -147,3 +148,11 @@ def _why(e: BaseException) -> str:
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
     return str(e)
+
+
+def create(config: Config, feed: Feed) -> list[Input]:
+    """The inputs the configuration asks for: one per [[serial]] port."""
+    return [
+        SerialInput(feed.receive, port=p.port, baud=p.baud, on_noise=feed.noise, room=feed.room)
+        for p in config.serial
+    ]

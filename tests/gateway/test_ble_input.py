@@ -21,7 +21,8 @@ from bleak.exc import (
 
 from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.ble import LEGACY_FRAME_BUDGET, BleInput, _advice
+from meteolink.gateway.ble_input import LEGACY_FRAME_BUDGET, BleInput, _advice
+from tests.support.receiver import Heard
 from tests.support.tools import ROOT
 
 NODE_ADDRESS = "D8:3A:DD:00:00:07"
@@ -31,29 +32,6 @@ APPLE = 0x004C
 
 def quick() -> Backoff:
     return Backoff(first=0.01, cap=0.04)
-
-
-class Heard:
-    """A receiver that keeps what it is given, as the gateway core would take it."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[bytes, dict[str, Any]]] = []
-
-    def __call__(
-        self,
-        frame: bytes,
-        /,
-        *,
-        source: str,
-        rssi: int | None = None,
-        snr: float | None = None,
-        reply: Any = None,
-    ) -> None:
-        self.calls.append((frame, {"source": source, "rssi": rssi, "snr": snr, "reply": reply}))
-
-    @property
-    def frames(self) -> list[bytes]:
-        return [frame for frame, _ in self.calls]
 
 
 class Clock:
@@ -188,7 +166,7 @@ def test_a_receiver_that_raises_does_not_reach_bleak(caplog: pytest.LogCaptureFi
         raise RuntimeError("core on fire")
 
     ble = BleInput(broken)
-    with caplog.at_level(logging.ERROR, logger="meteolink.gateway"):
+    with caplog.at_level(logging.ERROR, logger="meteolink.gateway.ble_input"):
         ble.on_advertisement(device(), advert({0xFFFF: reading(1)}))
         ble.on_advertisement(device(), advert({0xFFFF: reading(2)}))
     assert [r.exc_info[1].args for r in caplog.records if r.exc_info and r.exc_info[1]] == [
@@ -285,8 +263,10 @@ def test_with_no_adapter_run_warns_and_keeps_retrying(caplog: pytest.LogCaptureF
     # The real failure of this machine: no adapter named hci97, or no BlueZ,
     # or no system D-Bus at all. Nothing of bleak is replaced.
     ble = BleInput(Heard(), adapter="hci97", backoff=quick())
-    with caplog.at_level(logging.DEBUG, logger="meteolink.gateway"):
-        asyncio.run(run_for(ble, 1.0))
+    # 2.5 s for 3 attempts 0.01-0.04 s apart: a busy two-core machine can take
+    # most of a second over a failed D-Bus connection.
+    with caplog.at_level(logging.DEBUG, logger="meteolink.gateway.ble_input"):
+        asyncio.run(run_for(ble, 2.5))
     attempts = [r for r in caplog.records if "cannot scan" in r.getMessage()]
     assert len(attempts) >= 3, "it keeps trying"
     assert attempts[0].levelno == logging.WARNING
@@ -356,7 +336,7 @@ def test_a_scan_that_fails_to_start_is_retried_then_delivers(
     radio.on_air = [(device(), advert({0xFFFF: frame}))] * 3
     heard = Heard()
     ble = BleInput(heard, adapter="hci0", backoff=quick(), backend=radio.backend())
-    with caplog.at_level(logging.INFO, logger="meteolink.gateway"):
+    with caplog.at_level(logging.INFO, logger="meteolink.gateway.ble_input"):
         asyncio.run(run_for(ble, 0.5))
     assert heard.frames == [frame]
     assert (radio.started, radio.stopped) == (1, 1), "stopped when cancelled"

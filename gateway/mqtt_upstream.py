@@ -12,69 +12,29 @@ never a gap. Topics (prefix "meteolink" by default):
     <prefix>/gateway/<name>/status     "online" / "offline", retained; the last will
     <prefix>/gateway/<name>/stats      per-input counters, retained
     homeassistant/sensor/...           discovery configs (gateway/homeassistant.py)
+
+What the messages carry is gateway/messages.py, shared with `meteolink export`.
 """
 
 import asyncio
 import collections
-import datetime
-import json
 import logging
 import ssl
-from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from meteolink.firmware import frames
-from meteolink.gateway import homeassistant
+from meteolink.gateway import homeassistant, messages
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, Mqtt
-from meteolink.gateway.quality import implausible
-from meteolink.gateway.service import NodeStats, reading_id
+from meteolink.gateway.roles import Outbox, Upstream
+from meteolink.gateway.stats import NodeStats
 from meteolink.gateway.store import Stored
 
-if TYPE_CHECKING:
-    from meteolink.gateway.service import Gateway
-
-log = logging.getLogger("meteolink.gateway")
+log = logging.getLogger(__name__)
 
 BATCH = 200  # readings per round trip; their PUBACKs are awaited together
 STATS_EVERY = 60.0
-NOT_PUBLISHED = ("age",)  # folded into "time"
-
-
-def iso_utc(t: float) -> str:
-    dt = datetime.datetime.fromtimestamp(t, datetime.UTC)
-    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def state_message(
-    stored: Stored, frame: frames.Frame, config: Config
-) -> tuple[str, dict[str, Any]]:
-    """The reading as <prefix>/<node>/state carries it; also the export's JSON line."""
-    node = config.node(stored.node)
-    msg: dict[str, Any] = {
-        "id": reading_id(stored.node, stored.seq),
-        "node": stored.node,
-        "seq": stored.seq,
-        "time": iso_utc(stored.taken),
-        "gateway": config.name,
-    }
-    if node is not None and node.name:
-        msg["name"] = node.name
-    if node is not None and node.location:
-        msg["location"] = node.location
-    if stored.rssi is not None:
-        msg["rssi"] = stored.rssi
-    if stored.snr is not None:
-        msg["snr"] = stored.snr
-    values = {k: v for k, v in frame.values().items() if k not in NOT_PUBLISHED}
-    bad = implausible(values, config.plausible)
-    for name, value in values.items():
-        if name not in bad:
-            msg[name] = value
-    if bad:
-        msg["implausible"] = bad
-    return msg["id"], msg
 
 
 class MqttUpstream:
@@ -86,6 +46,7 @@ class MqttUpstream:
         self.config = config
         self.mqtt = mqtt
         self.name = mqtt.name
+        self.label = mqtt.label
         self.batch = batch
         self._backoff = backoff or Backoff(first=1.0, cap=60.0)
         prefix = mqtt.prefix
@@ -100,7 +61,7 @@ class MqttUpstream:
     def node_changed(self, stats: NodeStats) -> None:
         self._changed.put_nowait(stats)
 
-    async def run(self, gateway: "Gateway") -> None:
+    async def run(self, outbox: Outbox) -> None:
         complained = False
         while True:
             try:
@@ -115,9 +76,9 @@ class MqttUpstream:
                         await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     try:
                         async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._forward(client, gateway), name="mqtt forward")
+                            tg.create_task(self._forward(client, outbox), name="mqtt forward")
                             tg.create_task(self._listen(client), name="mqtt listen")
-                            tg.create_task(self._statuses(client, gateway), name="mqtt status")
+                            tg.create_task(self._statuses(client, outbox), name="mqtt status")
                     except asyncio.CancelledError:
                         await self._goodbye(client)
                         raise
@@ -175,7 +136,7 @@ class MqttUpstream:
         client.pending_calls_threshold = 4 * self.batch
         return client
 
-    async def _forward(self, client: aiomqtt.Client, gateway: "Gateway") -> None:
+    async def _forward(self, client: aiomqtt.Client, outbox: Outbox) -> None:
         # Two batches in flight: the next is on the wire while the broker
         # acknowledges the last. The cursor still moves only in order, once a
         # batch and every batch before it are confirmed.
@@ -183,21 +144,18 @@ class MqttUpstream:
         last_sent: int | None = None
         try:
             while True:
-                seen = gateway.commits
-                if last_sent is None:
-                    batch = await gateway.pending(self.name, self.batch)
-                else:
-                    batch = await gateway.pending_after(last_sent, self.batch)
+                mark = outbox.mark()
+                batch = await outbox.pending(self.batch, after=last_sent)
                 if not batch:
                     if inflight:
                         await inflight.popleft()
                     else:
-                        await gateway.wait_stored(seen, timeout=30.0)
+                        await outbox.wait_for_more(mark, timeout=30.0)
                     continue
                 publishes = await self._send(client, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
-                    asyncio.create_task(self._settle(client, gateway, batch, publishes, previous))
+                    asyncio.create_task(self._settle(client, outbox, batch, publishes, previous))
                 )
                 last_sent = batch[-1].id
                 if len(inflight) >= 2:
@@ -211,27 +169,23 @@ class MqttUpstream:
         self, client: aiomqtt.Client, batch: list[Stored]
     ) -> list[asyncio.Future[None]]:
         """Start publishing a batch; the futures complete with the PUBACKs."""
-        messages = []
+        states = []
         for stored in batch:
             frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
-            _, msg = state_message(stored, frame, self.config)
-            messages.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-            self._fields.setdefault(stored.node, set()).update(
-                k for k in frame.values() if k not in NOT_PUBLISHED
-            )
+            _, msg = messages.state_message(stored, frame, self.config)
+            states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
+            self._fields.setdefault(stored.node, set()).update(messages.published_fields(frame))
         if self.mqtt.discovery:
             await self._announce(client, {s.node for s in batch})
         return [
-            asyncio.ensure_future(
-                client.publish(topic, json.dumps(msg, separators=(",", ":")), qos=1)
-            )
-            for topic, msg in messages
+            asyncio.ensure_future(client.publish(topic, messages.compact(msg), qos=1))
+            for topic, msg in states
         ]
 
     async def _settle(
         self,
         client: aiomqtt.Client,
-        gateway: "Gateway",
+        outbox: Outbox,
         batch: list[Stored],
         publishes: list[asyncio.Future[None]],
         previous: "asyncio.Task[None] | None",
@@ -251,7 +205,7 @@ class MqttUpstream:
                 for n in {s.node for s in batch}
             )
         )
-        await gateway.forwarded(self.name, batch[-1].id)
+        await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
     async def _announce(self, client: aiomqtt.Client, nodes: set[int]) -> None:
@@ -298,8 +252,8 @@ class MqttUpstream:
                 await self._announce_gateway(client)
                 await self._announce(client, set(self._fields))
 
-    async def _statuses(self, client: aiomqtt.Client, gateway: "Gateway") -> None:
-        for stats in gateway.nodes.values():  # what was judged before this connection
+    async def _statuses(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        for stats in outbox.stats().nodes.values():  # what was judged before this connection
             if stats.online is not None:
                 self._changed.put_nowait(stats)
         loop = asyncio.get_running_loop()
@@ -312,18 +266,17 @@ class MqttUpstream:
                 await client.publish(self._availability(stats.node), state, qos=1, retain=True)
             except TimeoutError:
                 next_stats = loop.time() + STATS_EVERY
-                await self._publish_stats(client, gateway)
+                await self._publish_stats(client, outbox)
 
-    async def _publish_stats(self, client: aiomqtt.Client, gateway: "Gateway") -> None:
+    async def _publish_stats(self, client: aiomqtt.Client, outbox: Outbox) -> None:
         prefix = self.mqtt.prefix
-        for node, stats in list(gateway.nodes.items()):
-            await client.publish(
-                f"{prefix}/{node}/stats", json.dumps(stats.as_json()), qos=1, retain=True
-            )
-        inputs = {name: vars(s) for name, s in gateway.sources.items()}
+        snapshot = outbox.stats()
+        for node, stats in snapshot.nodes.items():
+            payload = messages.node_stats_message(stats)
+            await client.publish(f"{prefix}/{node}/stats", payload, qos=1, retain=True)
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
-            json.dumps({"inputs": inputs, "published": self.published}),
+            messages.gateway_stats_message(snapshot.inputs, self.published),
             qos=1,
             retain=True,
         )
@@ -335,3 +288,8 @@ class MqttUpstream:
                 await client.publish(self.status_topic, "offline", qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError):
             pass
+
+
+def create(config: Config) -> list[Upstream]:
+    """The upstreams the configuration asks for: one broker, [mqtt]."""
+    return [MqttUpstream(config, mqtt=config.mqtt)] if config.mqtt is not None else []

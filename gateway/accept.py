@@ -1,0 +1,188 @@
+"""Accepting a frame: bytes in, a decision out. No I/O, no asyncio, no clock of its own.
+
+An input hands the gateway a frame's bytes; Acceptor.judge() says what they
+are (docs/protocol.md §2 and §4):
+
+1. The header's node id, not yet verified, finds the node's configuration
+   and key; a node the policy turns away stops here (UNKNOWN).
+2. The frame is decoded and checked: the CRC, and the MIC for a node with a
+   key. A MIC that fails behind a good CRC names the node: someone sent its
+   id without its key, or the keys disagree (MIC_FAILED).
+3. Another gateway's acknowledgement, heard on the air, is nobody's reading.
+4. The node's sequence window gives a verdict (gateway/sequence.py): new or
+   late readings are ACCEPTED, with the reading to store; a counter heard
+   before is a DUPLICATE; a replay or a stale counter is REJECTED.
+5. An accepted or duplicate frame that asked for it gets an acknowledgement,
+   which the gateway sends only once the reading is committed.
+
+The acceptor remembers each node's window (and the epoch that tells a
+restarted counter's readings apart) as it judges; the committer takes the
+windows that changed into the same transaction as the readings
+(take_changed), so that the store never knows a counter without its reading.
+"""
+
+import dataclasses
+import enum
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from meteolink.firmware import frames
+from meteolink.firmware.frames import FrameError
+from meteolink.gateway.config import Config
+from meteolink.gateway.sequence import SequenceWindow, Verdict
+from meteolink.gateway.store import Reading
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    ACCEPTED = "accepted"  # new to the store: queue the reading
+    DUPLICATE = "duplicate"  # stored already: store nothing, acknowledge again
+    REJECTED = "rejected"  # a replay or a stale counter: neither stored nor acknowledged
+    HEARD_ACK = "heard_ack"  # another gateway's acknowledgement, heard on the air
+    UNKNOWN = "unknown"  # a node the policy turns away
+    MIC_FAILED = "mic_failed"  # the CRC held and the MIC did not: forged, or a wrong key
+    CRC_ERROR = "crc_error"  # noise, a collision, a weak link
+    MALFORMED = "malformed"  # not a frame at all
+
+
+class Decision(NamedTuple):
+    """What one frame is, and what to do with it.
+
+    (A named tuple, not a frozen dataclass: one is made for every frame heard,
+    and it is a quarter of the cost.)
+    """
+
+    outcome: Outcome
+    node: int | None = None  # verified, but for UNKNOWN and MIC_FAILED (the header's claim)
+    frame: frames.Frame | None = None
+    reading: Reading | None = None  # ACCEPTED: what to store
+    ack: bytes | None = None  # to send back once the reading is committed
+    window: SequenceWindow | None = None  # the node's window after this frame (its tallies)
+    error: FrameError | None = None  # why a frame was not decoded
+
+
+def key_id(key: bytes | None) -> str:
+    """A fingerprint of a node key, stored beside its window (never the key)."""
+    if key is None:
+        return ""
+    return hashlib.sha256(b"meteolink key id\0" + key).hexdigest()[:16]
+
+
+class Acceptor:
+    """Judges frames and keeps each node's sequence window.
+
+    windows: {node: (epoch, window, key id)} as the store last committed them.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        windows: Mapping[int, tuple[int, SequenceWindow, str]] | None = None,
+    ) -> None:
+        self.config = config
+        self._windows: dict[int, tuple[int, SequenceWindow]] = {}
+        self._keys: dict[int, str] = {}
+        for node, (epoch, window, kid) in (windows or {}).items():
+            self._windows[node] = (epoch, window)
+            self._keys[node] = kid
+        self._changed: set[int] = set()
+
+    def judge(
+        self,
+        data: bytes,
+        *,
+        source: str,
+        now: float,
+        rssi: int | None = None,
+        snr: float | None = None,
+        can_reply: bool = False,
+    ) -> Decision:
+        """Decide what data is; now dates an accepted reading (the gateway's clock).
+
+        can_reply: the link can carry an acknowledgement back (BLE advertising cannot).
+        """
+        try:
+            _, _, node, _ = frames.header(data)  # not yet verified: used only to find the key
+        except FrameError as e:
+            return Decision(Outcome.MALFORMED, error=e)
+        cfg = self.config.node(node)
+        if cfg is None and self.config.unknown_nodes == "reject":
+            log.debug("%s: frame from unlisted node %d turned away", source, node)
+            return Decision(Outcome.UNKNOWN, node)
+        key = cfg.key if cfg is not None else None
+        try:
+            f = frames.decode(data, key)
+        except FrameError as e:
+            if e.reason in ("mic", "no_mic"):
+                log.warning("node %d: frame rejected: %s (forged, or a wrong key)", node, e)
+                return Decision(Outcome.MIC_FAILED, node, error=e)
+            if e.reason == "crc":
+                return Decision(Outcome.CRC_ERROR, error=e)
+            log.debug("%s: bad frame: %s", source, e)
+            return Decision(Outcome.MALFORMED, error=e)
+        if f.flags & frames.FLAG_ACK:
+            return Decision(Outcome.HEARD_ACK, f.node, f)
+        return self._sequence(f, data, now, rssi, snr, key, can_reply)
+
+    def _sequence(
+        self,
+        f: frames.Frame,
+        data: bytes,
+        now: float,
+        rssi: int | None,
+        snr: float | None,
+        key: bytes | None,
+        can_reply: bool,
+    ) -> Decision:
+        node = f.node
+        known = self._windows.get(node)
+        epoch, window = known if known is not None else (0, SequenceWindow())
+        kid = key_id(key)
+        if self._keys.get(node, kid) != kid:
+            # A new key: the node was replaced (or re-provisioned), and its
+            # counter starts again. Its name and topics stay the same.
+            log.info("node %d: new key; its sequence counter starts afresh", node)
+            epoch, window = epoch + 1, SequenceWindow()
+        self._keys[node] = kid
+        # A reading resent from the backlog (it has an age) keeps its boot
+        # flag but is no new boot.
+        boot = bool(f.flags & frames.FLAG_BOOT) and f.raw(frames.AGE) is None
+        verdict = window.verdict(f.seq, boot=boot, keyed=key is not None)
+        if verdict is Verdict.RESET:
+            epoch += 1
+            log.info("node %d: counter restarted at %d after a cold boot", node, f.seq)
+        window.record(f.seq, verdict, boot=boot)
+        self._windows[node] = (epoch, window)
+        self._changed.add(node)
+        if not verdict.accepted and verdict is not Verdict.DUPLICATE:
+            log.warning(
+                "node %d: counter %d is %s (highest %s): rejected",
+                node,
+                f.seq,
+                verdict.value,
+                window.highest,
+            )
+            return Decision(Outcome.REJECTED, node, f, window=window)
+        ack = None
+        if can_reply and f.flags & frames.FLAG_ACK_REQUEST:
+            # Sent only after the commit that makes the reading safe; a
+            # duplicate is acknowledged again (the first ack may be lost).
+            ack = frames.encode_ack(node, f.seq, key)
+        if verdict is Verdict.DUPLICATE:
+            return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window)
+        age = f.raw(frames.AGE)
+        taken = now - (frames.to_value(frames.AGE, age) if age is not None else 0)
+        reading = Reading(node, f.seq, now, taken, bytes(data), rssi, snr, epoch)
+        return Decision(Outcome.ACCEPTED, node, f, reading, ack, window)
+
+    def take_changed(self) -> dict[int, tuple[int, SequenceWindow, str]]:
+        """Copies of the windows changed since the last call, for the next commit."""
+        changed = {
+            n: (self._windows[n][0], dataclasses.replace(self._windows[n][1]), self._keys[n])
+            for n in self._changed
+        }
+        self._changed = set()
+        return changed

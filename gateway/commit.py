@@ -1,0 +1,167 @@
+"""From accepted to stored: batches committed on the store's thread, then acks and news.
+
+Acceptance (gateway/accept.py) queues each new reading here. The committer
+writes the queue to SQLite in one transaction per batch, with the sequence
+windows that changed; only then is a reading *accepted*: only then do
+acknowledgements go back to the nodes that asked, and the upstreams hear
+that there is more to forward. A crash before the commit loses nothing a
+node was told was safe, and a node that was not acknowledged sends again.
+
+The store runs on one worker thread (StoreThread) so an fsync on a slow SD
+card never stalls the loop, whose liveness the systemd watchdog watches.
+"""
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+from meteolink.firmware import frames
+from meteolink.gateway.sequence import SequenceWindow
+from meteolink.gateway.store import Reading, Store, Stored
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+BATCH_MAX = 512  # a batch this long is committed at once, without waiting out the interval
+BACKLOG_MAX = 2 * BATCH_MAX  # readings awaiting their commit before inputs stop reading
+HEALTHY_LAG = 20.0  # seconds a commit may take before the watchdog stops being fed
+
+# {node: (epoch, window, key id)}: the windows to commit with a batch
+Windows = dict[int, tuple[int, SequenceWindow, str]]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A reading now in the store, as observers see it."""
+
+    stored: Stored
+    frame: frames.Frame
+    source: str
+
+
+class StoreThread:
+    """The store, opened here and then used only from one worker thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.store = Store(path, check_same_thread=False)
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """Run fn(*args) on the store's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def close(self) -> None:
+        await self.call(self.store.close)
+        self._pool.shutdown(wait=True)
+
+
+class Committer:
+    """Queues readings and acknowledgements; commits them a batch at a time.
+
+    windows: called at each commit for the sequence windows that changed.
+    """
+
+    def __init__(
+        self,
+        db: StoreThread,
+        *,
+        interval: float,
+        windows: Callable[[], Windows],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = db
+        self._interval = interval
+        self._windows = windows
+        self._clock = clock
+        self.observers: list[Callable[[Accepted], None]] = []
+        self._batch: list[tuple[Reading, frames.Frame, str]] = []
+        self._acks: list[tuple[Callable[[bytes], None], bytes]] = []
+        self._wake = asyncio.Event()
+        self._full = asyncio.Event()
+        self._stored = asyncio.Condition()
+        self._committing_since: float | None = None
+        self.commits = 0  # commits that stored something: upstreams wait for it to move
+
+    def add(self, reading: Reading, frame: frames.Frame, source: str) -> None:
+        """Queue a reading for the next commit."""
+        self._batch.append((reading, frame, source))
+        if len(self._batch) >= BATCH_MAX:
+            self._full.set()
+
+    def ack(self, reply: Callable[[bytes], None], ack: bytes) -> None:
+        """Send ack with reply once what is queued now is committed."""
+        self._acks.append((reply, ack))
+
+    def wake(self) -> None:
+        """There is something to commit (a reading, an ack, a window)."""
+        self._wake.set()
+
+    async def room(self) -> None:
+        """Wait while more readings await their commit than memory should hold.
+
+        Inputs call this before each read: in a burst (a bridge emptying its
+        buffer on reconnect) the bytes then wait in the kernel's tty buffer
+        instead of in the gateway's memory.
+        """
+        while len(self._batch) >= BACKLOG_MAX:
+            await self.wait_stored(self.commits, timeout=1.0)
+
+    async def commit_once(self) -> int:
+        """Commit what is queued; then acknowledge and tell upstreams and observers."""
+        batch, self._batch = self._batch, []
+        acks, self._acks = self._acks, []
+        windows = self._windows()
+        if not batch and not windows and not acks:
+            return 0
+        self._committing_since = self._clock()
+        stored = await self._db.call(self._db.store.commit, [r for r, _, _ in batch], windows)
+        self._committing_since = None
+        for reply, ack in acks:
+            reply(ack)
+        if stored:
+            self.commits += 1
+            async with self._stored:
+                self._stored.notify_all()
+            by_key = {(s.node, s.epoch, s.seq): s for s in stored}
+            for reading, f, source in batch:
+                s = by_key.get((reading.node, reading.epoch, reading.seq))
+                if s is not None:
+                    for observer in self.observers:
+                        observer(Accepted(s, f, source))
+        return len(stored)
+
+    async def run(self) -> None:
+        """Commit whenever woken, gathering what arrives in the next moment; forever."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if len(self._batch) < BATCH_MAX:
+                # Gather what else arrives in the next moment into the same
+                # transaction: one SD-card write per batch, not per frame;
+                # a batch that fills up goes at once.
+                self._full.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._interval):
+                        await self._full.wait()
+            await self.commit_once()
+
+    def healthy(self) -> bool:
+        """False when a commit has hung: the watchdog then lets systemd restart us."""
+        since = self._committing_since
+        return since is None or self._clock() - since < HEALTHY_LAG
+
+    async def wait_stored(self, seen: int, timeout: float) -> None:
+        """Return once `commits` has moved past seen, or after timeout seconds."""
+        async with self._stored:
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._stored.wait_for(lambda: self.commits > seen)
+            except TimeoutError:
+                pass

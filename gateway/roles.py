@@ -1,0 +1,111 @@
+"""The gateway's two roles, declared once: inputs bring frames in, upstreams take readings out.
+
+Implementations are found through the tables in gateway/assembly.py (name ->
+module, imported only when the configuration asks for it). Each module there
+has a `create` function: for an input, create(config, feed) -> [Input]; for an
+upstream, create(config) -> [Upstream]. The service runs each one as a named
+task of its TaskGroup until it is cancelled, and knows nothing else of it.
+
+An input sees the gateway only as a Feed: where to hand each frame, where to
+count line noise, and when to wait for room. An upstream sees it only as an
+Outbox: its own queue of committed readings (a cursor in the store per
+upstream name), a way to wait for more, and a snapshot of the statistics.
+Neither gets the Gateway itself.
+"""
+
+from collections.abc import Callable
+from typing import Protocol
+
+from meteolink.firmware.frames import FrameError
+from meteolink.gateway.stats import NodeStats, Snapshot
+from meteolink.gateway.store import Stored
+
+
+class Receiver(Protocol):
+    """What an input hands each frame to: Feed.receive.
+
+    reply, where the link can carry one, sends a frame (an acknowledgement)
+    back the way the frame came; BLE advertising cannot, and passes None.
+    """
+
+    def __call__(
+        self,
+        frame: bytes,
+        /,
+        *,
+        source: str,
+        rssi: int | None = None,
+        snr: float | None = None,
+        reply: Callable[[bytes], None] | None = None,
+    ) -> None: ...
+
+
+class Feed(Protocol):
+    """The gateway as an input sees it."""
+
+    def receive(
+        self,
+        frame: bytes,
+        /,
+        *,
+        source: str,
+        rssi: int | None = None,
+        snr: float | None = None,
+        reply: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """Take one frame heard by the input named source (a Receiver)."""
+        ...
+
+    def noise(self, source: str, error: FrameError) -> None:
+        """Count bytes on the line that were no record at all."""
+        ...
+
+    async def room(self) -> None:
+        """Return once the gateway has room for more; awaited before each read."""
+        ...
+
+
+class Input(Protocol):
+    """An input runs until cancelled, surviving whatever its device does."""
+
+    name: str  # the task's name and the source in the statistics: "serial:/dev/ttyUSB0"
+
+    async def run(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """The gateway as an upstream sees it: committed readings, oldest first."""
+
+    def mark(self) -> int:
+        """A mark to give wait_for_more: take it before asking for pending readings."""
+        ...
+
+    async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
+        """Up to limit readings after this upstream's cursor, or after reading id `after`
+        (to fetch the next batch while earlier ones are still unconfirmed)."""
+        ...
+
+    async def forwarded(self, last_id: int) -> None:
+        """Every reading up to last_id has arrived: move this upstream's cursor."""
+        ...
+
+    async def wait_for_more(self, mark: int, timeout: float) -> None:
+        """Return once something was committed after mark(), or after timeout seconds."""
+        ...
+
+    def stats(self) -> Snapshot:
+        """Every node's and input's tallies, copied now."""
+        ...
+
+
+class Upstream(Protocol):
+    """Somewhere accepted readings go (MQTT first): run() forwards until cancelled."""
+
+    name: str  # its cursor in the store: one per destination, kept across restarts
+    label: str  # how log lines name it
+
+    async def run(self, outbox: Outbox) -> None: ...
+
+    def node_changed(self, stats: NodeStats) -> None:
+        """A node came online or went offline (called on the event loop; must not block)."""
+        ...

@@ -1,0 +1,162 @@
+"""How the nodes and the inputs are doing: tallies, last heard, online or not.
+
+Pure bookkeeping on the gateway's clock, no I/O and no asyncio: acceptance's
+decisions go in (record), nodes coming online or going silent come out (to
+the upstreams, which publish their availability), and a snapshot feeds the
+stats topics and the summary logged at shutdown.
+"""
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+from meteolink.firmware import frames
+from meteolink.gateway.accept import Decision, Outcome
+from meteolink.gateway.config import Config
+from meteolink.gateway.sequence import SequenceWindow
+
+log = logging.getLogger(__name__)
+
+DEFAULT_INTERVAL = 600.0  # seconds between an unlisted node's readings, for offline detection
+
+
+@dataclass
+class NodeStats:
+    """What the gateway knows of one node, for the status topic and the logs."""
+
+    node: int
+    last_seen: float | None = None  # gateway clock of the last frame accepted
+    received: int = 0  # frames accepted since the service started
+    lost: int = 0  # frames missing from its sequence (from the sequence window)
+    duplicates: int = 0
+    rejected: int = 0  # replays and stale counters
+    mic_failures: int = 0  # frames whose MIC did not match the node's key
+    rssi: int | None = None
+    snr: float | None = None
+    battery: float | None = None
+    online: bool | None = None  # None: not yet judged since the service started
+
+    def as_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class InputStats:
+    frames: int = 0
+    crc_errors: int = 0  # frames whose CRC failed: noise, collisions, a weak link
+    malformed: int = 0  # line noise, cut records, bad framing
+    unknown: int = 0  # frames from nodes the policy turns away
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Copies of every tally at one moment: safe to read while the gateway runs on."""
+
+    nodes: dict[int, NodeStats]
+    inputs: dict[str, InputStats]
+
+
+class Health:
+    """Every node's and every input's tallies, and which nodes are online."""
+
+    def __init__(self, config: Config, *, started: float) -> None:
+        self.config = config
+        self.started = started  # a node never heard counts as heard at start-up
+        self.nodes: dict[int, NodeStats] = {}
+        self.sources: dict[str, InputStats] = {}
+
+    def node(self, node: int) -> NodeStats:
+        stats = self.nodes.get(node)
+        if stats is None:
+            stats = self.nodes[node] = NodeStats(node)
+        return stats
+
+    def source(self, name: str) -> InputStats:
+        return self.sources.setdefault(name, InputStats())
+
+    def seed(self, node: int, window: SequenceWindow) -> None:
+        """A node known from the store: its window's tallies carry on across restarts."""
+        self._tallies(self.node(node), window)
+
+    def record(self, source: str, decision: Decision) -> NodeStats | None:
+        """Count one frame an input heard; the node's stats when it just came online."""
+        src = self.source(source)
+        src.frames += 1
+        outcome = decision.outcome
+        if outcome is Outcome.MALFORMED:
+            src.malformed += 1
+        elif outcome is Outcome.CRC_ERROR:
+            src.crc_errors += 1
+        elif outcome is Outcome.UNKNOWN:
+            src.unknown += 1
+        elif outcome is Outcome.MIC_FAILED:
+            assert decision.node is not None
+            self.node(decision.node).mic_failures += 1
+        elif decision.window is not None:
+            assert decision.node is not None
+            stats = self.node(decision.node)
+            self._tallies(stats, decision.window)
+            reading, frame = decision.reading, decision.frame
+            if reading is not None and frame is not None:
+                return self._heard(stats, reading.received, reading.rssi, reading.snr, frame)
+        return None
+
+    def _heard(
+        self, stats: NodeStats, now: float, rssi: int | None, snr: float | None, f: frames.Frame
+    ) -> NodeStats | None:
+        stats.received += 1
+        stats.last_seen = now
+        stats.rssi, stats.snr = rssi, snr
+        battery = f.raw(frames.BATTERY)
+        if battery is not None:
+            stats.battery = float(frames.to_value(frames.BATTERY, battery))
+        if stats.online is not True:
+            stats.online = True
+            return stats
+        return None
+
+    @staticmethod
+    def _tallies(stats: NodeStats, window: SequenceWindow) -> None:
+        stats.lost, stats.duplicates, stats.rejected = (
+            window.lost,
+            window.duplicates,
+            window.rejected,
+        )
+
+    def check_offline(self, now: float) -> list[NodeStats]:
+        """The nodes silent for offline_after of their intervals, not yet reported."""
+        went: list[NodeStats] = []
+        for node in set(self.nodes) | set(self.config.nodes):
+            cfg = self.config.node(node)
+            interval = cfg.interval if cfg is not None else DEFAULT_INTERVAL
+            stats = self.node(node)
+            last = stats.last_seen if stats.last_seen is not None else self.started
+            if stats.online is not False and now - last > interval * self.config.offline_after:
+                stats.online = False
+                log.warning("node %d: silent for %.0f s: offline", node, now - last)
+                went.append(stats)
+        return went
+
+    def shortest_interval(self) -> float:
+        return min((n.interval for n in self.config.nodes.values()), default=DEFAULT_INTERVAL)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            nodes={n: dataclasses.replace(s) for n, s in self.nodes.items()},
+            inputs={name: dataclasses.replace(s) for name, s in self.sources.items()},
+        )
+
+    def summary(self) -> str:
+        parts = []
+        for node in sorted(self.nodes):
+            s = self.nodes[node]
+            parts.append(
+                f"node {node}: {s.received} received, {s.lost} lost, "
+                f"{s.duplicates} duplicates, {s.rejected + s.mic_failures} rejected"
+            )
+        for name, src in sorted(self.sources.items()):
+            parts.append(
+                f"{name}: {src.frames} frames, {src.crc_errors} CRC errors, "
+                f"{src.malformed} malformed"
+            )
+        return "; ".join(parts)

@@ -1,0 +1,55 @@
+"""Tallies and online/offline from acceptance's decisions, without asyncio or a store."""
+
+from meteolink.firmware import frames
+from meteolink.gateway.accept import Acceptor, Decision, Outcome
+from meteolink.gateway.config import Config, NodeConfig
+from meteolink.gateway.sequence import SequenceWindow, Verdict
+from meteolink.gateway.stats import Health
+from tests.support.gateway_process import reading
+
+START = 1_790_000_000.0
+
+
+def test_each_outcome_is_counted_where_it_belongs() -> None:
+    cfg = Config(nodes={30: NodeConfig(key=bytes(16))})
+    a, h = Acceptor(cfg), Health(cfg, started=START)
+    came = h.record(
+        "lora", a.judge(frames.encode(4, 1, {"battery": 3.3}), source="lora", now=START)
+    )
+    assert came is not None and came.node == 4 and came.online is True
+    assert h.record("lora", a.judge(reading(4, 1), source="lora", now=START)) is None
+    h.record("lora", a.judge(reading(30, 1), source="lora", now=START))  # no MIC
+    h.record("lora", Decision(Outcome.CRC_ERROR))
+    h.record("lora", Decision(Outcome.MALFORMED))
+    h.record("lora", Decision(Outcome.UNKNOWN, 9))
+    s = h.nodes[4]
+    assert (s.received, s.duplicates, s.battery, s.last_seen) == (1, 1, 3.3, START)
+    assert h.nodes[30].mic_failures == 1
+    src = h.sources["lora"]
+    assert (src.frames, src.crc_errors, src.malformed, src.unknown) == (6, 1, 1, 1)
+    assert h.summary() == (
+        "node 4: 1 received, 0 lost, 1 duplicates, 0 rejected; "
+        "node 30: 0 received, 0 lost, 0 duplicates, 1 rejected; "
+        "lora: 6 frames, 1 CRC errors, 1 malformed"
+    )
+
+
+def test_a_node_never_heard_goes_offline_from_the_start_and_once() -> None:
+    cfg = Config(nodes={9: NodeConfig(interval=60)})
+    h = Health(cfg, started=START)
+    assert h.check_offline(START + 180) == []
+    (went,) = h.check_offline(START + 181)
+    assert (went.node, went.online) == (9, False)
+    assert h.check_offline(START + 500) == []
+
+
+def test_a_window_from_the_store_carries_its_tallies() -> None:
+    window = SequenceWindow()
+    window.record(10, Verdict.NEW, boot=False)
+    window.record(14, Verdict.NEW, boot=False)
+    h = Health(Config(), started=START)
+    h.seed(5, window)
+    snapshot = h.snapshot()
+    assert (snapshot.nodes[5].lost, snapshot.nodes[5].online) == (3, None)
+    snapshot.nodes[5].lost = 0
+    assert h.nodes[5].lost == 3, "a snapshot is a copy"
