@@ -123,14 +123,14 @@ def _check(value: Any, kind: Any, where: str, out: list[Problem]) -> None:
             return
         if set(value) != set(kind):
             missing, extra = sorted(set(kind) - set(value)), sorted(set(value) - set(kind))
-            todo = [f"add {', '.join(missing)}"] if missing else []
+            todo = ["add the missing"] if missing else []
             todo += [f"remove {', '.join(extra)}"] if extra else []
             fix = " and ".join(todo)
             if not where:
                 fix += ": every key of docs/boards.md, null where the board has no such thing"
-            out.append(
-                Problem(where or "(file)", f"wrong keys (missing {missing}, unknown {extra})", fix)
-            )
+            wrong = [f"missing {', '.join(missing)}"] if missing else []
+            wrong += [f"unknown key{'s' * (len(extra) > 1)} {', '.join(extra)}"] if extra else []
+            out.append(Problem(where or "(file)", "; ".join(wrong), fix))
             return
         for key, sub in kind.items():
             _check(value[key], sub, f"{where}.{key}" if where else key, out)

@@ -100,7 +100,7 @@ MISTAKES: list[tuple[str, tuple[str, ...], Any, str]] = [
     ("pico", ("led",), "LED", "'LED' is not a pin name of RPI_PICO"),
     ("pico", ("ble",), True, "no Bluetooth LE radio"),
     ("pico", ("port",), "esp32", "RP2040 runs the 'rp2' port"),
-    ("pico", ("board_id",), 1, "wrong keys (missing [], unknown ['board_id'])"),
+    ("pico", ("board_id",), 1, "unknown key board_id"),
     ("pico-w", ("battery", "pin"), 29, "CYW43 SPI clock"),
     ("pico-w", ("vbus_pin",), 24, "CYW43 SPI data"),
     ("pico-w", ("vbus_pin",), "WL_GPIO3", "not a pin name of RPI_PICO_W"),
