@@ -5,6 +5,9 @@ it copies it, with this same code). A file that is wrong is refused whole
 with one message naming the key, what was expected and what was found:
 a technician reads it in mpremote's REPL after the node stayed awake.
 
+It also holds the sensor catalogue (CATALOGUE, below): what the node, the
+sim board and the tools know of each kind of sensor.
+
 Example (only "node" is required):
     {"node": 17, "interval_s": 600, "sensors": ["bme280", "battery"],
      "transport": "lora", "lora": {"freq_hz": 868100000, "sf": 9}}

@@ -286,10 +286,8 @@ def uart(cfg: object, baudrate: int) -> "UART":
     from sim.uart import UART
 
     wired = _wired()
-    for row in configuration.CATALOGUE:
-        if (
-            row[configuration.BUS] == "uart" and row[configuration.KIND] in wired
-        ):  # one UART, one sensor
+    for row in configuration.CATALOGUE:  # one UART, one sensor on it
+        if row[configuration.BUS] == "uart" and row[configuration.KIND] in wired:
             return UART(_make(row))
     return UART(None)
 
