@@ -43,8 +43,8 @@ class _Console:
     def __init__(self) -> None:
         import select
 
-        self._out = sys.stdout.buffer  # type: ignore[attr-defined, unused-ignore]
-        self._in = sys.stdin.buffer  # type: ignore[attr-defined, unused-ignore]
+        self._out = sys.stdout.buffer
+        self._in = sys.stdin.buffer
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
 
