@@ -46,16 +46,18 @@ from sim import port as sim_port
 Board = dict[str, Any]
 """A board file's JSON (boards/*.json, docs/boards.md), or one of its entries."""
 
-Frame = bytes | bytearray | memoryview
+Bytes = bytes | bytearray | memoryview  # a buffer to send or write
+WBuf = bytearray | memoryview  # a buffer a bus reads into
 
 
 class I2C(Protocol):
-    """What the I2C drivers use of machine.I2C: each declares its own part."""
+    """What the I2C drivers use of machine.I2C (each driver declares its own
+    part, which the end of this file checks against this)."""
 
-    def readfrom_mem_into(self, __addr: int, __memaddr: int, __buf: bytearray) -> None: ...
-    def writeto_mem(self, __addr: int, __memaddr: int, __buf: bytes) -> None: ...
-    def writeto(self, __addr: int, __buf: bytearray, __stop: bool = True) -> int: ...
-    def readfrom_into(self, __addr: int, __buf: bytearray, __stop: bool = True) -> None: ...
+    def readfrom_mem_into(self, __addr: int, __memaddr: int, __buf: WBuf) -> None: ...
+    def writeto_mem(self, __addr: int, __memaddr: int, __buf: Bytes) -> None: ...
+    def writeto(self, __addr: int, __buf: Bytes, __stop: bool = True) -> int: ...
+    def readfrom_into(self, __addr: int, __buf: WBuf, __stop: bool = True) -> None: ...
 
 
 class Watchdog(Protocol):
@@ -131,7 +133,7 @@ class Port(Protocol):
 class Link(Protocol):
     """A transport: sends a node's frames, hears the acknowledgements."""
 
-    def send(self, frame: Frame, max_wait_s: int | None = None) -> bool:
+    def send(self, frame: Bytes, max_wait_s: int | None = None) -> bool:
         """Send one frame; False when it was dropped (the duty cycle, a BLE
         advert too short for it). max_wait_s: the longest wait for a radio's
         duty cycle, None for the link's own setting, 0 to send now or never."""
@@ -229,3 +231,22 @@ def _sds011(x: sds011.SDS011) -> Sensor:
 
 def _battery(x: Battery) -> Sensor:
     return x
+
+
+# What a port's buses give satisfies what each driver declares it uses.
+
+
+def _bme280_bus(bus: I2C) -> bme280.I2C:
+    return bus
+
+
+def _sht4x_bus(bus: I2C) -> sht4x.I2C:
+    return bus
+
+
+def _scd4x_bus(bus: I2C) -> scd4x.I2C:
+    return bus
+
+
+def _sgp40_bus(bus: I2C) -> sgp40.I2C:
+    return bus
