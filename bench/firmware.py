@@ -21,8 +21,11 @@ from meteolink.firmware import airtime, frames
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
+# The package marker, and the roles' contracts, which only the type checker reads.
+NOT_ON_A_NODE = ("__init__.py", "roles.py")
 
-# What an ESP32 LoRa node with a BME280 on the T/RH/P schedule runs.
+# What an ESP32 LoRa node with a BME280 on the T/RH/P schedule runs (what
+# `meteolink flash` copies to it).
 TRH_NODE = [
     "main.py",
     "node.py",
@@ -31,7 +34,9 @@ TRH_NODE = [
     "counter.py",
     "retained.py",
     "frames.py",
+    "framing.py",
     "port_esp32.py",
+    "buses.py",
     "bme280.py",
     "battery.py",
     "lora_link.py",
@@ -52,7 +57,7 @@ def mpy_sizes(arch: str) -> dict[str, int]:
     out: dict[str, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for src in sorted(FIRMWARE.glob("*.py")):
-            if src.name == "__init__.py":
+            if src.name in NOT_ON_A_NODE:
                 continue
             dst = Path(tmp) / (src.stem + ".mpy")
             subprocess.run(
@@ -69,7 +74,7 @@ def compile_tree(lib: Path) -> None:
     far more RAM than running the compiled code: boards run .mpy.
     """
     for src in [*FIRMWARE.glob("*.py"), *ROOT.glob("sim/**/*.py")]:
-        if src.name == "main.py" or (src.parent == FIRMWARE and src.name == "__init__.py"):
+        if src.name == "main.py" or (src.parent == FIRMWARE and src.name in NOT_ON_A_NODE):
             continue
         rel = src.relative_to(FIRMWARE if src.parent == FIRMWARE else ROOT)
         dst = lib / rel.with_suffix(".mpy")

@@ -13,7 +13,7 @@ read_uv) read_u16() over the 3.3 V reference is all there is.
 
 from micropython import const
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Protocol
@@ -48,12 +48,20 @@ class Battery:
             self._scale = ratio * _REF_MV / (_FULL_SCALE * samples)
         self.battery: int | None = None
 
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Nothing to correct for: a voltage."""
+
     def start(self) -> int:
         """Nothing to wait for: the divider is always there."""
         return 0
 
-    def read(self) -> None:
-        """Average `samples` conversions; battery in mV, or OSError if implausible."""
+    def read(self) -> bool:
+        """Average `samples` conversions; battery in mV, or OSError if implausible.
+
+        True: every reading is a new one.
+        """
         adc = self._adc
         # A saturated input reads full scale whatever the battery does: the
         # ratio is too small for it (or the pin sees the battery directly).
@@ -71,3 +79,7 @@ class Battery:
         if mv < _MIN_MV:
             raise OSError("battery: ADC reads 0 V, check the divider wiring")
         self.battery = mv
+        return True
+
+    def stop(self) -> None:
+        """Nothing to stop: the divider is always there."""

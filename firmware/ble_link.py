@@ -9,6 +9,21 @@ repeats each advert for a while instead, and one copy heard is enough.
 
 from micropython import const
 
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Protocol
+
+    class BLE(Protocol):
+        """What the link uses of bluetooth.BLE (the sim's has the same)."""
+
+        def active(self, __on: bool) -> object: ...
+        def gap_advertise(
+            self, __interval_us: int, __adv_data: memoryview | None = None, *,
+            connectable: bool = True,
+        ) -> None: ...  # fmt: skip
+
+
 COMPANY_ID = const(0xFFFF)  # the SIG's value for testing: see docs/ble.md
 MAX_FRAME = const(24)
 _AD_FLAGS = const(0x01)
@@ -35,9 +50,11 @@ def advert_into(buf: bytearray, frame: bytes | bytearray | memoryview, company: 
 
 
 class BleLink:
-    """Advertises frames through a `bluetooth.BLE`-like object."""
+    """A roles.Link that advertises frames through a `bluetooth.BLE`-like object."""
 
-    def __init__(self, ble: object, wait: object, company: int = COMPANY_ID) -> None:
+    def __init__(
+        self, ble: "BLE", wait: "Callable[[int], None]", company: int = COMPANY_ID
+    ) -> None:
         self._ble = ble
         self._wait = wait  # not a light sleep: that powers the radio down
         self._company = company
@@ -45,18 +62,20 @@ class BleLink:
         self._view = memoryview(self._buf)
         self.dropped = 0
 
-    def send(self, frame: memoryview | bytes, max_wait_s: int | None = None) -> bool:
+    def send(self, frame: bytes | bytearray | memoryview, max_wait_s: int | None = None) -> bool:
         if len(frame) > MAX_FRAME:
             self.dropped += 1  # the node's fields do not fit: docs/ble.md
             return False
         n = advert_into(self._buf, frame, self._company)
         ble = self._ble
-        ble.active(True)  # type: ignore[attr-defined]
-        ble.gap_advertise(_INTERVAL_US, self._view[:n], connectable=False)  # type: ignore[attr-defined]
+        ble.active(True)
+        ble.gap_advertise(_INTERVAL_US, self._view[:n], connectable=False)
         # The controller advertises on its own; the CPU only waits.
-        self._wait(_ADVERTISE_MS)  # type: ignore[operator]
-        ble.gap_advertise(None)  # type: ignore[attr-defined]
-        ble.active(False)  # type: ignore[attr-defined]
+        self._wait(_ADVERTISE_MS)
+        # None stops advertising (MicroPython's docs, and the stubs' own
+        # docstring), though the stubs type the interval as int only.
+        ble.gap_advertise(None)  # type: ignore[arg-type]
+        ble.active(False)
         return True
 
     def poll_ack(self, node: int, seq: int, key: object, timeout_ms: int = 0) -> bool:

@@ -16,7 +16,7 @@ import time
 
 from micropython import const
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -154,6 +154,11 @@ class BME280:
         self._h5 = _s12(cal[5] << 4 | cal[4] >> 4)
         self._h6 = cal[6] - 256 if cal[6] & 0x80 else cal[6]  # 0xE7, signed char
 
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Nothing to correct for: the chip measures the air itself."""
+
     def start(self) -> int:
         """Start one forced-mode conversion; returns the ms until read() may run."""
         try:
@@ -163,8 +168,8 @@ class BME280:
         self._pending = True
         return _MEASURE_MS
 
-    def read(self) -> None:
-        """Fetch and compensate the conversion start() began.
+    def read(self) -> bool:
+        """Fetch and compensate the conversion start() began; True (a new reading).
 
         Allocates no buffers: registers are read into self._data. The 64-bit
         pressure formula's intermediates exceed the small-int range (2^62 on a
@@ -212,6 +217,7 @@ class BME280:
         self.temperature = t
         self.pressure = (p + 1280) // 2560
         self.humidity = (h * 100 + 512) >> 10
+        return True
 
     def stop(self) -> None:
         """Nothing to do: after a forced conversion the chip is in sleep mode."""

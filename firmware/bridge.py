@@ -17,6 +17,19 @@ import frames
 import framing
 from micropython import const
 
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    from node import Node
+
+    class Line(Protocol):
+        """The serial line to the gateway: a port's link, or the USB console."""
+
+        def write(self, __buf: memoryview) -> int | None: ...
+        def read(self, __nbytes: int) -> bytes | None: ...
+
+
 # The radio receives continuously; the loop looks at it and at the serial
 # line (for acks, which must be on air within the node's 2 s window) this
 # often. Polling the radio much faster can degrade its reception (driver doc).
@@ -30,8 +43,8 @@ class _Console:
     def __init__(self) -> None:
         import select
 
-        self._out = sys.stdout.buffer  # type: ignore[attr-defined, unused-ignore]
-        self._in = sys.stdin.buffer  # type: ignore[attr-defined, unused-ignore]
+        self._out = sys.stdout.buffer
+        self._in = sys.stdin.buffer
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
 
@@ -48,24 +61,26 @@ class _Console:
         return bytes(out) if out else None
 
 
-def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-arg]
+def run(node: "Node") -> None:
+    """Bridge for ever, with the node's port, board and config (node.main())."""
     import micropython
-    from node import Node
 
-    node = Node(port, board, cfg)  # type: ignore[arg-type]
+    port = node.port
+    board = node.board
     link = node._lora()  # its limiter's state is saved before each transmission
+    line: Line
     if board.get("link") == "usb":
-        line: object = _Console()
+        line = _Console()
         micropython.kbd_intr(-1)
     else:
-        line = port.link(board["link"])  # type: ignore[attr-defined]
-    wdt = port.watchdog(_WDT_MS)  # type: ignore[attr-defined]
+        line = port.link(board["link"])
+    wdt = port.watchdog(_WDT_MS)
     out = bytearray(framing.MAX_ENCODED)
     record = bytearray(framing.MAX_RECORD)
     deframer = framing.Deframer()
-    link.listen()  # type: ignore[attr-defined]
+    link.listen()
     while True:
-        pkt = link.poll()  # type: ignore[attr-defined]
+        pkt = link.poll()
         if pkt is not None and frames.MIN_FRAME <= len(pkt) <= frames.MAX_FRAME:
             n = len(pkt)
             rssi = pkt.rssi
@@ -77,13 +92,13 @@ def run(port: object, board: dict, cfg: object) -> None:  # type: ignore[type-ar
             for i in range(n):  # RxPacket subclasses bytearray: no slice copy
                 record[4 + i] = pkt[i]
             m = framing.cobs_encode_into(record, 4 + n, out)
-            line.write(memoryview(out)[:m])  # type: ignore[attr-defined]
-        data = line.read(64)  # type: ignore[attr-defined]
+            line.write(memoryview(out)[:m])
+        data = line.read(64)
         if data:
             for got in deframer.feed(data):
                 if isinstance(got, bytes) and len(got) >= frames.MIN_FRAME:
                     # An ack from the gateway, already checked there: on air
                     # now or never (a late ack is no use to the node).
-                    link.send(got, 0)  # type: ignore[attr-defined]
+                    link.send(got, 0)
         wdt.feed()
-        port.sleep_ms(_TURN_MS)  # type: ignore[attr-defined]
+        port.sleep_ms(_TURN_MS)

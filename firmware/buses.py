@@ -1,10 +1,28 @@
-"""Buses and pins from a board file's entries: what ESP32 and RP2040 share.
+"""What ESP32 and RP2040 share: buses and pins from a board file's entries, and ticks.
 
 The port modules (port_esp32, port_rp2) re-export these; node.py and
-sensors.py reach them as port.i2c(), port.uart(), ... like the sim's.
+sensors.py reach them as port.i2c(), port.uart(), ... like the sim's
+(roles.Port is the contract).
 """
 
+import time
+
 import machine
+from micropython import const
+
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    import bluetooth
+
+# Ticks wrap (every 2**30 ms on these ports): compare them with ticks_diff.
+# The stubs type a tick as an opaque class so that ms and µs ticks cannot be
+# mixed up; on the node it is a small int, which is what the node stores.
+ticks_ms: "Callable[[], int]" = time.ticks_ms  # type: ignore[assignment]
+ticks_diff = time.ticks_diff
+sleep_ms = time.sleep_ms  # a short wait with the CPU running (polling a link)
 
 
 def pin_held(pin: int) -> bool:
@@ -26,13 +44,13 @@ def pin_out(n: int, value: int) -> machine.Pin:
     return p
 
 
-def i2c(cfg: dict) -> machine.I2C:  # type: ignore[type-arg]
+def i2c(cfg: "dict[str, Any]") -> machine.I2C:
     return machine.I2C(
         cfg["id"], scl=machine.Pin(cfg["scl"]), sda=machine.Pin(cfg["sda"]), freq=cfg["freq"]
     )
 
 
-def uart(cfg: dict, baudrate: int) -> machine.UART:  # type: ignore[type-arg]
+def uart(cfg: "dict[str, Any]", baudrate: int) -> machine.UART:
     return machine.UART(
         cfg["id"],
         baudrate=baudrate,
@@ -42,14 +60,14 @@ def uart(cfg: dict, baudrate: int) -> machine.UART:  # type: ignore[type-arg]
     )
 
 
-def link(cfg: dict | str) -> machine.UART:  # type: ignore[type-arg]
+def link(cfg: "dict[str, Any] | str") -> machine.UART:
     if cfg == "usb":
         raise OSError("the USB console is the REPL: write frames with sys.stdout.buffer")
     assert isinstance(cfg, dict)
     return uart(cfg, cfg["baud"])
 
 
-def spi(cfg: dict) -> machine.SPI:  # type: ignore[type-arg]
+def spi(cfg: "dict[str, Any]") -> machine.SPI:
     return machine.SPI(
         cfg["id"],
         baudrate=cfg.get("baudrate", 2000000),
@@ -59,7 +77,7 @@ def spi(cfg: dict) -> machine.SPI:  # type: ignore[type-arg]
     )
 
 
-def ble() -> object:
+def ble() -> "bluetooth.BLE":
     import bluetooth
 
     return bluetooth.BLE()

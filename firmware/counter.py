@@ -62,7 +62,10 @@ def _write(path: str, value: int) -> None:
     os.rename(_TMP, path)
 
 
-class Counter:
+class FrameCounter:
+    """The node's frame counter (the module docstring): `seq` is the next
+    frame's; take() hands it out, and reserves more in flash when due."""
+
     def __init__(
         self,
         mem: "retained.Retained",

@@ -19,8 +19,35 @@ carried between processes over UDP (sim/lora/__init__.py says why).
 
 import sys
 
-from airtime import ldro_needed, symbol_us, symbols_x4  # type: ignore[import-not-found, unused-ignore]
+from airtime import ldro_needed, symbol_us, symbols_x4
 from micropython import const
+
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Protocol
+
+    import frames
+    from dutycycle import DutyCycle
+
+    class RxPacket(bytearray):
+        """The driver's received packet: the payload, with its signal."""
+
+        rssi: int  # dBm
+        snr: int  # 0.25 dB
+
+    class Modem(Protocol):
+        """What the link uses of micropython-lib's lora driver (sim.lora's has the same)."""
+
+        def configure(self, lora_cfg: "dict[str, Any]") -> None: ...
+        def send(self, packet: bytes | bytearray | memoryview) -> object: ...
+        def recv(
+            self, timeout_ms: int | None, rx_length: int, rx_packet: RxPacket | None
+        ) -> RxPacket | None: ...
+        def start_recv(self, timeout_ms: int | None, continuous: bool) -> object: ...
+        def poll_recv(self, rx_packet: RxPacket | None) -> RxPacket | bool: ...
+        def sleep(self) -> None: ...
+
 
 _RX_ANY_LENGTH = const(0xFF)  # recv()'s rx_length: explicit header gives the length
 _ACK_LISTEN_MS = const(100)
@@ -45,7 +72,7 @@ _SX126X = ("sx1261", "sx1262")
 
 
 class LoRaLink:
-    """A node's (or a bridge's) radio link.
+    """A node's (or a bridge's) radio link: a roles.Link.
 
     freq_hz, sf, bw_khz, cr (5..8 for 4/5..4/8) and preamble (symbols) set
     the modulation; explicit header and payload CRC are always on. limiter
@@ -58,18 +85,18 @@ class LoRaLink:
 
     def __init__(
         self,
-        modem: object,
+        modem: "Modem",
         *,
         freq_hz: int,
         sf: int,
         bw_khz: float | int,
         cr: int,
         preamble: int = 8,
-        limiter: object,
+        limiter: "DutyCycle",
         max_wait_s: int,
-        nap: object,
-        clock: object,
-        on_spend: object = None,
+        nap: "Callable[[int], None]",
+        clock: "Callable[[], int]",
+        on_spend: "Callable[[], None] | None" = None,
     ) -> None:
         t_sym: int = symbol_us(sf, bw_khz)  # ValueError for a bandwidth LoRa has not
         d = t_sym >> (sf + 1)  # 500 kHz / bandwidth
@@ -77,7 +104,7 @@ class LoRaLink:
             raise ValueError("%d Hz: the driver takes whole kHz" % freq_hz)
         # The whole channel must lie in one sub-band: ValueError otherwise,
         # before the radio is touched.
-        limiter.band(freq_hz, 500_000 // d)  # type: ignore[attr-defined]
+        limiter.band(freq_hz, 500_000 // d)
         symbols_x4(0, sf, cr, preamble)  # ValueError for an SF, CR or preamble out of range
         self._modem = modem
         self._freq = freq_hz
@@ -91,9 +118,9 @@ class LoRaLink:
         self._nap = nap
         self._clock = clock
         self._on_spend = on_spend  # saves the limiter before the radio sends
-        self._rx = None  # the last RxPacket, handed back to recv() for reuse
+        self._rx: RxPacket | None = None  # the last RxPacket, handed back to recv() for reuse
         self.sent = 0
-        modem.configure(  # type: ignore[attr-defined]
+        modem.configure(
             {
                 "freq_khz": freq_hz // 1000,
                 "sf": sf,
@@ -108,50 +135,49 @@ class LoRaLink:
     @property
     def dropped(self) -> int:
         """Frames the duty cycle dropped, kept in the limiter's state."""
-        n: int = self._limiter.dropped  # type: ignore[attr-defined]
-        return n
+        return self._limiter.dropped
 
     def airtime_us(self, n: int) -> int:
         """Time on air of an n-byte frame with this link's modulation."""
         x4: int = symbols_x4(n, self._sf, self._cr, self._preamble, True, True, self._ldro)
         return x4 * self._t_sym // 4
 
-    def send(self, frame: memoryview | bytes | bytearray, max_wait_s: int | None = None) -> bool:
+    def send(self, frame: bytes | bytearray | memoryview, max_wait_s: int | None = None) -> bool:
         """Send one frame within the duty cycle; False when it was dropped.
 
         max_wait_s overrides the link's longest wait (0: send now or drop).
         """
         air = self.airtime_us(len(frame))
         lim = self._limiter
-        now = int(self._clock())  # type: ignore[operator]
+        now = int(self._clock())
         most = self._max_wait_s if max_wait_s is None else max_wait_s
-        wait = lim.admit(self._freq, air, now, most)  # type: ignore[attr-defined]
+        wait = lim.admit(self._freq, air, now, most)
         if wait < 0:
             return False
         if wait:
-            self._nap(wait * 1000)  # type: ignore[operator]
+            self._nap(wait * 1000)
             # Ask again at the time it really is: a nap cut short must not
             # let the frame go early. No second wait: it drops (and counts).
-            now = int(self._clock())  # type: ignore[operator]
-            if lim.admit(self._freq, air, now, 0) < 0:  # type: ignore[attr-defined]
+            now = int(self._clock())
+            if lim.admit(self._freq, air, now, 0) < 0:
                 return False
         # Charged, and the charge saved, before it goes: a send that fails
         # half way, or a crash after it, still counted.
-        lim.spend(self._freq, air, now)  # type: ignore[attr-defined]
+        lim.spend(self._freq, air, now)
         if self._on_spend is not None:
-            self._on_spend()  # type: ignore[operator]
-        self._modem.send(frame)  # type: ignore[attr-defined]
+            self._on_spend()
+        self._modem.send(frame)
         self.sent += 1
         return True
 
-    def receive(self, timeout_ms: int) -> object:
+    def receive(self, timeout_ms: int) -> "RxPacket | None":
         """The next packet heard within timeout_ms, or None.
 
         The driver's RxPacket: a bytearray of the payload with .rssi (dBm)
         and .snr (in 0.25 dB: divide by 4 for dB). It is reused by the next
         receive() of the same length: copy what must be kept.
         """
-        pkt = self._modem.recv(timeout_ms, _RX_ANY_LENGTH, self._rx)  # type: ignore[attr-defined]
+        pkt = self._modem.recv(timeout_ms, _RX_ANY_LENGTH, self._rx)
         if pkt is not None:
             self._rx = pkt
         return pkt
@@ -159,17 +185,19 @@ class LoRaLink:
     def listen(self) -> None:
         """Receive continuously (the bridge): packets come from poll(); a
         send() in between pauses the receive and the driver resumes it."""
-        self._modem.start_recv(None, True)  # type: ignore[attr-defined]
+        self._modem.start_recv(None, True)
 
-    def poll(self) -> object:
+    def poll(self) -> "RxPacket | None":
         """A packet heard since the last poll (the driver's RxPacket), or None."""
-        got = self._modem.poll_recv(self._rx)  # type: ignore[attr-defined]
-        if got is True or got is False:
+        got = self._modem.poll_recv(self._rx)
+        if isinstance(got, bool):  # True: still receiving; False: not receiving
             return None
         self._rx = got
         return got
 
-    def poll_ack(self, node: int, seq: int, key: object, timeout_ms: int = _ACK_LISTEN_MS) -> bool:
+    def poll_ack(
+        self, node: int, seq: int, key: "frames.Key | None", timeout_ms: int = _ACK_LISTEN_MS
+    ) -> bool:
         """True when an acknowledgement of (node, seq) was heard within timeout_ms.
 
         One receive for the whole time: cut into slices, the radio would
@@ -182,7 +210,7 @@ class LoRaLink:
         import frames
 
         try:
-            ack = frames.decode(pkt, key)  # type: ignore[arg-type]
+            ack = frames.decode(pkt, key)
         except frames.FrameError:
             return False  # another node's frame, noise, a forgery
         if key is not None and ack.mic is not True:
@@ -191,16 +219,16 @@ class LoRaLink:
 
     def sleep(self) -> None:
         """The radio's lowest-power state with its settings kept."""
-        self._modem.sleep()  # type: ignore[attr-defined]
+        self._modem.sleep()
 
 
 def make_modem(
-    radio: dict,  # type: ignore[type-arg]
+    radio: "dict[str, Any]",
     spi: object,
-    pin: object,
+    pin: "Callable[[int], object]",
     output_power: int = 14,
     module: str | None = None,
-) -> object:
+) -> "Modem":
     """The radio driver object for a board file's "radio" entry.
 
     radio: {"chip": "sx1276", "package": "lora-sx127x", "cs": 18,
@@ -238,14 +266,15 @@ def make_modem(
 
     def opt(name: str) -> object:
         n = radio.get(name)
-        return None if n is None else pin(n)  # type: ignore[operator]
+        return None if n is None else pin(n)
 
     if chip in _SX127X:
         cfg = {"output_power": output_power, "tx_ant": radio.get("tx_ant") or "PA_BOOST"}
-        return cls(
+        modem: Modem = cls(
             spi, opt("cs"), dio0=opt("dio0"), dio1=opt("dio1"), reset=opt("reset"), lora_cfg=cfg
         )
-    return cls(
+        return modem
+    modem = cls(
         spi,
         opt("cs"),
         opt("busy"),
@@ -255,3 +284,4 @@ def make_modem(
         reset=opt("reset"),
         lora_cfg={"output_power": output_power},
     )
+    return modem

@@ -5,7 +5,8 @@ main() does one cycle and never returns; on the RP2040 it loops, light
 sleeping between cycles. Everything that must outlive the sleep is in the
 retained bytes (retained.py); everything else is rebuilt on each wake.
 
-The sensors are sensors.py's. The watchdog is fed after
+The hardware is reached through a port (roles.Port), frames leave through a
+link (roles.Link), and the sensors are sensors.py's. The watchdog is fed after
 each completed cycle, and within a cycle only while the cycle is inside its
 time budget (budget_ms(), from the config), so a cycle stuck in a driver or
 a radio ends in a watchdog reset, which the next frame reports.
@@ -17,56 +18,65 @@ import sys
 import frames
 import node_config as configuration
 import retained
-from counter import Counter
+from counter import FrameCounter
 from micropython import const
 from sensors import VOC_SAMPLE_MS, Sensors
+
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from dutycycle import DutyCycle
+    from lora_link import LoRaLink
+    from roles import Board, Link, Port, Watchdog
 
 _DEBUG = const(False)
 # A cycle's time budget beyond its sensors' waits, the duty-cycle wait and
 # the ack windows: opening drivers, reading, encoding, a transmission at SF12.
 _BUDGET_MS = const(30000)
-_PM_WARM_UP_MS = const(30000)
-_SCD41_COLD_MS = const(11530)  # power-up, the cold open and two 5 s shots
 _ACK_WINDOW_MS = const(2000)
 _ACK_POLL_MS = const(10)
 _AGE_MAX_S = const(262140)  # the age field's range (protocol §1)
 _MIN_SLEEP_MS = const(1000)
 
 
-def load_port():  # type: ignore[no-untyped-def]
+def load_port() -> "Port":
+    """This board's port: the module for the MCU, the sim board's on the unix port."""
     if sys.platform == "esp32":
-        import port_esp32 as port
-    elif sys.platform == "rp2":
-        import port_rp2 as port  # type: ignore[no-redef]
-    else:  # the unix port: the sim board
-        from sim import port  # type: ignore[no-redef, unused-ignore]
+        import port_esp32
+
+        return port_esp32
+    if sys.platform == "rp2":
+        import port_rp2
+
+        return port_rp2
+    from sim import port
+
     return port
 
 
 class Node:
-    def __init__(self, port: object, board: dict, cfg: "configuration.Config") -> None:  # type: ignore[type-arg]
+    def __init__(self, port: "Port", board: "Board", cfg: "configuration.Config") -> None:
         self.port = port
         self.board = board
         self.cfg = cfg
-        self.mem = retained.Retained(port.load())  # type: ignore[attr-defined]
-        hint = port.counter_hint()  # type: ignore[attr-defined]
-        self.counter = Counter(self.mem, cfg.checkpoint_every, hint=hint)
+        self.mem = retained.Retained(port.load())
+        hint = port.counter_hint()
+        self.counter = FrameCounter(self.mem, cfg.checkpoint_every, hint=hint)
         if self.counter.cold:
             # Keep the new reservation in RTC memory at once: a node that
             # crashes in its first cycle must not jump (and write flash)
             # again on every watchdog reset.
-            port.save(self.mem.seal())  # type: ignore[attr-defined]
-        self.cause = port.reset_cause()  # type: ignore[attr-defined]
+            port.save(self.mem.seal())
+        self.cause = port.reset_cause()
         self.key = frames.Key(cfg.key) if cfg.key else None
         self.enc = frames.Encoder(cfg.node, self.key)
         self.sensors = Sensors(port, board, cfg, self.mem)
         self.sensors.cold = self.cause != frames.RESET_SLEEP
-        self.link: object = None
-        self.limiter: object = None
+        self.link: Link | None = None
+        self.limiter: DutyCycle | None = None
         self.awake_ms = 0
-        self.wdt: object = None
+        self.wdt: Watchdog | None = None
         self.asleep = False  # between cycles: the naps feed the watchdog
-        self._t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        self._t0 = port.ticks_ms()
 
     def low_battery(self) -> bool:
         return self.sensors.low_battery()
@@ -84,11 +94,12 @@ class Node:
         seq = self.counter.take()
         # Into RTC memory before the frame can leave: a crash from here on
         # must not send another frame with this counter.
-        self.port.save(self.mem.seal())  # type: ignore[attr-defined]
+        self.port.save(self.mem.seal())
         frame = self.enc.encode(seq, flags)
-        if self.link is None:
-            self.link = self._make_link()
-        sent = bool(self.link.send(frame, None))  # type: ignore[attr-defined]
+        link = self.link
+        if link is None:
+            link = self.link = self._make_link()
+        sent = link.send(frame, None)
         if _DEBUG:
             print("node: frame", seq, bytes(frame).hex())
         if not self.cfg.ack:
@@ -97,23 +108,26 @@ class Node:
             self._resend_backlog()
             return True
         if self.cfg.backlog and len(frame) <= retained.BACKLOG_FRAME:
-            self.mem.backlog_push(self.port.now_s(), frame, self.cfg.backlog)  # type: ignore[attr-defined]
+            self.mem.backlog_push(self.port.now_s(), frame, self.cfg.backlog)
         return False
 
     def _acked(self, seq: int) -> bool:
         """Wait up to the ack window for the gateway's acknowledgement of seq."""
         port = self.port
-        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        link = self.link
+        if link is None:
+            return False
+        t0 = port.ticks_ms()
         while True:
-            left = _ACK_WINDOW_MS - port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            left = _ACK_WINDOW_MS - port.ticks_diff(port.ticks_ms(), t0)
             if left <= 0:
                 return False
             self.keepalive()
             # A radio listens for the whole window in one go: cut into
             # slices, a slow packet's preamble would be cut off.
-            if self.link.poll_ack(self.cfg.node, seq, self.key, left):  # type: ignore[attr-defined]
+            if link.poll_ack(self.cfg.node, seq, self.key, left):
                 return True
-            port.sleep_ms(_ACK_POLL_MS)  # type: ignore[attr-defined]
+            port.sleep_ms(_ACK_POLL_MS)
 
     def _resend_backlog(self) -> None:
         """The link is back: resend kept readings, oldest first, with their age.
@@ -123,7 +137,10 @@ class Node:
         Allocates (decode), but only on this rare path.
         """
         mem = self.mem
-        now = self.port.now_s()  # type: ignore[attr-defined]
+        link = self.link
+        if link is None:
+            return
+        now = self.port.now_s()
         while mem.backlog_len():
             taken, old = mem.backlog_entry(0)
             age = now - taken
@@ -145,26 +162,26 @@ class Node:
             frame = enc.encode(f.seq, frames.FLAG_ACK_REQUEST)
             # No duty-cycle wait for a resend: if the band is full, the
             # round ends and the reading waits for the next cycle.
-            if not (self.link.send(frame, 0) and self._acked(f.seq)):  # type: ignore[attr-defined]
+            if not (link.send(frame, 0) and self._acked(f.seq)):
                 return
             mem.backlog_drop(0)
 
-    def _make_link(self) -> object:
+    def _make_link(self) -> "Link":
         t = self.cfg.transport
         if t == "uart":
             from uart_link import UartLink
 
-            return UartLink(self.port.link(self.board["link"]))  # type: ignore[attr-defined]
+            return UartLink(self.port.link(self.board["link"]))
         if t == "lora":
             return self._lora()
         if t == "ble":
             from ble_link import BleLink
 
             # A busy wait, not a nap: light sleep powers the radio down.
-            return BleLink(self.port.ble(), self.port.sleep_ms)  # type: ignore[attr-defined]
+            return BleLink(self.port.ble(), self.port.sleep_ms)
         raise OSError("transport %s is not built into this firmware yet" % t)
 
-    def _lora(self) -> object:
+    def _lora(self) -> "LoRaLink":
         from dutycycle import DutyCycle
         from lora_link import LoRaLink, make_modem
 
@@ -176,37 +193,39 @@ class Node:
         # The limiter's history lives in RTC memory: deep sleep must not
         # reset it. After a cold boot it starts empty (see docs/lora.md).
         try:
-            self.limiter = DutyCycle(self.mem.duty() if self.mem.valid else None)
+            limiter = DutyCycle(self.mem.duty() if self.mem.valid else None)
         except ValueError:  # never written: this node used another transport before
-            self.limiter = DutyCycle()
-        modem = make_modem(radio, port.spi(self.board["spi"]), port.pin, lc.power_dbm)  # type: ignore[attr-defined]
+            limiter = DutyCycle()
+        self.limiter = limiter
+        modem = make_modem(radio, port.spi(self.board["spi"]), port.pin, lc.power_dbm)
         return LoRaLink(
             modem,
             freq_hz=lc.freq_hz,
             sf=lc.sf,
             bw_khz=lc.bw_khz,
             cr=lc.cr,
-            limiter=self.limiter,
+            limiter=limiter,
             max_wait_s=lc.max_wait_s,
-            nap=port.nap,  # type: ignore[attr-defined]
-            clock=port.now_s,  # type: ignore[attr-defined]
+            nap=port.nap,
+            clock=port.now_s,
             on_spend=self.persist_duty,
         )
 
     def persist_duty(self) -> None:
         """The limiter's state into RTC memory, before the radio transmits: a
         crash after the transmission must not forget the airtime spent."""
-        self.mem.duty()[:] = self.limiter.dump()  # type: ignore[attr-defined]
-        self.port.save(self.mem.seal())  # type: ignore[attr-defined]
+        if self.limiter is not None:
+            self.mem.duty()[:] = self.limiter.dump()
+        self.port.save(self.mem.seal())
 
     def budget_ms(self) -> int:
         """The longest a good cycle of this config takes: the watchdog's limit."""
-        kinds = [s.kind for s in self.sensors.slots]
-        ms = _BUDGET_MS
-        if "pms5003" in kinds or "sds011" in kinds:
-            ms += _PM_WARM_UP_MS
-        elif "scd41" in kinds:
-            ms += _SCD41_COLD_MS
+        # The slowest sensor's wait covers the others' (they run at once).
+        warm = 0
+        for s in self.sensors.slots:
+            if s.row[configuration.WARM_MS] > warm:
+                warm = s.row[configuration.WARM_MS]
+        ms = _BUDGET_MS + warm
         if self.cfg.transport == "lora":
             ms += self.cfg.lora.max_wait_s * 1000
         if self.cfg.ack:
@@ -219,8 +238,8 @@ class Node:
         if wdt is None:
             return
         port = self.port
-        if self.asleep or port.ticks_diff(port.ticks_ms(), self._t0) < self.budget_ms():  # type: ignore[attr-defined]
-            wdt.feed()  # type: ignore[attr-defined]
+        if self.asleep or port.ticks_diff(port.ticks_ms(), self._t0) < self.budget_ms():
+            wdt.feed()
 
     def interval_ms(self) -> int:
         ms = self.cfg.interval_s * 1000
@@ -231,19 +250,19 @@ class Node:
     def cycle(self) -> int:
         """One wake's work; returns the ms to sleep until the next cycle."""
         port = self.port
-        t0 = self._t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        t0 = self._t0 = port.ticks_ms()
         self.asleep = False
         self.sensors.measure(self.enc, self.cause)
         self.send()
         self.cause = frames.RESET_SLEEP  # the next cycle woke from sleep
         self.sensors.cold = False
-        self.awake_ms = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+        self.awake_ms = port.ticks_diff(port.ticks_ms(), t0)
         self.mem.put(">H", retained.AWAKE_MS, min(self.awake_ms, 0xFFFF))
         if self.limiter is not None:
-            self.mem.duty()[:] = self.limiter.dump()  # type: ignore[attr-defined]
+            self.mem.duty()[:] = self.limiter.dump()
         if self.link is not None:
-            self.link.sleep()  # type: ignore[attr-defined]
-        port.save(self.mem.seal())  # type: ignore[attr-defined]
+            self.link.sleep()
+        port.save(self.mem.seal())
         sleep = self.interval_ms() - self.awake_ms
         return sleep if sleep > _MIN_SLEEP_MS else _MIN_SLEEP_MS
 
@@ -255,31 +274,31 @@ class Node:
         return (
             voc is not None
             and voc.driver is not None
-            and "sgp40" not in (self.cfg.low_battery_skip if self.low_battery() else ())
+            and voc.kind not in (self.cfg.low_battery_skip if self.low_battery() else ())
         )
 
-    def idle(self, ms: int, wdt: object) -> None:
+    def idle(self, ms: int, wdt: "Watchdog") -> None:
         """Pass ms until the next cycle, sampling the SGP40 every 10 s."""
         port = self.port
-        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        t0 = port.ticks_ms()
         while True:
-            left = ms - port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            left = ms - port.ticks_diff(port.ticks_ms(), t0)
             if left <= 0:
                 return
-            port.nap(left if left < VOC_SAMPLE_MS else VOC_SAMPLE_MS)  # type: ignore[attr-defined]
+            port.nap(left if left < VOC_SAMPLE_MS else VOC_SAMPLE_MS)
             if left <= VOC_SAMPLE_MS:
                 return  # the cycle takes this sample
             self.sensors.sample_voc()
-            wdt.feed()  # type: ignore[attr-defined]
+            wdt.feed()
 
 
-def load_board(path: str = "board.json") -> dict:  # type: ignore[type-arg]
+def load_board(path: str = "board.json") -> "Board":
     with open(path) as f:
-        board: dict = json.load(f)  # type: ignore[type-arg]
+        board: Board = json.load(f)
     return board
 
 
-def maintenance(port: object, board: dict, cfg: "configuration.Config | None") -> bool:  # type: ignore[type-arg]
+def maintenance(port: "Port", board: "Board", cfg: "configuration.Config | None") -> bool:
     """The window after a cold boot in which mpremote can always get in.
 
     True means: stay in the REPL (the button is held, or the config is
@@ -287,13 +306,13 @@ def maintenance(port: object, board: dict, cfg: "configuration.Config | None") -
     Ctrl-C, which mpremote sends when it connects, and go on.
     """
     pin = board.get("maintenance_pin")
-    if pin is not None and port.pin_held(pin):  # type: ignore[attr-defined]
+    if pin is not None and port.pin_held(pin):
         print("meteolink: maintenance button held: staying in the REPL")
         return True
     if cfg is None:
         return True
     seconds = cfg.maintenance_s
-    if port.usb_power(board.get("vbus_pin")):  # type: ignore[attr-defined]
+    if port.usb_power(board.get("vbus_pin")):
         seconds *= 6  # a technician with a laptop is likely there
     if seconds:
         print("meteolink: node %d starts in %d s (Ctrl-C: REPL)" % (cfg.node, seconds))
@@ -304,7 +323,7 @@ def maintenance(port: object, board: dict, cfg: "configuration.Config | None") -
 
 
 def main() -> None:
-    port = load_port()  # type: ignore[no-untyped-call]
+    port = load_port()
     board = load_board()
     try:
         cfg = configuration.load()
@@ -319,7 +338,7 @@ def main() -> None:
     if cfg.role == "bridge":
         import bridge
 
-        bridge.run(port, board, cfg)
+        bridge.run(Node(port, board, cfg))
         return
     try:
         node = Node(port, board, cfg)
@@ -344,4 +363,4 @@ def main() -> None:
             node.idle(sleep, wdt)
         else:
             node.sensors.power(False)
-            port.deepsleep(sleep)  # ESP32 and sim: does not return
+            port.sleep_until_next_cycle(sleep)  # ESP32 and sim: does not return

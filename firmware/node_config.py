@@ -5,6 +5,9 @@ it copies it, with this same code). A file that is wrong is refused whole
 with one message naming the key, what was expected and what was found:
 a technician reads it in mpremote's REPL after the node stayed awake.
 
+It also holds the sensor catalogue (CATALOGUE, below): what the node, the
+sim board and the tools know of each kind of sensor.
+
 Example (only "node" is required):
     {"node": 17, "interval_s": 600, "sensors": ["bme280", "battery"],
      "transport": "lora", "lora": {"freq_hz": 868100000, "sf": 9}}
@@ -13,9 +16,20 @@ Example (only "node" is required):
 import json
 
 try:  # CPython: inside the meteolink package
-    from meteolink.firmware.frames import KEY_SIZE, MAX_NODE, MeteolinkError  # type: ignore[import-not-found, unused-ignore]
+    from meteolink.firmware import frames  # type: ignore[import-not-found, unused-ignore]
 except ImportError:  # the node
-    from frames import KEY_SIZE, MAX_NODE, MeteolinkError  # type: ignore[import-not-found, no-redef, unused-ignore]
+    import frames  # type: ignore[import-not-found, no-redef, unused-ignore]
+
+TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+if TYPE_CHECKING:
+    from typing import Any, Final
+
+    # A catalogue row (below): kind, module, class, bus, address, fields,
+    # hungry, files, options, warm-up ms, power-up ms.
+    Row = tuple[
+        str, str, str, str, int | None, tuple[tuple[int, str], ...], bool,
+        tuple[str, ...], tuple[str, ...], int, int,
+    ]  # fmt: skip
 
 
 def _check_channel(freq_hz: int, bw_hz: int) -> None:
@@ -28,24 +42,76 @@ def _check_channel(freq_hz: int, bw_hz: int) -> None:
     band(freq_hz, bw_hz)
 
 
-# name: (default I2C address or None for the UART/ADC ones, hungry)
-# A hungry sensor draws tens of mA while it works: the PM fan (~80 mA for
-# 30 s), the SCD41 single shot (peaks of 175 mA), the SGP40 heater. The
-# low-battery schedule skips them unless the config says otherwise.
-SENSORS = {
-    "bme280": (0x76, False),
-    "sht4x": (0x44, False),
-    "scd41": (0x62, True),
-    "sgp40": (0x59, True),
-    "pms5003": (None, True),
-    "sds011": (None, True),
-    "battery": (None, False),
-}
+# The sensor catalogue: what the firmware and `meteolink flash` know of each
+# kind of sensor, one row per kind, in the order of this table:
+#
+#   KIND      the name config.json gives it
+#   MODULE    the driver's module, and CLASS its class (a roles.Sensor)
+#   BUS       "i2c"; "uart", the board's sensor UART (one sensor on it); or
+#             "adc", the board's battery divider
+#   ADDRESS   the default I2C address; None for a sensor off I2C
+#   FIELDS    ((frame field, the driver attribute that holds it), ...)
+#   HUNGRY    it draws tens of mA while it works: the PM fan (~80 mA for
+#             30 s), the SCD41 single shot (peaks of 175 mA), the SGP40
+#             heater. The low-battery schedule skips it unless the config
+#             says otherwise.
+#   FILES     the firmware files the node needs for it, the driver's first
+#   OPTIONS   keyword arguments the node gives the driver's constructor:
+#             "cold", True when the chip has just been powered; "ratio", the
+#             board's battery divider; "algorithm", the VOC index algorithm,
+#             which needs a sample every 10 s, so the node samples this
+#             sensor between cycles instead of deep sleeping
+#   WARM_MS   the most a cycle may wait on it beyond the common budget (a
+#             PM fan's warm-up; an SCD41's power-up, cold open and two shots)
+#   POWER_MS  its power-up time, when the board switches the sensors' supply
+#
+# Adding a sensor: its driver file, its emulated chip in sim/ (a module named
+# as the driver's, with PART), a row here and a line in docs/firmware.md's
+# sensor table; tests/firmware/test_catalogue.py checks all four.
+#
+# Plain tuples: the node imports this at every wake. The drivers' values are
+# read by the FIELDS names, with no table built per cycle.
+KIND: "Final" = 0
+MODULE: "Final" = 1
+CLASS: "Final" = 2
+BUS: "Final" = 3
+ADDRESS: "Final" = 4
+FIELDS: "Final" = 5
+HUNGRY: "Final" = 6
+FILES: "Final" = 7
+OPTIONS: "Final" = 8
+WARM_MS: "Final" = 9
+POWER_MS: "Final" = 10
+
+_T = (frames.TEMPERATURE, "temperature")
+_RH = (frames.HUMIDITY, "humidity")
+CATALOGUE: "tuple[Row, ...]" = (
+    ("bme280", "bme280", "BME280", "i2c", 0x76,
+     (_T, _RH, (frames.PRESSURE, "pressure")), False, ("bme280",), (), 0, 2),
+    ("sht4x", "sht4x", "SHT4x", "i2c", 0x44,
+     (_T, _RH), False, ("sht4x", "sensirion"), (), 0, 1),
+    ("scd41", "scd4x", "SCD4x", "i2c", 0x62,
+     ((frames.CO2, "co2"),), True, ("scd4x", "sensirion"), ("cold",), 11530, 1000),
+    ("sgp40", "sgp40", "SGP40", "i2c", 0x59,
+     ((frames.VOC_INDEX, "voc_index"),), True, ("sgp40", "voc_index", "sensirion"),
+     ("algorithm",), 0, 1),
+    ("pms5003", "pms5003", "PMS5003", "uart", None,
+     ((frames.PM1, "pm1"), (frames.PM2_5, "pm2_5"), (frames.PM10, "pm10")), True,
+     ("pms5003", "uart_sensor"), (), 30000, 0),
+    ("sds011", "sds011", "SDS011", "uart", None,
+     ((frames.PM2_5, "pm2_5"), (frames.PM10, "pm10")), True,
+     ("sds011", "uart_sensor"), (), 30000, 0),
+    ("battery", "battery", "Battery", "adc", None,
+     ((frames.BATTERY, "battery"),), False, ("battery",), ("ratio",), 0, 0),
+)  # fmt: skip
+SENSORS: "dict[str, Row]" = {row[KIND]: row for row in CATALOGUE}
+"""The catalogue's rows by kind (built once, at import)."""
+
 TRANSPORTS = ("uart", "lora", "ble")
 ROLES = ("node", "bridge")
 
 
-class ConfigError(MeteolinkError):  # type: ignore[misc, unused-ignore]
+class ConfigError(frames.MeteolinkError):  # type: ignore[misc, unused-ignore]
     """config.json is wrong; the message says where and what to write."""
 
     def __init__(self, key: str, problem: str) -> None:
@@ -54,7 +120,7 @@ class ConfigError(MeteolinkError):  # type: ignore[misc, unused-ignore]
 
 
 def _int(
-    d: dict,  # type: ignore[type-arg]
+    d: "dict[str, Any]",
     key: str,
     low: int,
     high: int,
@@ -74,21 +140,21 @@ def _int(
     return v
 
 
-def _choice(d: dict, key: str, choices: tuple, default: str) -> str:  # type: ignore[type-arg]
+def _choice(d: "dict[str, Any]", key: str, choices: "tuple[str, ...]", default: str) -> str:
     v = d.get(key, default)
     if v not in choices:
         raise ConfigError(key, "expected one of %s, got %r" % (", ".join(choices), v))
     return str(v)
 
 
-def _bool(d: dict, key: str, default: bool) -> bool:  # type: ignore[type-arg]
+def _bool(d: "dict[str, Any]", key: str, default: bool) -> bool:
     v = d.get(key, default)
     if not isinstance(v, bool):
         raise ConfigError(key, "expected true or false, got %r" % (v,))
     return v
 
 
-def _only(d: dict, allowed: tuple, where: str) -> None:  # type: ignore[type-arg]
+def _only(d: "dict[str, Any]", allowed: "tuple[str, ...]", where: str) -> None:
     for k in d:
         if k not in allowed:
             raise ConfigError(
@@ -120,7 +186,8 @@ def _sensors(value: object) -> list[Sensor]:
             raise ConfigError(
                 where, "unknown sensor %r (known: %s)" % (kind, ", ".join(sorted(SENSORS)))
             )
-        default = SENSORS[kind][0]
+        row = SENSORS[kind]
+        default = row[ADDRESS]
         address = None
         if default is not None:
             address = _int(item, "address", 0x08, 0x77, default, "", where + ".")
@@ -128,7 +195,7 @@ def _sensors(value: object) -> list[Sensor]:
             raise ConfigError(where + ".address", "%s is not an I2C sensor" % kind)
         if any(s.kind == kind for s in out):
             raise ConfigError(where, "%s is listed twice" % kind)
-        if kind in ("pms5003", "sds011") and any(s.kind in ("pms5003", "sds011") for s in out):
+        if row[BUS] == "uart" and any(SENSORS[s.kind][BUS] == "uart" for s in out):
             raise ConfigError(where, "one PM sensor per node: the board has one UART for it")
         out.append(Sensor(str(kind), address))
     return out
@@ -138,7 +205,7 @@ class Lora:
     """Radio settings. EU868: the frequency must lie in a sub-band the
     duty-cycle limiter knows, which the limiter itself checks at boot."""
 
-    def __init__(self, d: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, d: "dict[str, Any]") -> None:
         _only(d, ("freq_hz", "sf", "bw_khz", "cr", "power_dbm", "max_wait_s"), "lora.")
         self.freq_hz = _int(d, "freq_hz", 863000000, 870000000, 868100000, " Hz (EU868)", "lora.")
         self.sf = _int(d, "sf", 7, 12, 9, "", "lora.")
@@ -164,7 +231,7 @@ class Lora:
 class Config:
     """The checked configuration. Build it with parse() or load()."""
 
-    def __init__(self, d: dict) -> None:  # type: ignore[type-arg]
+    def __init__(self, d: "dict[str, Any]") -> None:
         _only(
             d,
             (
@@ -185,7 +252,7 @@ class Config:
             ),
             "",
         )
-        self.node = _int(d, "node", 1, MAX_NODE, None)
+        self.node = _int(d, "node", 1, frames.MAX_NODE, None)
         key = d.get("key")
         self.key: bytes | None = None
         if key is not None:
@@ -193,8 +260,8 @@ class Config:
                 self.key = bytes.fromhex(key)
             except (TypeError, ValueError):
                 self.key = b""
-            if len(self.key) != KEY_SIZE:
-                raise ConfigError("key", "expected %d hex digits, or null" % (2 * KEY_SIZE))
+            if len(self.key) != frames.KEY_SIZE:
+                raise ConfigError("key", "expected %d hex digits, or null" % (2 * frames.KEY_SIZE))
         self.interval_s = _int(d, "interval_s", 30, 86400, 600, " s")
         self.sensors = _sensors(d.get("sensors", ["bme280", "battery"]))
         self.transport = _choice(d, "transport", TRANSPORTS, "uart")
@@ -213,7 +280,7 @@ class Config:
         self.low_battery_factor = _int(d, "low_battery_factor", 1, 24, 3)
         skip = d.get("low_battery_skip")
         if skip is None:
-            skip = [s.kind for s in self.sensors if SENSORS[s.kind][1]]
+            skip = [s.kind for s in self.sensors if SENSORS[s.kind][HUNGRY]]
         if not isinstance(skip, list) or any(k not in SENSORS for k in skip):
             raise ConfigError("low_battery_skip", "expected a list of sensor names")
         self.low_battery_skip = skip

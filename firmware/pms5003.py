@@ -23,7 +23,7 @@ import time
 from micropython import const
 from uart_sensor import UartSensor
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -103,8 +103,9 @@ class PMS5003(UartSensor):
         self._wake()
         return _WARMUP_MS
 
-    def read(self) -> None:
-        """Ask for one frame (passive mode) and convert it. Allocates nothing."""
+    def read(self) -> bool:
+        """Ask for one frame (passive mode) and convert it; True (a new
+        reading). Allocates nothing."""
         buf = self._buf
         self._flush()  # whatever came before this call is stale
         now = time.ticks_ms()
@@ -126,7 +127,7 @@ class PMS5003(UartSensor):
                 self.pm1 = (buf[10] << 8 | buf[11]) * 10
                 self.pm2_5 = (buf[12] << 8 | buf[13]) * 10
                 self.pm10 = (buf[14] << 8 | buf[15]) * 10
-                return
+                return True
             if got == _OK:  # an 8-byte answer: the mode answer means "now ask"
                 if asked or buf[4] != _CMD_CHANGE_MODE:
                     continue

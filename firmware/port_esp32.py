@@ -1,7 +1,8 @@
 """The ESP32 (and ESP32-S3) port: reset cause, deep sleep, RTC memory, buses.
 
 node.py talks to the hardware only through a port module: this one, port_rp2
-or the sim's (sim/port.py); the three have the same functions.
+or the sim's (sim/port.py). roles.Port is their contract, and `make
+typecheck` holds each of the three up against it.
 """
 
 import time
@@ -14,10 +15,17 @@ from buses import link as link
 from buses import pin as pin
 from buses import pin_held as pin_held
 from buses import pin_out as pin_out
+from buses import sleep_ms as sleep_ms
 from buses import spi as spi
+from buses import ticks_diff as ticks_diff
+from buses import ticks_ms as ticks_ms
 from buses import uart as uart
 from buses import usb_power as usb_power
 from micropython import const
+
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Naps shorter than this busy-wait: entering and leaving light sleep costs
 # about a millisecond and the peripherals' clocks.
@@ -51,12 +59,16 @@ def save(memory: bytes | bytearray) -> None:
     machine.RTC().memory(memory)
 
 
-def deepsleep(ms: int) -> None:
-    """Sleep; the chip wakes by rebooting into main.py. Never returns."""
+def sleep_until_next_cycle(ms: int) -> None:
+    """Deep sleep: the chip wakes by rebooting into main.py. Never returns.
+
+    RTC memory (save()) is all that is kept, and the RTC's clock (now_s()).
+    """
     machine.deepsleep(ms)
 
 
-keepalive = None  # node.py sets it: feeds the watchdog within the cycle's budget
+# node.py sets it: feeds the watchdog within the cycle's budget.
+keepalive: "Callable[[], None] | None" = None
 
 
 def nap(ms: int) -> None:
@@ -67,12 +79,6 @@ def nap(ms: int) -> None:
         machine.lightsleep(ms)
     elif ms > 0:
         time.sleep_ms(ms)
-
-
-# Ticks wrap (every 2**30 ms on these ports): compare them with ticks_diff.
-ticks_ms = time.ticks_ms
-ticks_diff = time.ticks_diff
-sleep_ms = time.sleep_ms  # a short wait with the CPU running (polling a link)
 
 
 def now_s() -> int:

@@ -1,4 +1,4 @@
-"""The RP2040 port (Pico, Pico W): the same functions as port_esp32.
+"""The RP2040 port (Pico, Pico W): the same functions as port_esp32 (roles.Port).
 
 The RP2040 has no deep sleep that keeps a timer running in MicroPython, so
 the node light-sleeps between cycles and never reboots: its RAM, and so the
@@ -23,10 +23,17 @@ from buses import link as link
 from buses import pin as pin
 from buses import pin_held as pin_held
 from buses import pin_out as pin_out
+from buses import sleep_ms as sleep_ms
 from buses import spi as spi
+from buses import ticks_diff as ticks_diff
+from buses import ticks_ms as ticks_ms
 from buses import uart as uart
 from buses import usb_power as usb_power
 from micropython import const
+
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 _WATCHDOG_SCRATCH0 = const(0x4005800C)  # RP2040 datasheet 4.7.6; 4..7 are the bootrom's
 _SCRATCH_MAGIC = const(0x4D4C0001)
@@ -34,7 +41,7 @@ WDT_MAX_MS = const(8388)
 _PIECE_MS = const(4000)
 
 _memory: bytes | bytearray | None = None
-keepalive = None
+keepalive: "Callable[[], None] | None" = None  # node.py sets it (the module docstring)
 
 
 def reset_cause() -> int:
@@ -86,15 +93,13 @@ def nap(ms: int) -> None:
         ms -= piece
 
 
-def deepsleep(ms: int) -> None:
-    """Light sleep between cycles: returns, and node.py loops."""
+def sleep_until_next_cycle(ms: int) -> None:
+    """Light sleep, RAM kept: returns, and node.main() runs the next cycle.
+
+    The RP2040 has no deep sleep with a timer wake in MicroPython (the
+    module docstring); the naps feed the watchdog between cycles.
+    """
     nap(ms)
-
-
-# Ticks wrap (every 2**30 ms on these ports): compare them with ticks_diff.
-ticks_ms = time.ticks_ms
-ticks_diff = time.ticks_diff
-sleep_ms = time.sleep_ms  # a short wait with the CPU running (polling a link)
 
 
 def now_s() -> int:

@@ -38,7 +38,7 @@ SIZE = const(_BACKLOG + 1 + BACKLOG_ENTRY * BACKLOG_MAX + 2)
 class Retained:
     """The retained bytes, with named accessors. `buf` is what the port saves."""
 
-    def __init__(self, data: bytes | None) -> None:
+    def __init__(self, data: bytes | bytearray | None) -> None:
         self.buf = bytearray(SIZE)
         self.valid = False
         if data is not None and len(data) == SIZE and data[:3] == _MAGIC:

@@ -31,7 +31,7 @@ between cycles, and what each costs at 3.3 V (section 3.10):
 243 mJ is what 0.5 mW of idle current spends in about 8 minutes, so for
 cycles up to ~8 minutes staying idle costs less energy, and it keeps ASC.
 Only a node sampling CO2 far less often gains from power_down=True, and
-then it must run one throwaway cycle per wake (see `discard`).
+then it must run one throwaway shot per wake (see `discard`).
 """
 
 import time
@@ -39,7 +39,7 @@ import time
 from micropython import const
 from sensirion import check_words, crc8, word
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -89,8 +89,9 @@ class SCD4x:
     attributes as the last complete reading (None before the first).
 
     `discard` is True while the next reading is the first since the chip was
-    woken up or powered (section 3.10): the caller should run one more
-    start()/read() and keep the second reading. read() clears it.
+    woken up or powered (section 3.10): read() then returns False, and the
+    caller runs one more start()/read() and keeps the second reading. read()
+    clears it.
     """
 
     def __init__(
@@ -177,6 +178,16 @@ class SCD4x:
             raise OSError("SCD4x: no answer") from None
         time.sleep_ms(_COMMAND_MS)
 
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Before a shot: pass on the ambient pressure (set_pressure()), if known.
+
+        Temperature and humidity are the chip's own business.
+        """
+        if pressure:
+            self.set_pressure(pressure)
+
     def start(self) -> int:
         """Start one single-shot measurement; returns the ms until read() may run."""
         try:
@@ -185,8 +196,11 @@ class SCD4x:
             raise OSError("SCD4x: no answer") from None
         return _SINGLE_SHOT_MS
 
-    def read(self) -> None:
+    def read(self) -> bool:
         """Fetch the single shot's result. Allocates nothing when it succeeds.
+
+        False when this was the reading to throw away (`discard`): start()
+        and read() again.
 
         Every intermediate stays a small int on 32-bit ports too (below 2^30):
         175/65535 is 3500/13107 and 100/65535 is 2000/13107.
@@ -221,7 +235,9 @@ class SCD4x:
         self.co2 = word(d, 0)
         self.temperature = -4500 + (word(d, 1) * 3500 + 6553) // 13107
         self.humidity = (word(d, 2) * 2000 + 6553) // 13107
+        keep = not self.discard
         self.discard = False
+        return keep
 
     def stop(self) -> None:
         """Leave the chip idle (the default), or put it to sleep with power_down=True."""

@@ -21,7 +21,7 @@ import time
 from micropython import const
 from uart_sensor import UartSensor
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from _mpy_shed.time_mp import _TicksMs as Ticks  # an int on the node; opaque to mypy
     from uart_sensor import UART
@@ -111,8 +111,8 @@ class SDS011(UartSensor):
         self._set_work(_WORK, "SDS011: no reply to the work command")
         return _WARMUP_MS
 
-    def read(self) -> None:
-        """Query one measurement and convert it. Allocates nothing."""
+    def read(self) -> bool:
+        """Query one measurement and convert it; True (a new reading). Allocates nothing."""
         buf = self._buf
         self._flush()  # whatever came before this call is stale
         deadline = time.ticks_add(time.ticks_ms(), _READ_MS)
@@ -126,7 +126,7 @@ class SDS011(UartSensor):
                     # frame's deci-µg/m³ already.
                     self.pm2_5 = buf[2] | buf[3] << 8
                     self.pm10 = buf[4] | buf[5] << 8
-                    return
+                    return True
                 continue  # a late reply to another command
             if got == _NONE:
                 break

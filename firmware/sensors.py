@@ -1,5 +1,10 @@
 """The node's sensors: opening their drivers, powering, starting, reading.
 
+What each kind of sensor is (driver, bus, frame fields, ...) is a row of the
+sensor catalogue (node_config.CATALOGUE); this file drives every row the
+same way, through the driver contract (roles.Sensor): compensate(), start(),
+read(), stop(), and the value attributes the row names.
+
 A sensor that is absent or fails is left out of that cycle's frame, with
 STATUS_SENSOR_FAULT set: it never stops the cycle. Every sensor is started
 at once and read when it is ready, napping in between, so the longest wait
@@ -11,43 +16,34 @@ import node_config as configuration
 import retained
 from micropython import const
 
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
+if TYPE_CHECKING:
+    from node_config import Row
+    from roles import I2C, Board, Port, Sensor
+    from uart_sensor import UART
+
 _DEBUG = const(False)
 _LOW_BATTERY_HYSTERESIS_MV = const(100)
 # The VOC index algorithm is specified for a sample every 1 s or, with the
 # heater off between samples (Sensirion's low-power mode), every 10 s.
 VOC_SAMPLE_MS = const(10000)
-_SENSOR_POWER_UP_MS = const(10)  # BME280 2 ms, SHT4x 1 ms (datasheets)
-_SCD41_POWER_UP_MS = const(1000)  # SCD4x datasheet: power-up time
-
-# sensor kind -> (module, class, [(frame field, driver attribute)])
-_T = (frames.TEMPERATURE, "temperature")
-_RH = (frames.HUMIDITY, "humidity")
-_DRIVERS = {
-    "bme280": ("bme280", "BME280", (_T, _RH, (frames.PRESSURE, "pressure"))),
-    "sht4x": ("sht4x", "SHT4x", (_T, _RH)),
-    "scd41": ("scd4x", "SCD4x", ((frames.CO2, "co2"),)),
-    "sgp40": ("sgp40", "SGP40", ((frames.VOC_INDEX, "voc_index"),)),
-    "pms5003": (
-        "pms5003",
-        "PMS5003",
-        ((frames.PM1, "pm1"), (frames.PM2_5, "pm2_5"), (frames.PM10, "pm10")),
-    ),
-    "sds011": ("sds011", "SDS011", ((frames.PM2_5, "pm2_5"), (frames.PM10, "pm10"))),
-    "battery": ("battery", "Battery", ((frames.BATTERY, "battery"),)),
-}
+# The least nap after the board switches the sensors' supply on; a slower
+# chip's catalogue row says more (POWER_MS).
+_SENSOR_POWER_UP_MS = const(10)
+_UART_BAUD = const(9600)  # both PM sensors' fixed rate
 
 
 class Slot:
-    """A configured sensor: its driver, or None while it is absent."""
+    """A configured sensor: its catalogue row, its driver (None while absent)."""
 
     def __init__(self, spec: "configuration.Sensor") -> None:
+        row: Row = configuration.SENSORS[spec.kind]
         self.kind = spec.kind
         self.address = spec.address
-        module, cls, fields = _DRIVERS[spec.kind]
-        self._module = module
-        self._cls = cls
-        self.fields = fields
-        self.driver: object = None
+        self.row = row
+        self.bus = row[configuration.BUS]
+        self.fields = row[configuration.FIELDS]
+        self.driver: Sensor | None = None
         self.ready_at = 0
         self.pending = False
 
@@ -56,11 +52,7 @@ class Sensors:
     """The configured sensors of one node, and the buses they are on."""
 
     def __init__(
-        self,
-        port: object,
-        board: dict,  # type: ignore[type-arg]
-        cfg: "configuration.Config",
-        mem: "retained.Retained",
+        self, port: "Port", board: "Board", cfg: "configuration.Config", mem: "retained.Retained"
     ) -> None:
         self.port = port
         self.board = board
@@ -68,9 +60,14 @@ class Sensors:
         self.mem = mem
         self.cold = True  # this wake is a cold boot: chips may need a full start
         self.slots = [Slot(s) for s in cfg.sensors]
-        self._i2c: object = None
-        self._uart: object = None
-        self._climate: Slot | None = None  # the sensor that compensates the SGP40
+        self._i2c: I2C | None = None
+        self._uart: UART | None = None
+        # The first sensor read that gives the air's temperature (and
+        # humidity): what compensate() hands the sensors that correct for it.
+        self._climate: Slot | None = None
+        # The last pressure read (deci-hPa), in RTC memory for the next wake:
+        # the SCD41 shoots before this cycle's pressure is read.
+        self._pressure: int | None = mem.get(">H", retained.PRESSURE) or None
         # Which slot (1-based, in config order) set each field this cycle:
         # an earlier-listed sensor wins a field two sensors give.
         self._owner = bytearray(len(frames.FIELDS))
@@ -78,45 +75,52 @@ class Sensors:
         # wake, off before sleep. Sensors then start cold every cycle.
         self._power = board.get("sensor_power")
         self._powered = False
+        # The sensor sampled between cycles: the one whose driver runs the
+        # VOC index algorithm, which needs a steady series of samples.
         self.voc: Slot | None = None
         for slot in self.slots:
-            if slot.kind == "sgp40":
+            if "algorithm" in slot.row[configuration.OPTIONS]:
                 self.voc = slot
 
     def _bus(self, slot: Slot) -> object:
         port = self.port
-        if slot.kind in ("pms5003", "sds011"):
+        if slot.bus == "uart":
             if self._uart is None:
-                self._uart = port.uart(self.board["uart"], 9600)  # type: ignore[attr-defined]
+                self._uart = port.uart(self.board["uart"], _UART_BAUD)
             return self._uart
-        if slot.kind == "battery":
+        if slot.bus == "adc":
             b = self.board["battery"]
             if b is None:
-                raise OSError("battery: this board has no battery ADC")
+                raise OSError("%s: this board has no battery ADC" % slot.kind)
             if b.get("enable") is not None:
-                port.pin_out(b["enable"], b.get("enable_level", 1))  # type: ignore[attr-defined]
-            return port.adc(b["pin"])  # type: ignore[attr-defined]
+                port.pin_out(b["enable"], b.get("enable_level", 1))
+            return port.adc(b["pin"])
         if self._i2c is None:
-            self._i2c = port.i2c(self.board["i2c"])  # type: ignore[attr-defined]
+            self._i2c = port.i2c(self.board["i2c"])
         return self._i2c
 
-    def _open(self, slot: Slot) -> None:
-        module = __import__(slot._module)
-        cls = getattr(module, slot._cls)
+    def _open(self, slot: Slot) -> "Sensor":
+        row = slot.row
+        cls = getattr(__import__(row[configuration.MODULE]), row[configuration.CLASS])
         bus = self._bus(slot)
-        if slot.kind == "battery":
-            slot.driver = cls(bus, self.board["battery"]["ratio"])
-        elif slot.kind == "sgp40":
-            from voc_index import VocIndex
+        # The constructor's options the row asks for (node_config.OPTIONS).
+        kw: dict[str, object] = {}
+        for name in row[configuration.OPTIONS]:
+            if name == "cold":
+                # A switched supply powers the chip up at every wake.
+                kw[name] = self.cold or self._power is not None
+            elif name == "ratio":
+                kw[name] = self.board["battery"]["ratio"]
+            elif name == "algorithm":
+                from voc_index import VocIndex
 
-            slot.driver = cls(bus, slot.address, algorithm=VocIndex(VOC_SAMPLE_MS / 1000))
-        elif slot.kind == "scd41":
-            cold = self.cold or self._power is not None
-            slot.driver = cls(bus, slot.address, cold=cold)
-        elif slot.address is None:
-            slot.driver = cls(bus)
+                kw[name] = VocIndex(VOC_SAMPLE_MS / 1000)
+        if slot.address is None:
+            drv: Sensor = cls(bus, **kw)
         else:
-            slot.driver = cls(bus, slot.address)
+            drv = cls(bus, slot.address, **kw)
+        slot.driver = drv
+        return drv
 
     # The cycle.
 
@@ -148,21 +152,17 @@ class Sensors:
             status |= frames.STATUS_LOW_BATTERY
         skip = self.cfg.low_battery_skip if low else ()
         self.power(True)
-        t0 = port.ticks_ms()  # type: ignore[attr-defined]
+        t0 = port.ticks_ms()
         for slot in self.slots:
             slot.pending = False
             if slot.kind in skip:
                 continue
             try:
-                if slot.driver is None:
-                    self._open(slot)
-                if slot.kind == "scd41":
-                    p = self.mem.get(">H", retained.PRESSURE)
-                    if p:
-                        slot.driver.set_pressure(p)  # type: ignore[attr-defined]
-                elif slot.kind == "sgp40":
-                    self._compensate(slot.driver)  # with the last cycle's reading
-                wait = slot.driver.start()  # type: ignore[attr-defined]
+                drv = slot.driver
+                if drv is None:
+                    drv = self._open(slot)
+                self._compensate(drv)  # with the last cycle's readings
+                wait = drv.start()
             except (OSError, ImportError) as exc:
                 # ImportError: the driver's file is not on the node (a
                 # provisioning slip); the other sensors still report.
@@ -173,7 +173,7 @@ class Sensors:
                 continue
             # Relative to t0: opening a driver takes time too (an SCD41's
             # 530 ms after a cold boot), so count from when start() returned.
-            slot.ready_at = port.ticks_diff(port.ticks_ms(), t0) + wait  # type: ignore[attr-defined]
+            slot.ready_at = port.ticks_diff(port.ticks_ms(), t0) + wait
             slot.pending = True
         # Read in the order the sensors become ready, napping in between:
         # a PM fan's 30 s warm-up covers the SCD41's 5 s conversion.
@@ -185,23 +185,24 @@ class Sensors:
             if nxt is None:
                 break
             nxt.pending = False
-            elapsed = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
+            elapsed = port.ticks_diff(port.ticks_ms(), t0)
             if nxt.ready_at > elapsed:
-                port.nap(nxt.ready_at - elapsed)  # type: ignore[attr-defined]
+                port.nap(nxt.ready_at - elapsed)
             drv = nxt.driver
+            if drv is None:  # never: a pending sensor was opened and started
+                continue
             try:
-                # The SCD41's first reading after power-up is to be thrown
-                # away (datasheet 3.10): measure once more, in this cycle.
-                again = getattr(drv, "discard", False)
-                drv.read()  # type: ignore[attr-defined]
-                if again:
-                    elapsed = port.ticks_diff(port.ticks_ms(), t0)  # type: ignore[attr-defined]
-                    nxt.ready_at = elapsed + drv.start()  # type: ignore[attr-defined]
+                if not drv.read():
+                    # A reading the datasheet says to throw away (the
+                    # SCD41's first after power-up): measure once more, in
+                    # this cycle.
+                    elapsed = port.ticks_diff(port.ticks_ms(), t0)
+                    nxt.ready_at = elapsed + drv.start()
                     nxt.pending = True
                     continue
                 rank = self.slots.index(nxt) + 1
                 for fid, attr in nxt.fields:
-                    value = getattr(drv, attr)
+                    value = getattr(drv, attr)  # the attribute the catalogue names
                     # A VOC index of 0 means "not valid yet" (the algorithm's
                     # start-up): left out, as protocol.md says.
                     if value is None or (fid == frames.VOC_INDEX and value == 0):
@@ -217,56 +218,71 @@ class Sensors:
                 if _DEBUG:
                     print("node:", nxt.kind, exc)
                 continue
-            if nxt.kind in ("bme280", "sht4x"):
-                if nxt.kind == "bme280":
-                    self.mem.put(">H", retained.PRESSURE, drv.pressure)  # type: ignore[attr-defined]
-                if self._climate is None:
-                    self._climate = nxt  # compensates the SGP40
-            elif nxt.kind == "battery":
-                self._update_battery(drv.battery)  # type: ignore[attr-defined]
+            # What a good reading tells the node beyond the frame.
+            for fid, attr in nxt.fields:
+                if fid == frames.PRESSURE:  # for the SCD41, this cycle and the next wake's
+                    p = getattr(drv, attr)
+                    self.mem.put(">H", retained.PRESSURE, p)
+                    self._pressure = p or None
+                elif fid == frames.TEMPERATURE:
+                    if self._climate is None:
+                        self._climate = nxt  # compensates the SGP40
+                elif fid == frames.BATTERY:
+                    self._update_battery(getattr(drv, attr))
         for slot in self.slots:
-            if slot.driver is not None and slot.kind not in ("battery",):
+            if slot.driver is not None:
                 try:
-                    slot.driver.stop()  # type: ignore[attr-defined]
+                    slot.driver.stop()
                 except OSError:
                     pass
         if status:
             enc.put_raw(frames.STATUS, status)
         return status
 
-    def _compensate(self, sgp40: object) -> None:
+    def _compensate(self, drv: "Sensor") -> None:
+        """Hand drv what the node knows of the air (roles.Sensor.compensate)."""
+        t = rh = None
         climate = self._climate
-        drv = climate.driver if climate is not None else None
-        if drv is not None and drv.temperature is not None:  # type: ignore[attr-defined]
-            sgp40.set_compensation(drv.temperature, drv.humidity)  # type: ignore[attr-defined]
+        c = climate.driver if climate is not None else None
+        if c is not None and climate is not None:
+            for fid, attr in climate.fields:
+                if fid == frames.TEMPERATURE:
+                    t = getattr(c, attr)
+                elif fid == frames.HUMIDITY:
+                    rh = getattr(c, attr)
+        drv.compensate(t, rh, self._pressure)
 
     def power(self, on: bool) -> None:
         power = self._power
         if power is None or on == self._powered:
             return
         level = power["level"]
-        self.port.pin_out(power["pin"], level if on else 1 - level)  # type: ignore[attr-defined]
+        self.port.pin_out(power["pin"], level if on else 1 - level)
         self._powered = on
         if on:
-            slow = any(s.kind == "scd41" for s in self.slots)
-            self.port.nap(_SCD41_POWER_UP_MS if slow else _SENSOR_POWER_UP_MS)  # type: ignore[attr-defined]
+            ms = _SENSOR_POWER_UP_MS
+            for s in self.slots:
+                if s.row[configuration.POWER_MS] > ms:
+                    ms = s.row[configuration.POWER_MS]
+            self.port.nap(ms)
         else:
             # Unpowered chips are gone: open them again when power returns.
+            # (The battery's ADC is the MCU's own, on no switched supply.)
             for slot in self.slots:
-                if slot.kind != "battery":
+                if slot.bus != "adc":
                     slot.driver = None
             self._i2c = self._uart = None
 
     def sample_voc(self) -> None:
-        """One SGP40 sample between cycles, for the VOC index algorithm."""
+        """One sample between cycles, for the VOC index algorithm."""
         slot = self.voc
         drv = slot.driver if slot is not None else None
         if drv is None:
             return
         try:
             self._compensate(drv)
-            self.port.nap(drv.start())  # type: ignore[attr-defined]
-            drv.read()  # type: ignore[attr-defined]
-            drv.stop()  # type: ignore[attr-defined]  # heater off: Sensirion's low-power mode
+            self.port.nap(drv.start())
+            drv.read()
+            drv.stop()  # heater off: Sensirion's low-power mode
         except OSError:
             pass  # the cycle's own read reports the fault

@@ -32,7 +32,7 @@ import time
 from micropython import const
 from sensirion import check_words, crc8, word
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -124,6 +124,16 @@ class SGP40:
         t = 0 if t < 0 else 17500 if t > 17500 else t
         self._set_words((h * 65535 + 5000) // 10000, (t * 13107 + 1750) // 3500)
 
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Before a measurement: set_compensation() from the node's air, if known.
+
+        Otherwise the last compensation stays (table 10's defaults at first).
+        """
+        if temperature is not None and humidity is not None:
+            self.set_compensation(temperature, humidity)
+
     def start(self) -> int:
         """Start a measurement; returns the ms until read() may run.
 
@@ -138,9 +148,9 @@ class SGP40:
         self._hot = True
         return _HEAT_UP_MS if self._heating else _MEASURE_MS
 
-    def read(self) -> None:
-        """Fetch SRAW and feed the algorithm. No buffer allocated (the
-        algorithm's float arithmetic makes short-lived floats)."""
+    def read(self) -> bool:
+        """Fetch SRAW and feed the algorithm; True (a new reading). No buffer
+        allocated (the algorithm's float arithmetic makes short-lived floats)."""
         w = self._word
         try:
             if self._heating:
@@ -158,6 +168,7 @@ class SGP40:
         self.sraw = sraw
         if self.algorithm is not None:
             self.voc_index = self.algorithm.process(sraw)
+        return True
 
     def stop(self) -> None:
         """Heater off: the chip idles at 34 µA typ. until the next start()."""

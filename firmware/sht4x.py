@@ -11,9 +11,9 @@ the measurement is done the chip does not acknowledge its address (section
 import time
 
 from micropython import const
-from sensirion import check_words, word  # type: ignore[import-not-found, unused-ignore]
+from sensirion import check_words, word
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -80,6 +80,11 @@ class SHT4x:
         check_words(self._buf, 2, "SHT4x")
         self.serial = word(self._buf, 0) << 16 | word(self._buf, 1)
 
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Nothing to correct for: the chip measures the air itself."""
+
     def start(self) -> int:
         """Send the measurement command; returns the ms until read() may run."""
         try:
@@ -88,8 +93,9 @@ class SHT4x:
             raise OSError("SHT4x: no reply at 0x%02x" % self._address) from None
         return self._wait_ms
 
-    def read(self) -> None:
-        """Fetch and convert the measurement start() began. Allocates nothing."""
+    def read(self) -> bool:
+        """Fetch and convert the measurement start() began; True (a new
+        reading). Allocates nothing."""
         buf = self._buf
         try:
             self._i2c.readfrom_into(self._address, buf)
@@ -109,6 +115,7 @@ class SHT4x:
         rh = -600 + (2500 * word(buf, 1) + 6553) // 13107
         # The formula spans -6..119 %RH; the datasheet says to crop to 0..100.
         self.humidity = 0 if rh < 0 else 10000 if rh > 10000 else rh
+        return True
 
     def stop(self) -> None:
         """Nothing to do: the chip idles at 80 nA after each measurement."""

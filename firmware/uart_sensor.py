@@ -1,14 +1,15 @@
 """What the UART particulate sensors (PMS5003, SDS011) share: the line.
 
 A UART sensor's driver reads its frames into one buffer allocated once;
-this base class holds it and the two line helpers both drivers need.
+this base class holds it, the two line helpers both drivers need, and what
+both do with the node's air (nothing).
 """
 
 import time
 
 from micropython import const
 
-TYPE_CHECKING = False  # mypy takes this name as True; on the node it costs one global
+TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
     from typing import Protocol
 
@@ -32,6 +33,11 @@ class UartSensor:
         mv = memoryview(self._buf)
         self._view = mv  # views made once: slicing per read would allocate
         self._byte = mv[1:2]  # hunting the start: one byte at a time
+
+    def compensate(
+        self, temperature: int | None, humidity: int | None, pressure: int | None
+    ) -> None:
+        """Nothing to correct for: the particle counts need no air data."""
 
     def _flush(self) -> None:
         """Drop whatever the line holds (stale frames, a half frame)."""

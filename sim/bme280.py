@@ -262,3 +262,8 @@ class BME280(RegisterChip):
             (adc >> 4) & 0xFF,
             (adc & 0x0F) << 4,
         )
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (BME280, ("temperature", "humidity", "pressure"))

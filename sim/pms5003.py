@@ -187,3 +187,8 @@ class SetPin:
 
     def off(self) -> None:
         self.value(0)
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (PMS5003, ("pm1", "pm2_5", "pm10"))

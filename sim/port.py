@@ -27,13 +27,24 @@ import sys
 import time
 
 import frames
+import node_config as configuration
 
 from sim import clock
 
-_world: dict | None = None  # type: ignore[type-arg]
+TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from sim.adc import ADC
+    from sim.bluetooth import BLE
+    from sim.i2c import I2C
+    from sim.uart import UART
+
+_world: "dict[str, Any] | None" = None
 
 
-def world() -> dict:  # type: ignore[type-arg]
+def world() -> "dict[str, Any]":
     global _world
     if _world is None:
         path = os.getenv("METEOLINK_SIM")
@@ -49,10 +60,10 @@ def _rtc_path() -> str:
     return str(world()["_path"]) + ".rtc"
 
 
-def _read_rtc() -> dict | None:  # type: ignore[type-arg]
+def _read_rtc() -> "dict[str, Any] | None":
     try:
         with open(_rtc_path()) as f:
-            rtc: dict = json.load(f)  # type: ignore[type-arg]
+            rtc: dict[str, Any] = json.load(f)
             return rtc
     except OSError:
         return None
@@ -101,13 +112,14 @@ def save(memory: bytes | bytearray) -> None:
     _write_rtc("awake", _memory, clock.ticks_ms())
 
 
-def deepsleep(ms: int) -> None:
-    """Write RTC memory, let ms of sim time pass, and end this process."""
+def sleep_until_next_cycle(ms: int) -> None:
+    """As an ESP32's deep sleep: write RTC memory, let ms of sim time pass,
+    and end this process (the next wake is a new one). Never returns."""
     _write_rtc("asleep", _memory, clock.ticks_ms() + ms)
     sys.exit(0)
 
 
-keepalive = None  # node.py sets it, as on the boards
+keepalive: "Callable[[], None] | None" = None  # node.py sets it, as on the boards
 
 
 def nap(ms: int) -> None:
@@ -216,30 +228,23 @@ def sleep_ms(ms: int) -> None:
     time.sleep_ms(ms)
 
 
-# The sim board's parts: which emulated chip stands for each sensor, at
-# which address, and which of the world's air quantities it measures.
-_I2C_CHIPS = (
-    ("bme280", "BME280", 0x76, ("temperature", "humidity", "pressure")),
-    ("sht4x", "SHT4x", 0x44, ("temperature", "humidity")),
-    ("scd41", "SCD41", 0x62, ("co2", "temperature", "humidity")),
-    ("sgp40", "SGP40", 0x59, ("voc",)),
-)
-_UART_CHIPS = (
-    ("pms5003", "PMS5003", ("pm1", "pm2_5", "pm10")),
-    ("sds011", "SDS011", ("pm2_5", "pm10")),
-)
+# The sim board's parts: for each sensor in the catalogue, the emulated chip
+# of the module named as its driver's (sim/scd4x.py for scd4x.py), which
+# says in PART which chip class it is and which of the world's air
+# quantities it measures. An I2C chip answers at the catalogue's address.
 
 # What each sim board part was built as, for a test or a bench to look at.
-parts: dict = {}  # type: ignore[type-arg]
+parts: "dict[str, Any]" = {}
 
 
-def _make(kind: str, cls_name: str, quantities: tuple, *args: int) -> object:  # type: ignore[type-arg]
+def _make(row: "configuration.Row", *args: int) -> "Any":
+    kind = row[configuration.KIND]
     w = world()
     air = w.get("air", {})
-    module = __import__("sim." + (kind if kind != "scd41" else "scd4x"), None, None, [cls_name])
+    cls, quantities = __import__("sim." + row[configuration.MODULE], None, None, ["PART"]).PART
     kwargs = {q: air[q] for q in quantities if q in air}
     kwargs.update(w.get("chips", {}).get(kind, {}))  # what this one chip reads differently
-    chip = getattr(module, cls_name)(*args, **kwargs)
+    chip = cls(*args, **kwargs)
     silent, corrupt = _faults(kind)
     chip.silent = silent
     chip.corrupt = corrupt
@@ -247,7 +252,7 @@ def _make(kind: str, cls_name: str, quantities: tuple, *args: int) -> object:  #
     return chip
 
 
-def _wired() -> list:  # type: ignore[type-arg]
+def _wired() -> "list[str]":
     """The parts on the board: the world's "wired" list, else what config.json
     names (the technician wired what was configured), less the "absent" ones."""
     w = world()
@@ -261,28 +266,33 @@ def _wired() -> list:  # type: ignore[type-arg]
     return [k for k in kinds if k not in absent]
 
 
-def i2c(cfg: object) -> object:
+def i2c(cfg: object) -> "I2C":
     from sim.i2c import I2C
 
     bus = I2C()
     wired = _wired()
-    for kind, cls_name, address, quantities in _I2C_CHIPS:
-        if kind in wired:
-            bus.attach(_make(kind, cls_name, quantities, address))  # type: ignore[arg-type]
+    for row in configuration.CATALOGUE:
+        address = row[configuration.ADDRESS]
+        if (
+            row[configuration.BUS] == "i2c"
+            and address is not None
+            and row[configuration.KIND] in wired
+        ):
+            bus.attach(_make(row, address))
     return bus
 
 
-def uart(cfg: object, baudrate: int) -> object:
+def uart(cfg: object, baudrate: int) -> "UART":
     from sim.uart import UART
 
     wired = _wired()
-    for kind, cls_name, quantities in _UART_CHIPS:
-        if kind in wired:  # one UART, one PM sensor
-            return UART(_make(kind, cls_name, quantities))  # type: ignore[arg-type]
+    for row in configuration.CATALOGUE:  # one UART, one sensor on it
+        if row[configuration.BUS] == "uart" and row[configuration.KIND] in wired:
+            return UART(_make(row))
     return UART(None)
 
 
-def adc(pin: object) -> object:
+def adc(pin: object) -> "ADC":
     from sim.adc import ADC
 
     with open("board.json") as f:
@@ -300,7 +310,7 @@ def pin_out(pin: object, value: int) -> None:
             f.write("%s=%d\n" % (pin, value))
 
 
-def ble() -> object:
+def ble() -> "BLE":
     from sim.bluetooth import BLE
 
     path = world().get("ble")

@@ -167,3 +167,8 @@ class SCD41(Chip):
             return None
         self._reply = None
         return reply[:n]
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (SCD41, ("co2", "temperature", "humidity"))

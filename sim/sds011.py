@@ -144,3 +144,8 @@ class SDS011(UartChip):
         while now - self._last >= INTERVAL_MS:
             self._last += INTERVAL_MS
             self.send(self.data(self._last), self._last)
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (SDS011, ("pm2_5", "pm10"))

@@ -122,3 +122,8 @@ class SGP40(Chip):
             return None
         self._reply = None
         return reply[:n]
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (SGP40, ("voc",))
