@@ -14,7 +14,7 @@ import pytest
 
 from meteolink.firmware import frames
 from meteolink.firmware import node_config as config
-from tests.helpers import FIRMWARE, ROOT
+from tests.support.tools import FIRMWARE, ROOT
 
 SIM = ROOT / "sim"
 DOCS = ROOT / "docs" / "firmware.md"

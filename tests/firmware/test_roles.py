@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import FIRMWARE, ROOT
+from tests.support.tools import FIRMWARE, ROOT
 
 STUBS = ROOT / ".stubs" / "esp32"
 
