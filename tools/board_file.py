@@ -144,9 +144,10 @@ def check_pair(board: Board, cfg: nodeconfig.Config) -> None:
         raise CommandError(f"config.json: transport: board {board.name} has no serial link")
     for i, sensor in enumerate(cfg.sensors):
         where = f"config.json: sensors[{i}]: {sensor.kind}"
-        if sensor.kind in ("pms5003", "sds011") and b["uart"] is None:
+        bus = nodeconfig.SENSORS[sensor.kind][nodeconfig.BUS]
+        if bus == "uart" and b["uart"] is None:
             raise CommandError(f"{where} needs a sensor UART and board {board.name} has none")
-        if sensor.kind == "battery" and b["battery"] is None:
+        if bus == "adc" and b["battery"] is None:
             raise CommandError(
                 f'{where}: board {board.name} cannot measure its battery (give "sensors"'
                 ' without "battery": left out, "sensors" means ["bme280", "battery"])'

@@ -18,15 +18,6 @@ from meteolink.tools.programs import find_tool, last_line
 # The firmware files by what needs them (firmware/node.py imports the rest lazily).
 CORE = ("frames", "framing", "node_config", "counter", "retained", "node", "sensors")
 PORT_MODULES: dict[str, str | None] = {"esp32": "port_esp32", "rp2": "port_rp2", "unix": None}
-SENSOR_MODULES = {
-    "bme280": ("bme280",),
-    "sht4x": ("sht4x", "sensirion"),
-    "scd41": ("scd4x", "sensirion"),
-    "sgp40": ("sgp40", "voc_index", "sensirion"),
-    "pms5003": ("pms5003", "uart_sensor"),
-    "sds011": ("sds011", "uart_sensor"),
-    "battery": ("battery",),
-}
 TRANSPORT_MODULES = {
     "uart": ("uart_link",),
     "ble": ("ble_link",),
@@ -47,7 +38,7 @@ def modules_for(board: Board, cfg: nodeconfig.Config) -> list[str]:
     if port is not None:
         names += [port, "buses"]  # the port's pins and buses, shared by ESP32 and RP2040
     for sensor in cfg.sensors:
-        names += SENSOR_MODULES[sensor.kind]
+        names += nodeconfig.SENSORS[sensor.kind][nodeconfig.FILES]  # the sensor catalogue's
     names += TRANSPORT_MODULES[cfg.transport]
     if cfg.role == "bridge":
         names += BRIDGE_MODULES

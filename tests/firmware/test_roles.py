@@ -1,9 +1,9 @@
 """The roles' contracts bite: an implementation missing a function fails the type check.
 
-firmware/roles.py holds every port, link and driver up against its
-Protocol. Here a copy of the firmware loses one function at a time and
-mypy, run as `make typecheck` runs it (ESP32 stubs), must name what is
-missing.
+firmware/roles.py holds every port and link up against its Protocol, and
+each sensor driver holds itself to roles.Sensor at its end. Here a copy of
+the firmware loses one function at a time and mypy, run as `make typecheck`
+runs it (ESP32 stubs), must name what is missing, where it is checked.
 """
 
 import re
@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from meteolink.firmware import node_config as config
 from tests.support.tools import FIRMWARE, ROOT
 
 STUBS = ROOT / ".stubs" / "esp32"
 
 
-def typecheck(tree: Path) -> subprocess.CompletedProcess[str]:
+def typecheck(tree: Path, *files: str) -> subprocess.CompletedProcess[str]:
     if not STUBS.is_dir():
         pytest.fail("the MicroPython stubs are missing: run 'make typecheck' first")
     return subprocess.run(
@@ -35,6 +36,7 @@ def typecheck(tree: Path) -> subprocess.CompletedProcess[str]:
             "--cache-dir",
             str(tree / ".mypy_cache"),
             "firmware/roles.py",
+            *files,
         ],
         cwd=tree,
         env={"MYPYPATH": f"{STUBS}:firmware", "PATH": ""},
@@ -54,7 +56,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_every_implementation_satisfies_its_role(tree: Path) -> None:
-    proc = typecheck(tree)
+    drivers = [f"firmware/{row[config.MODULE]}.py" for row in config.CATALOGUE]
+    proc = typecheck(tree, *drivers)
     assert proc.returncode == 0, proc.stdout
 
 
@@ -77,8 +80,10 @@ def test_a_missing_function_fails_the_type_check(
     text, n = re.subn(rf"\bdef {function}\(", f"def {function}_gone(", source.read_text("utf-8"))
     assert n >= 1
     source.write_text(text, "utf-8")
-    proc = typecheck(tree)
+    proc = typecheck(tree, path)
     assert proc.returncode == 1
-    assert re.search(rf'firmware/roles\.py:\d+: error: .*"{role}"', proc.stdout), proc.stdout
+    # A port or link fails where roles.py holds it; a driver, at its own end.
+    checked = re.escape(path if role == "Sensor" else "firmware/roles.py")
+    assert re.search(rf'{checked}:\d+: error: .*"{role}"', proc.stdout), proc.stdout
     assert f'is missing following "{role}" protocol member:' in proc.stdout, proc.stdout
     assert re.search(rf"note: +{function}$", proc.stdout, re.MULTILINE), proc.stdout
