@@ -90,6 +90,8 @@ CATALOGUE: "tuple[Row, ...]" = (
      (_T, _RH, (frames.PRESSURE, "pressure")), False, ("bme280",), (), 0, 2),
     ("sht4x", "sht4x", "SHT4x", "i2c", 0x44,
      (_T, _RH), False, ("sht4x", "sensirion"), (), 0, 1),
+    ("sht3x", "sht3x", "SHT3x", "i2c", 0x44,
+     (_T, _RH), False, ("sht3x", "sensirion"), (), 0, 2),
     ("scd41", "scd4x", "SCD4x", "i2c", 0x62,
      ((frames.CO2, "co2"),), True, ("scd4x", "sensirion"), ("cold",), 11530, 1000),
     ("sgp40", "sgp40", "SGP40", "i2c", 0x59,

@@ -117,3 +117,8 @@ class SHT3x(Chip):
         reply = words(*self._reply, corrupt=self.corrupt)
         self._reply = None  # a reply is read once
         return (reply + b"\xff" * n)[:n]  # beyond the reply the bus reads idle-high
+
+
+# The sim board's part for this sensor (sim/port.py): the chip, and which of
+# the world's air quantities it measures (its constructor's keywords).
+PART = (SHT3x, ("temperature", "humidity"))
