@@ -69,7 +69,7 @@ def test_every_implementation_satisfies_its_role(tree: Path) -> None:
         ("sim/port.py", "nap", "Port"),
         ("firmware/uart_link.py", "poll_ack", "Link"),
         ("firmware/lora_link.py", "sleep", "Link"),
-        ("firmware/sht4x.py", "stop", "Sensor"),
+        ("firmware/bme280.py", "stop", "Sensor"),
         ("firmware/battery.py", "compensate", "Sensor"),
     ],
 )
