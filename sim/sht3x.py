@@ -17,9 +17,7 @@ reads earlier fails. Raw values come from the conversion formulas (section
 4.13) inverted: St = (T + 45) * 65535 / 175, Srh = RH * 65535 / 100.
 """
 
-import sim.clock
-from sim.i2c import Chip
-from sim.sensirion import words
+from sim.sensirion import RHTChip
 
 # command: (duration in ms, clock stretching)
 _MEASURE = {
@@ -43,45 +41,20 @@ STATUS_COMMAND = 1 << 1  # the last command was not processed
 STATUS_CHECKSUM = 1 << 0  # the last write's checksum failed
 
 
-def _ticks(value: float, offset: float, span: float) -> int:
-    return min(0xFFFF, max(0, round((value + offset) * 65535 / span)))
+class SHT3x(RHTChip):
+    """The chip (sim/sensirion.py's RHTChip has the measurement and the reply)."""
 
-
-class SHT3x(Chip):
-    """The chip. `ticks` = (St, Srh) overrides the raw words the next measurement gives."""
+    RH_OFFSET = 0.0  # section 4.13: RH = 100 * Srh / 65535
+    RH_SPAN = 100.0
 
     def __init__(
         self, address: int = 0x44, *, temperature: float = 21.5, humidity: float = 45.0
     ) -> None:
-        super().__init__(address)
-        self.temperature = temperature
-        self.humidity = humidity
-        self.corrupt = False  # replies carry a wrong CRC while set
-        self.ticks: tuple[int, int] | None = None
+        super().__init__(address, temperature, humidity)
         self.status = STATUS_RESET  # as after power-up
-        self.measurements = 0  # conversions completed, for tests
-        self._started: int | None = None  # sim.clock tick of the measurement command
-        self._duration = 0.0
-        self._stretch = False
-        self._reply: tuple[int, ...] | None = None  # the words the next read returns
-
-    def _busy(self) -> bool:
-        """True while a measurement runs; latches its result when it ends."""
-        if self._started is None:
-            return False
-        if not self._stretch and sim.clock.ticks_ms() - self._started < self._duration:
-            return True
-        self._started = None
-        if self.ticks is not None:
-            self._reply = self.ticks
-        else:
-            st = _ticks(self.temperature, 45.0, 175.0)
-            self._reply = (st, _ticks(self.humidity, 0.0, 100.0))
-        self.measurements += 1
-        return False
 
     def write(self, data: bytes) -> bool:
-        if self._busy():
+        if self.busy():
             return False  # measuring: the address is not acknowledged
         if not data:
             return True  # an address-only probe
@@ -91,17 +64,15 @@ class SHT3x(Chip):
         command = data[0] << 8 | data[1]
         self.status &= ~STATUS_COMMAND
         if command in _MEASURE:
-            self._started = sim.clock.ticks_ms()
-            self._duration, self._stretch = _MEASURE[command]
-            self._reply = None
+            duration, stretch = _MEASURE[command]
+            self.measure(duration, stretch=stretch)
         elif command == _READ_STATUS:
-            self._reply = (self.status,)
+            self.reply(self.status)
         elif command == _CLEAR_STATUS:
             self.status &= ~(STATUS_RESET | STATUS_COMMAND | STATUS_CHECKSUM)
-            self._reply = None
         elif command == _SOFT_RESET:
             self.status = STATUS_RESET
-            self._started = self._reply = None
+            self.idle()
         elif command == _HEATER_ON:
             self.status |= STATUS_HEATER
         elif command == _HEATER_OFF:
@@ -110,13 +81,6 @@ class SHT3x(Chip):
             self.status |= STATUS_COMMAND
             return False  # an unknown command is not acknowledged
         return True
-
-    def read(self, n: int) -> bytes | None:
-        if self._busy() or self._reply is None:
-            return None
-        reply = words(*self._reply, corrupt=self.corrupt)
-        self._reply = None  # a reply is read once
-        return (reply + b"\xff" * n)[:n]  # beyond the reply the bus reads idle-high
 
 
 # The sim board's part for this sensor (sim/port.py): the chip, and which of
