@@ -12,10 +12,10 @@ import pytest
 from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway import assembly
 from meteolink.gateway.assembly import INPUTS, UPSTREAMS, MissingDependency, build
-from meteolink.gateway.ble_input import BleInput
-from meteolink.gateway.config import Ble, Config, Mqtt, SerialPort
-from meteolink.gateway.mqtt_upstream import MqttUpstream
-from meteolink.gateway.serial_input import SerialInput
+from meteolink.gateway.ble_input import Ble, BleInput
+from meteolink.gateway.config import Config
+from meteolink.gateway.mqtt_upstream import Mqtt, MqttUpstream
+from meteolink.gateway.serial_input import SerialInput, SerialPort
 
 # Builds the gateway a config file asks for in a fresh interpreter, with the
 # packages named in argv[3:] made impossible to import, and prints what it
@@ -93,9 +93,11 @@ def test_a_missing_package_names_what_to_install_and_how_to_do_without(tmp_path:
 def test_build_wires_each_part_to_the_gateway(tmp_path: Path) -> None:
     cfg = Config(
         data=tmp_path,
-        serial=(SerialPort("/dev/ttyUSB0"), SerialPort("/dev/ttyACM0", 9600)),
-        ble=Ble(enabled=True, company_id=0x1234),
-        mqtt=Mqtt(host="broker", tls=True, port=8883),
+        parts={
+            "serial": (SerialPort("/dev/ttyUSB0"), SerialPort("/dev/ttyACM0", 9600)),
+            "ble": Ble(enabled=True, company_id=0x1234),
+            "mqtt": Mqtt(host="broker", tls=True, port=8883),
+        },
     )
     gw = build(cfg)
     try:
