@@ -1,6 +1,7 @@
 """The gateway built from its configuration through the INPUTS and UPSTREAMS tables."""
 
 import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from meteolink.firmware.frames import MeteolinkError
-from meteolink.gateway import assembly
+from meteolink.gateway import assembly, parts
 from meteolink.gateway.assembly import INPUTS, UPSTREAMS, MissingDependency, build
 from meteolink.gateway.ble_input import Ble, BleInput
 from meteolink.gateway.config import Config
@@ -129,6 +130,11 @@ def test_every_row_names_a_module_with_create_and_the_package_it_imports(
     part = table[name]
     module = importlib.import_module(f"meteolink.gateway.{part.module}")
     assert callable(module.create)
+    # Imported where it is used, not with the module (config.load() imports
+    # every part's module): the source names it; build() imports it first.
+    source = inspect.getsource(module)
+    assert f"import {part.requires}\n" in source or f"from {part.requires} import" in source
+    parts.require(part, role="part", name=name, source="test")
     assert part.requires in sys.modules
     assert part.install.startswith(part.requires) or part.requires == "serial"
 
