@@ -105,12 +105,12 @@ class Table:
         return value
 
     def table(self, key: str) -> "Table":
-        """The table [key] (empty if absent), its errors named key.…"""
+        """The table [key], empty if absent; its errors name "key.<its key>"."""
         value = self.get(key, dict, {}, "a table")
         return Table(value, f"{self.where}{key}.", self.source)
 
     def tables(self, key: str, what: str) -> list["Table"]:
-        """The array of tables [[key]], each one `what` (a port...), named key[i].…"""
+        """The array of tables [[key]], each one `what` (a port); errors name "key[i]."."""
         entries = self.get(key, list, [], f"a list of [[{key}]] tables")
         found = []
         for i, entry in enumerate(entries):

@@ -1,4 +1,4 @@
-"""A part is one module and one row: proved by adding one that meteolink has never seen."""
+"""A part is one module and one row: proved with an input and an upstream never seen before."""
 
 import asyncio
 import contextlib
@@ -82,23 +82,86 @@ def create(config: Config, settings: JsonLines) -> list[Upstream]:
     return [JsonLinesUpstream(config, settings.path)]
 '''
 
+# And a new input: frames as hex lines in a file, handed to the gateway once.
+HEXFILE_INPUT = '''
+"""Frames written as hexadecimal lines in a file, each handed to the gateway once."""
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from meteolink.gateway.config import Config, Table
+from meteolink.gateway.roles import Feed, Input
+
+
+@dataclass(frozen=True)
+class HexFile:
+    path: Path
+
+
+def parse(top: Table, section: str, override: None) -> HexFile | None:
+    t = top.table(section)
+    path = t.get("path", str, None, "a file path")
+    t.finish()
+    return HexFile(Path(path)) if path else None
+
+
+def plan(settings: HexFile) -> list[str]:
+    return [f"replays the frames in {settings.path}"]
+
+
+class HexFileInput:
+    def __init__(self, feed: Feed, path: Path) -> None:
+        self.feed = feed
+        self.path = path
+        self.name = f"hexfile:{path.name}"
+
+    async def run(self) -> None:
+        for line in self.path.read_text("utf-8").split():
+            await self.feed.room()
+            self.feed.receive(bytes.fromhex(line), source=self.name)
+        await asyncio.Event().wait()  # until cancelled, as every input
+
+
+def create(config: Config, settings: HexFile, feed: Feed) -> list[Input]:
+    return [HexFileInput(feed, settings.path)]
+'''
+
 
 @pytest.fixture
-def jsonl_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Part]:
-    """The module written into a package of its own, and its one row in UPSTREAMS."""
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A package of parts meteolink has never seen, importable for this test."""
     package = tmp_path / "site" / PACKAGE
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("", "utf-8")
-    (package / "jsonl_upstream.py").write_text(JSONL_UPSTREAM, "utf-8")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    yield package
+    for name in [m for m in sys.modules if m.partition(".")[0] == PACKAGE]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def hexfile_row(package: Path, monkeypatch: pytest.MonkeyPatch) -> Part:
+    """The input's module, and its one row in INPUTS."""
+    (package / "hexfile_input.py").write_text(HEXFILE_INPUT, "utf-8")
+    importlib.invalidate_caches()
+    row = Part(
+        module=f"{PACKAGE}.hexfile_input", requires="", install="", turn_off="remove [hexfile]"
+    )
+    monkeypatch.setitem(INPUTS, "hexfile", row)
+    return row
+
+
+@pytest.fixture
+def jsonl_row(package: Path, monkeypatch: pytest.MonkeyPatch) -> Part:
+    """The upstream's module, and its one row in UPSTREAMS."""
+    (package / "jsonl_upstream.py").write_text(JSONL_UPSTREAM, "utf-8")
     importlib.invalidate_caches()
     row = Part(
         module=f"{PACKAGE}.jsonl_upstream", requires="", install="", turn_off="remove [jsonl] path"
     )
     monkeypatch.setitem(UPSTREAMS, "jsonl", row)
-    yield row
-    for name in [m for m in sys.modules if m.partition(".")[0] == PACKAGE]:
-        del sys.modules[name]
+    return row
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -141,6 +204,37 @@ def test_an_upstream_added_by_one_module_and_one_row_is_parsed_planned_built_and
     store = Store(tmp_path / "data" / "readings.db")
     assert store.pending(f"file:{out}") == [], "its cursor moved"
     store.close()
+
+
+def test_an_input_added_by_one_module_and_one_row_feeds_the_gateway(
+    tmp_path: Path, hexfile_row: Part, jsonl_row: Part
+) -> None:
+    frames_file = tmp_path / "frames.txt"
+    frames_file.write_text("\n".join(reading(6, seq).hex() for seq in range(3)), "utf-8")
+    out = tmp_path / "readings.jsonl"
+    cfg = config.load(
+        write(tmp_path, f'[hexfile]\npath = "{frames_file}"\n[jsonl]\npath = "{out}"\n')
+    )
+    assert describe(cfg).splitlines()[2:4] == [
+        f"replays the frames in {frames_file}",
+        f"appends readings to {out}",
+    ]
+    gw = assembly.build(cfg)
+    assert [i.name for i in gw.inputs] == ["hexfile:frames.txt"]
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        async with asyncio.timeout(10):
+            while not out.exists() or len(out.read_text("utf-8").splitlines()) < 3:
+                await asyncio.sleep(0.02)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    asyncio.run(main())
+    lines = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
+    assert [m["id"] for m in lines] == ["6-0", "6-1", "6-2"]
+    assert gw.sources["hexfile:frames.txt"].frames == 3
 
 
 def test_the_new_part_s_section_is_checked_by_its_own_parser(
