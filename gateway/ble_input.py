@@ -31,8 +31,9 @@ BlueZ needs the experimental advertisement-monitor API (bluetoothd
 --experimental), and when the kernel refuses a monitor it can deliver
 nothing without raising any error.
 
-bleak is imported at the top: gateway/assembly.py imports this module only
-when [ble] enabled = true, and says what to install when bleak is missing.
+Its section is [ble]. bleak is imported only once scanning starts:
+config.load() imports this module to read the section, and a gateway
+without BLE must not need bleak (gateway/parts.py).
 """
 
 from __future__ import annotations
@@ -43,16 +44,16 @@ import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-from bleak import BleakScanner
 
 from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.config import Config
+from meteolink.gateway.config import Config, Table
 from meteolink.gateway.roles import Feed, Input, Receiver
 
 if TYPE_CHECKING:
+    from bleak import BleakScanner
     from bleak.backends.device import BLEDevice
     from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
@@ -67,6 +68,32 @@ LEGACY_FRAME_BUDGET = 31 - 3 - 2 - 2
 
 _START_TIMEOUT = 30.0  # seconds for BlueZ to start a scan before it counts as a failure
 _STOP_TIMEOUT = 5.0  # seconds to stop one; past that the adapter is presumed gone
+
+
+@dataclass(frozen=True)
+class Ble:
+    """The [ble] table."""
+
+    enabled: bool = False
+    adapter: str | None = None
+    company_id: int = DEFAULT_COMPANY_ID
+
+
+def parse(top: Table, section: str, override: None) -> Ble:
+    """The [ble] table; there is no command-line override."""
+    t = top.table(section)
+    ble = Ble(
+        enabled=t.get("enabled", bool, False, "true or false"),
+        adapter=t.get("adapter", str, None, "an adapter name such as hci0"),
+        company_id=int(t.number("company_id", DEFAULT_COMPANY_ID, low=0, high=0xFFFF)),
+    )
+    t.finish()
+    return ble
+
+
+def plan(ble: Ble) -> list[str]:
+    """One line when [ble] enabled = true, for `meteolink gateway --check`."""
+    return [f"reads BLE adverts with company id 0x{ble.company_id:04X}"] if ble.enabled else []
 
 
 class BleInput:
@@ -178,6 +205,8 @@ class BleInput:
 
     async def run(self) -> None:
         """Scan until cancelled; never give up on a missing or failing adapter."""
+        from bleak import BleakScanner
+
         failures = 0
         last_problem = ""
         quiet = 0  # idle restarts in a row: said once at info level, then quietly
@@ -300,9 +329,8 @@ def _advice(exc: BaseException, adapter: str | None) -> str:
     return "check `systemctl status bluetooth` and `journalctl -u bluetooth`"
 
 
-def create(config: Config, feed: Feed) -> list[Input]:
+def create(config: Config, ble: Ble, feed: Feed) -> list[Input]:
     """The inputs the configuration asks for: one scanner when [ble] enabled = true."""
-    ble = config.ble
     if not ble.enabled:
         return []
     return [BleInput(feed.receive, company_id=ble.company_id, adapter=ble.adapter)]

@@ -4,11 +4,14 @@ Every mistake is reported as one ConfigError naming the file, the key and
 what to do, because the person reading it is a technician at a terminal
 on a Pi, not the author of the file. deploy/gateway.toml is the commented
 example; docs/gateway.md explains each section.
+
+The gateway-wide sections, [gateway], [nodes] and [quality], are read here.
+Each input's and upstream's section is read by that part's own module,
+found through the tables in gateway/parts.py, with the Table below.
 """
 
 import re
 import tomllib
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from typing import Any
 
 from meteolink.firmware import frames
 from meteolink.firmware.frames import MeteolinkError
+from meteolink.gateway import parts
 from meteolink.gateway.quality import PLAUSIBLE
 
 DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
@@ -25,42 +29,6 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # safe in MQTT topics and Home Ass
 
 class ConfigError(MeteolinkError):
     """The configuration cannot be used; the message names the file and the key."""
-
-
-@dataclass(frozen=True)
-class SerialPort:
-    port: str
-    baud: int = 115200
-
-
-@dataclass(frozen=True)
-class Ble:
-    enabled: bool = False
-    adapter: str | None = None
-    company_id: int = 0xFFFF
-
-
-@dataclass(frozen=True)
-class Mqtt:
-    host: str
-    port: int = 1883
-    tls: bool = False
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: Path | None = None
-    prefix: str = "meteolink"
-    discovery: bool = True
-    discovery_prefix: str = "homeassistant"
-
-    @property
-    def name(self) -> str:
-        """The upstream's name in the store's cursors: one per broker."""
-        return f"mqtt://{self.host}:{self.port}"
-
-    @property
-    def label(self) -> str:
-        """The broker as log lines name it, TLS shown."""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -75,36 +43,49 @@ class NodeConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """The gateway-wide settings, and each input's and upstream's by the part's name.
+
+    parts holds what each part's parse() made of its section (gateway/parts.py);
+    a part absent or None there is not asked for.
+    """
+
     name: str = "gateway"
     data: Path = DEFAULT_DATA
     unknown_nodes: str = "accept"  # or "reject": only nodes listed in [nodes] are stored
     retention_days: float = 90.0
     commit_interval: float = 1.0
     offline_after: float = 3.0  # node intervals of silence before it is reported offline
-    serial: tuple[SerialPort, ...] = ()
-    ble: Ble = Ble()
-    mqtt: Mqtt | None = None
     nodes: Mapping[int, NodeConfig] = field(default_factory=dict)
     plausible: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(PLAUSIBLE))
+    parts: Mapping[str, object] = field(default_factory=dict)  # name -> that part's settings
     source: str = "(defaults)"  # the file it came from, for messages
 
     def node(self, node: int) -> NodeConfig | None:
         return self.nodes.get(node)
 
 
-class _Table:
-    """A TOML table read key by key, so that every error can say which key."""
+class Table:
+    """A TOML table read key by key, so that every error can say which file and key.
+
+    Each part's parse() reads its section with one: get() a value of a kind,
+    number() in a range, table() or tables() for what is nested, error() for
+    a problem found after reading, and finish() once every key was read, to
+    turn a misspelt key into an error rather than a silently ignored setting.
+    Every error is one ConfigError, "<file>: <where><key>: <problem>".
+    """
 
     def __init__(self, data: Mapping[str, Any], where: str, source: str) -> None:
         self.data = data
-        self.where = where
-        self.source = source
+        self.where = where  # the keys' prefix in messages: "" at the top, "mqtt." below
+        self.source = source  # the file, for messages
         self.used: set[str] = set()
 
     def error(self, key: str, problem: str) -> ConfigError:
+        """The error to raise for key, problem saying what is wrong and what to give."""
         return ConfigError(f"{self.source}: {self.where}{key}: {problem}")
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any, what: str) -> Any:
+        """key's value, default if absent; what names the kind expected, for the message."""
         self.used.add(key)
         if key not in self.data:
             return default
@@ -117,16 +98,29 @@ class _Table:
         return value
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
+        """key's value as a float from low to high."""
         value = float(self.get(key, (int, float), default, "a number"))
         if not low <= value <= high:
             raise self.error(key, f"{value:g} is out of range (give {low:g} to {high:g})")
         return value
 
-    def table(self, key: str) -> "_Table":
+    def table(self, key: str) -> "Table":
+        """The table [key], empty if absent; its errors name "key.<its key>"."""
         value = self.get(key, dict, {}, "a table")
-        return _Table(value, f"{self.where}{key}.", self.source)
+        return Table(value, f"{self.where}{key}.", self.source)
+
+    def tables(self, key: str, what: str) -> list["Table"]:
+        """The array of tables [[key]], each one `what` (a port); errors name "key[i]."."""
+        entries = self.get(key, list, [], f"a list of [[{key}]] tables")
+        found = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise self.error(f"{key}[{i}]", f"write each {what} as a [[{key}]] table")
+            found.append(Table(entry, f"{self.where}{key}[{i}].", self.source))
+        return found
 
     def finish(self) -> None:
+        """Raise for the first key nobody read: misspelt, or in the wrong section."""
         unknown = sorted(set(self.data) - self.used)
         if unknown:
             raise self.error(
@@ -137,7 +131,9 @@ class _Table:
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
     """Read the config file (None: defaults only) and apply command-line overrides.
 
-    overrides: "serial" (list of port paths), "mqtt" (URL), "data" (directory).
+    overrides: "data" (directory), and a part's name for its command-line value,
+    given to its parse(): "serial" (list of port paths), "mqtt" (URL).
+    Imports every part's module, none of their optional packages.
     """
     source = str(path) if path is not None else "(command line)"
     data: dict[str, Any] = {}
@@ -157,7 +153,7 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
 
 
 def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> Config:
-    top = _Table(data, "", source)
+    top = Table(data, "", source)
     gw = top.table("gateway")
     name = gw.get("name", str, "gateway", "a string")
     if not _NAME.match(name):
@@ -171,21 +167,17 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
     offline_after = gw.number("offline_after", 3.0, low=1, high=1000)
     gw.finish()
 
-    serial = _serial(top, source)
-    ble_t = top.table("ble")
-    ble = Ble(
-        enabled=ble_t.get("enabled", bool, False, "true or false"),
-        adapter=ble_t.get("adapter", str, None, "an adapter name such as hci0"),
-        company_id=int(ble_t.number("company_id", 0xFFFF, low=0, high=0xFFFF)),
-    )
-    ble_t.finish()
-    mqtt = _mqtt(top, overrides.get("mqtt"), source)
+    # Each input's and upstream's section, read by its own module: the tables
+    # are the one list of parts, so a section no row names is an unknown key.
+    settings: dict[str, object] = {}
+    for part_name, part in (*parts.INPUTS.items(), *parts.UPSTREAMS.items()):
+        settings[part_name] = parts.module(part).parse(
+            top, part.section or part_name, overrides.get(part_name)
+        )
     nodes = _nodes(top)
     plausible = _quality(top)
     top.finish()
 
-    if overrides.get("serial"):
-        serial = tuple(SerialPort(port) for port in overrides["serial"])
     if overrides.get("data"):
         data_dir = Path(overrides["data"])
     return Config(
@@ -195,85 +187,14 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
         retention_days=retention,
         commit_interval=commit_interval,
         offline_after=offline_after,
-        serial=serial,
-        ble=ble,
-        mqtt=mqtt,
         nodes=nodes,
         plausible=plausible,
+        parts=settings,
         source=source,
     )
 
 
-def _serial(top: _Table, source: str) -> tuple[SerialPort, ...]:
-    entries = top.get("serial", list, [], "a list of [[serial]] tables")
-    ports = []
-    for i, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise top.error(f"serial[{i}]", "write each port as a [[serial]] table")
-        t = _Table(entry, f"serial[{i}].", source)
-        port = t.get("port", str, None, "a device path")
-        if not port:
-            raise t.error("port", "missing (give a path such as /dev/serial/by-id/...)")
-        baud = int(t.number("baud", 115200, low=300, high=4_000_000))
-        t.finish()
-        ports.append(SerialPort(port, baud))
-    return tuple(ports)
-
-
-def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """mqtt://[user[:password]@]host[:port] or mqtts://… -> (host, port, tls, user, password)."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"{url!r}: give mqtt://host[:port] or mqtts://host[:port]")
-    tls = parts.scheme == "mqtts"
-    try:
-        port = parts.port or (8883 if tls else 1883)
-    except ValueError as e:
-        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from e
-    user = urllib.parse.unquote(parts.username) if parts.username else None
-    password = urllib.parse.unquote(parts.password) if parts.password else None
-    return parts.hostname, port, tls, user, password
-
-
-def _mqtt(top: _Table, url_override: str | None, source: str) -> Mqtt | None:
-    t = top.table("mqtt")
-    url = t.get("url", str, None, "a URL such as mqtt://broker.example:1883")
-    if url_override:
-        url, where = url_override, "--mqtt"
-    else:
-        where = f"{source}: mqtt.url"
-    username = t.get("username", str, None, "a string")
-    password = t.get("password", str, None, "a string")
-    ca_file = t.get("ca_file", str, None, "a file path")
-    prefix = t.get("prefix", str, "meteolink", "a topic prefix")
-    discovery = t.get("discovery", bool, True, "true or false")
-    discovery_prefix = t.get("discovery_prefix", str, "homeassistant", "a topic prefix")
-    t.finish()
-    for key, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
-        if not value or any(c in value for c in "+#\0") or value.startswith("/"):
-            raise t.error(key, f"{value!r}: give a topic prefix without '+', '#' or a leading '/'")
-    if url is None:
-        return None
-    try:
-        host, port, tls, url_user, url_password = parse_mqtt_url(url)
-    except ValueError as e:
-        raise ConfigError(f"{where}: {e}") from e
-    if ca_file is not None and not Path(ca_file).is_file():
-        raise t.error("ca_file", f"{ca_file}: no such file (give the CA certificate's path)")
-    return Mqtt(
-        host=host,
-        port=port,
-        tls=tls,
-        username=url_user or username,
-        password=url_password or password,
-        ca_file=Path(ca_file) if ca_file else None,
-        prefix=prefix.rstrip("/"),
-        discovery=discovery,
-        discovery_prefix=discovery_prefix.rstrip("/"),
-    )
-
-
-def _nodes(top: _Table) -> dict[int, NodeConfig]:
+def _nodes(top: Table) -> dict[int, NodeConfig]:
     nodes_t = top.table("nodes")
     nodes = {}
     for key in list(nodes_t.data):
@@ -307,7 +228,7 @@ def _nodes(top: _Table) -> dict[int, NodeConfig]:
     return nodes
 
 
-def _quality(top: _Table) -> dict[str, tuple[float, float]]:
+def _quality(top: Table) -> dict[str, tuple[float, float]]:
     t = top.table("quality")
     limits = dict(PLAUSIBLE)
     for key in list(t.data):

@@ -14,27 +14,124 @@ never a gap. Topics (prefix "meteolink" by default):
     homeassistant/sensor/...           discovery configs (gateway/homeassistant.py)
 
 What the messages carry is gateway/messages.py, shared with `meteolink export`.
+
+Its section is [mqtt]; `--mqtt URL` replaces its url. aiomqtt is imported
+only by the methods that talk to the broker: config.load() imports this
+module to read the section, and `meteolink export` must not need aiomqtt
+(gateway/parts.py).
 """
+
+from __future__ import annotations
 
 import asyncio
 import collections
 import logging
 import ssl
-
-import aiomqtt
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from meteolink.firmware import frames
 from meteolink.gateway import homeassistant, messages
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.config import Config, Mqtt
+from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.roles import Outbox, Upstream
 from meteolink.gateway.stats import NodeStats
 from meteolink.gateway.store import Stored
+
+if TYPE_CHECKING:
+    import aiomqtt
 
 log = logging.getLogger(__name__)
 
 BATCH = 200  # readings per round trip; their PUBACKs are awaited together
 STATS_EVERY = 60.0
+
+
+@dataclass(frozen=True)
+class Mqtt:
+    """The [mqtt] table, its url taken apart."""
+
+    host: str
+    port: int = 1883
+    tls: bool = False
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: Path | None = None
+    prefix: str = "meteolink"
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+
+    @property
+    def name(self) -> str:
+        """The upstream's name in the store's cursors: one per broker."""
+        return f"mqtt://{self.host}:{self.port}"
+
+    @property
+    def label(self) -> str:
+        """The broker as log lines name it, TLS shown."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
+    """mqtt://[user[:password]@]host[:port] or mqtts://… -> (host, port, tls, user, password)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"{url!r}: give mqtt://host[:port] or mqtts://host[:port]")
+    tls = parts.scheme == "mqtts"
+    try:
+        port = parts.port or (8883 if tls else 1883)
+    except ValueError as e:
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from e
+    user = urllib.parse.unquote(parts.username) if parts.username else None
+    password = urllib.parse.unquote(parts.password) if parts.password else None
+    return parts.hostname, port, tls, user, password
+
+
+def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
+    """The [mqtt] table, every key checked; None without a url (from the file or --mqtt)."""
+    t = top.table(section)
+    url = t.get("url", str, None, "a URL such as mqtt://broker.example:1883")
+    if url_override:
+        url, where = url_override, "--mqtt"
+    else:
+        where = f"{top.source}: {t.where}url"
+    username = t.get("username", str, None, "a string")
+    password = t.get("password", str, None, "a string")
+    ca_file = t.get("ca_file", str, None, "a file path")
+    prefix = t.get("prefix", str, "meteolink", "a topic prefix")
+    discovery = t.get("discovery", bool, True, "true or false")
+    discovery_prefix = t.get("discovery_prefix", str, "homeassistant", "a topic prefix")
+    t.finish()
+    for key, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
+        if not value or any(c in value for c in "+#\0") or value.startswith("/"):
+            raise t.error(key, f"{value!r}: give a topic prefix without '+', '#' or a leading '/'")
+    if url is None:
+        return None
+    try:
+        host, port, tls, url_user, url_password = parse_mqtt_url(url)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from e
+    if ca_file is not None and not Path(ca_file).is_file():
+        raise t.error("ca_file", f"{ca_file}: no such file (give the CA certificate's path)")
+    return Mqtt(
+        host=host,
+        port=port,
+        tls=tls,
+        username=url_user or username,
+        password=url_password or password,
+        ca_file=Path(ca_file) if ca_file else None,
+        prefix=prefix.rstrip("/"),
+        discovery=discovery,
+        discovery_prefix=discovery_prefix.rstrip("/"),
+    )
+
+
+def plan(mqtt: Mqtt) -> list[str]:
+    """The broker's line, for `meteolink gateway --check`."""
+    tls = " with TLS" if mqtt.tls else ""
+    return [f"forwards to {mqtt.label}{tls}, topics {mqtt.prefix}/<node>/state"]
 
 
 class MqttUpstream:
@@ -62,6 +159,8 @@ class MqttUpstream:
         self._changed.put_nowait(stats)
 
     async def run(self, outbox: Outbox) -> None:
+        import aiomqtt
+
         complained = False
         while True:
             try:
@@ -93,6 +192,8 @@ class MqttUpstream:
 
     def _explain(self, e: BaseException) -> str:
         """The broker's refusal, with what to change in the config."""
+        import aiomqtt
+
         text = str(e)
         where = self.config.source
         rc = getattr(e, "rc", None)
@@ -114,6 +215,8 @@ class MqttUpstream:
     # -- inside one connection -------------------------------------------------
 
     def _client(self) -> aiomqtt.Client:
+        import aiomqtt
+
         m = self.mqtt
         tls = None
         if m.tls:
@@ -188,7 +291,7 @@ class MqttUpstream:
         outbox: Outbox,
         batch: list[Stored],
         publishes: list[asyncio.Future[None]],
-        previous: "asyncio.Task[None] | None",
+        previous: asyncio.Task[None] | None,
     ) -> None:
         try:
             await asyncio.gather(*publishes)
@@ -283,6 +386,8 @@ class MqttUpstream:
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         """A clean stop says "offline" itself: the broker sends the will only on a loss."""
+        import aiomqtt
+
         try:
             async with asyncio.timeout(2.0):
                 await client.publish(self.status_topic, "offline", qos=1, retain=True)
@@ -290,6 +395,6 @@ class MqttUpstream:
             pass
 
 
-def create(config: Config) -> list[Upstream]:
+def create(config: Config, mqtt: Mqtt) -> list[Upstream]:
     """The upstreams the configuration asks for: one broker, [mqtt]."""
-    return [MqttUpstream(config, mqtt=config.mqtt)] if config.mqtt is not None else []
+    return [MqttUpstream(config, mqtt=mqtt)]

@@ -1,10 +1,12 @@
 """The gateway's two roles, declared once: inputs bring frames in, upstreams take readings out.
 
-Implementations are found through the tables in gateway/assembly.py (name ->
-module, imported only when the configuration asks for it). Each module there
-has a `create` function: for an input, create(config, feed) -> [Input]; for an
-upstream, create(config) -> [Upstream]. The service runs each one as a named
-task of its TaskGroup until it is cancelled, and knows nothing else of it.
+Implementations are found through the tables in gateway/parts.py (name ->
+module, its optional package imported only when the configuration asks for
+it). Each module there reads its own section of the configuration and has a
+`create` function: for an input, create(config, settings, feed) -> [Input];
+for an upstream, create(config, settings) -> [Upstream]. The service runs
+each one as a named task of its TaskGroup until it is cancelled, and knows
+nothing else of it.
 
 An input sees the gateway only as a Feed: where to hand each frame, where to
 count line noise, and when to wait for room. An upstream sees it only as an

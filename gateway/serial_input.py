@@ -7,7 +7,13 @@ memory bounded and resynchronises at the next zero byte. A port that goes
 away (USB unplugged, the bridge rebooting) is reopened with backoff by the
 same path, so /dev/serial/by-id/... names, which follow the board from
 socket to socket, are the ones to configure.
+
+Its section is [[serial]], one table per port; `--serial PORT` replaces
+them. pyserial is imported only once a port is opened: config.load()
+imports this module to read the section (gateway/parts.py).
 """
+
+from __future__ import annotations
 
 import asyncio
 import contextlib
@@ -16,18 +22,49 @@ import logging
 import os
 import termios
 from collections.abc import Awaitable, Callable
-
-import serial
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from meteolink.firmware import framing
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.config import Config
+from meteolink.gateway.config import Config, Table
 from meteolink.gateway.roles import Feed, Input, Receiver
+
+if TYPE_CHECKING:
+    import serial
 
 log = logging.getLogger(__name__)
 
 READ_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class SerialPort:
+    """One [[serial]] table."""
+
+    port: str
+    baud: int = 115200
+
+
+def parse(top: Table, section: str, override: list[str] | None) -> tuple[SerialPort, ...]:
+    """The [[serial]] ports, each checked; the --serial ports instead when given."""
+    ports = []
+    for t in top.tables(section, "port"):
+        port = t.get("port", str, None, "a device path")
+        if not port:
+            raise t.error("port", "missing (give a path such as /dev/serial/by-id/...)")
+        baud = int(t.number("baud", 115200, low=300, high=4_000_000))
+        t.finish()
+        ports.append(SerialPort(port, baud))
+    if override:
+        return tuple(SerialPort(port) for port in override)
+    return tuple(ports)
+
+
+def plan(ports: tuple[SerialPort, ...]) -> list[str]:
+    """A line per port, for `meteolink gateway --check`."""
+    return [f"reads {p.port} at {p.baud} baud" for p in ports]
 
 
 class PortGone(Exception):
@@ -60,6 +97,8 @@ class SerialInput:
         self.opened = 0  # how many times the port was opened: 2 means it came back once
 
     async def run(self) -> None:
+        import serial
+
         complained = False
         while True:
             try:
@@ -150,9 +189,9 @@ def _why(e: BaseException) -> str:
     return str(e)
 
 
-def create(config: Config, feed: Feed) -> list[Input]:
+def create(config: Config, ports: tuple[SerialPort, ...], feed: Feed) -> list[Input]:
     """The inputs the configuration asks for: one per [[serial]] port."""
     return [
         SerialInput(feed.receive, port=p.port, baud=p.baud, on_noise=feed.noise, room=feed.room)
-        for p in config.serial
+        for p in ports
     ]

@@ -12,6 +12,7 @@ readings per station.
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -23,7 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meteolink.firmware import frames, framing
-from meteolink.gateway.config import Config, NodeConfig, SerialPort, parse_mqtt_url
+from meteolink.gateway.config import NodeConfig
+from meteolink.gateway.mqtt_upstream import parse_mqtt_url
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
 from meteolink.tools.pseudo_terminal import PseudoTerminal
@@ -178,14 +180,11 @@ def run(args: argparse.Namespace) -> int:
     nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
     from meteolink.gateway import config as gwconfig
 
-    cfg = gwconfig.load(None, {"mqtt": args.mqtt})
-    cfg = Config(
+    cfg = dataclasses.replace(
+        gwconfig.load(None, {"serial": [port], "mqtt": args.mqtt, "data": str(data)}),
         name="demo",
-        data=data,
         commit_interval=0.2,
-        serial=(SerialPort(port),),
         nodes=nodes,
-        mqtt=cfg.mqtt,
         source="(demo)",
     )
     sim = Simulator(line.master, count=args.count, interval=args.interval, seed=args.seed)

@@ -1,6 +1,7 @@
 """The gateway built from its configuration through the INPUTS and UPSTREAMS tables."""
 
 import importlib
+import inspect
 import json
 import subprocess
 import sys
@@ -10,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from meteolink.firmware.frames import MeteolinkError
-from meteolink.gateway import assembly
+from meteolink.gateway import assembly, parts
 from meteolink.gateway.assembly import INPUTS, UPSTREAMS, MissingDependency, build
-from meteolink.gateway.ble_input import BleInput
-from meteolink.gateway.config import Ble, Config, Mqtt, SerialPort
-from meteolink.gateway.mqtt_upstream import MqttUpstream
-from meteolink.gateway.serial_input import SerialInput
+from meteolink.gateway.ble_input import Ble, BleInput
+from meteolink.gateway.config import Config
+from meteolink.gateway.mqtt_upstream import Mqtt, MqttUpstream
+from meteolink.gateway.serial_input import SerialInput, SerialPort
 
 # Builds the gateway a config file asks for in a fresh interpreter, with the
 # packages named in argv[3:] made impossible to import, and prints what it
@@ -93,9 +94,11 @@ def test_a_missing_package_names_what_to_install_and_how_to_do_without(tmp_path:
 def test_build_wires_each_part_to_the_gateway(tmp_path: Path) -> None:
     cfg = Config(
         data=tmp_path,
-        serial=(SerialPort("/dev/ttyUSB0"), SerialPort("/dev/ttyACM0", 9600)),
-        ble=Ble(enabled=True, company_id=0x1234),
-        mqtt=Mqtt(host="broker", tls=True, port=8883),
+        parts={
+            "serial": (SerialPort("/dev/ttyUSB0"), SerialPort("/dev/ttyACM0", 9600)),
+            "ble": Ble(enabled=True, company_id=0x1234),
+            "mqtt": Mqtt(host="broker", tls=True, port=8883),
+        },
     )
     gw = build(cfg)
     try:
@@ -127,6 +130,11 @@ def test_every_row_names_a_module_with_create_and_the_package_it_imports(
     part = table[name]
     module = importlib.import_module(f"meteolink.gateway.{part.module}")
     assert callable(module.create)
+    # Imported where it is used, not with the module (config.load() imports
+    # every part's module): the source names it; build() imports it first.
+    source = inspect.getsource(module)
+    assert f"import {part.requires}\n" in source or f"from {part.requires} import" in source
+    parts.require(part, role="part", name=name, source="test")
     assert part.requires in sys.modules
     assert part.install.startswith(part.requires) or part.requires == "serial"
 
