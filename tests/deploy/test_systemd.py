@@ -7,9 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.support.tools import ROOT, find_tool
+from tests.support.tools import ROOT, systemd_tool
 
 DEPLOY = ROOT / "deploy"
 UNIT = DEPLOY / "meteolink-gateway.service"
@@ -17,12 +15,6 @@ SYSUSERS = DEPLOY / "meteolink.sysusers"
 EXEC = "/opt/meteolink/bin/meteolink"
 # What verify says on a machine where the gateway is not installed, and only that.
 MISSING_EXEC = f"{UNIT.name}: Command {EXEC} is not executable: No such file or directory"
-
-
-def systemd_tool(name: str) -> str:
-    if shutil.which(name) is None:
-        pytest.fail(f"{name} is not installed: apt-get install systemd")
-    return find_tool(name)
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -1,15 +1,10 @@
 # Runs under the MicroPython unix port (tests/firmware/test_battery.py): the
 # battery driver against the sim's emulated ADC, one JSON line per case.
-import json
 
 from battery import Battery
 
 from sim.adc import ADC
-
-
-def out(case, **kw):
-    kw["case"] = case
-    print(json.dumps(kw))
+from tests.firmware.mp_support import emit
 
 
 def reading(adc, **kw):
@@ -23,29 +18,29 @@ def reading(adc, **kw):
 
 # An ESP32 whose raw ADC reads 8 % low: read_uv() is calibrated, read_u16() is not.
 mv, err, reads = reading(ADC(volts=1.95, calibrated=True, gain=0.92))
-out("esp32_read_uv", mv=mv, error=err, reads=reads)
+emit("esp32_read_uv", mv=mv, error=err, reads=reads)
 mv, err, reads = reading(ADC(volts=1.95, calibrated=False, gain=0.92))
-out("esp32_raw_u16", mv=mv, error=err)
+emit("esp32_raw_u16", mv=mv, error=err)
 
 # RP2040: no read_uv(), read_u16() over 3.3 V. A Pico's VSYS/3 on GPIO29.
 mv, err, reads = reading(ADC(volts=1.95))
-out("rp2_read_u16", mv=mv, error=err, reads=reads)
+emit("rp2_read_u16", mv=mv, error=err, reads=reads)
 mv, err, reads = reading(ADC(volts=1.5), ratio=3.0)
-out("rp2_ratio_3", mv=mv, error=err)
+emit("rp2_ratio_3", mv=mv, error=err)
 
 # Ripple of 0.1 V alternating on successive conversions: averaged away.
 for samples in (1, 8):
     mv, err, reads = reading(ADC(volts=1.95, calibrated=True, ripple=0.1), samples=samples)
-    out("ripple_%d" % samples, mv=mv, error=err, reads=reads)
+    emit("ripple_%d" % samples, mv=mv, error=err, reads=reads)
 
 # The divider's wiring broken: 0 V at the pin; or no divider: saturated.
 for volts in (0.0, 0.1):
     for calibrated in (False, True):
         mv, err, reads = reading(ADC(volts=volts, calibrated=calibrated))
-        out("zero_%s_%s" % (volts, calibrated), mv=mv, error=err)
+        emit("zero_%s_%s" % (volts, calibrated), mv=mv, error=err)
 for calibrated in (False, True):
     mv, err, reads = reading(ADC(volts=4.1, calibrated=calibrated))
-    out("saturated_%s" % calibrated, mv=mv, error=err)
+    emit("saturated_%s" % calibrated, mv=mv, error=err)
 
 # A failed reading keeps the last good one; start() has nothing to wait for.
 adc = ADC(volts=1.9, calibrated=True)
@@ -57,11 +52,11 @@ try:
     err = None
 except OSError as e:
     err = str(e)
-out("after_failure", mv=b.battery, error=err, start=b.start())
+emit("after_failure", mv=b.battery, error=err, start=b.start())
 
 try:
     Battery(ADC(volts=1.9), samples=0)
     err = None
 except ValueError as e:
     err = str(e)
-out("no_samples", error=err)
+emit("no_samples", error=err)

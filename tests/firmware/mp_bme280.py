@@ -1,8 +1,6 @@
 # Runs under the MicroPython unix port (tests/firmware/test_bme280.py): drives
 # the firmware's BME280 driver against the emulated chip (sim/bme280.py) and
 # prints one JSON line per case, for pytest to judge.
-import gc
-import json
 import time
 
 import bme280
@@ -10,19 +8,7 @@ import bme280
 import sim.bme280
 import sim.clock
 from sim.i2c import I2C
-
-
-def out(case, **kw):
-    kw["case"] = case
-    print(json.dumps(kw))
-
-
-def error_of(fn):
-    try:
-        fn()
-    except OSError as e:
-        return str(e)
-    return None
+from tests.firmware.mp_support import allocated, emit, error_of
 
 
 def measure(chip):
@@ -45,19 +31,19 @@ t_fine = d._t_fine
 p = d._compensate_p(415148)
 ref_t, ref_fine = sim.bme280.compensate_t(519888, sim.bme280.CALIBRATION)
 ref_p = sim.bme280.compensate_p(415148, ref_fine, sim.bme280.CALIBRATION)
-out("example", t=t, t_fine=t_fine, p_q24_8=p, ref_t=ref_t, ref_t_fine=ref_fine, ref_p=ref_p)
+emit("example", t=t, t_fine=t_fine, p_q24_8=p, ref_t=ref_t, ref_t_fine=ref_fine, ref_p=ref_p)
 
 
 def calibration_of(d):
     return {name: getattr(d, "_" + name.lower()) for name in sim.bme280.CALIBRATION}
 
 
-out("calibration", got=calibration_of(d), want=sim.bme280.CALIBRATION, ms=construct_ms)
+emit("calibration", got=calibration_of(d), want=sim.bme280.CALIBRATION, ms=construct_ms)
 # Extremes of every type: 12-bit signed dig_H4/H5 sharing 0xE5, signed char H6.
 extreme = {"T2": -32768, "P1": 65535, "P9": -1, "H1": 255, "H2": -2, "H3": 255}
 extreme.update({"H4": -2048, "H5": 2047, "H6": -128})
 d = bme280.BME280(I2C(sim.bme280.BME280(calibration=extreme)))
-out("calibration_extremes", got=calibration_of(d), want=extreme)
+emit("calibration_extremes", got=calibration_of(d), want=extreme)
 
 for temperature, humidity, pressure in (
     (-30.0, 95.0, 950.0),
@@ -66,7 +52,7 @@ for temperature, humidity, pressure in (
 ):
     chip = sim.bme280.BME280(temperature=temperature, humidity=humidity, pressure=pressure)
     d, ms = measure(chip)
-    out(
+    emit(
         "condition",
         want=[temperature, humidity, pressure],
         got=[d.temperature, d.humidity, d.pressure],
@@ -77,9 +63,9 @@ for temperature, humidity, pressure in (
         config=chip.regs[0xF5],
     )
 
-out("wrong_id", error=error_of(lambda: bme280.BME280(I2C(sim.bme280.BME280(chip_id=0x58)))))
-out("absent", error=error_of(lambda: bme280.BME280(I2C())))
-out("other_address", error=error_of(lambda: bme280.BME280(I2C(sim.bme280.BME280()), 0x77)))
+emit("wrong_id", error=error_of(lambda: bme280.BME280(I2C(sim.bme280.BME280(chip_id=0x58)))))
+emit("absent", error=error_of(lambda: bme280.BME280(I2C())))
+emit("other_address", error=error_of(lambda: bme280.BME280(I2C(sim.bme280.BME280()), 0x77)))
 
 chip = sim.bme280.BME280()
 d, _ = measure(chip)
@@ -87,8 +73,8 @@ before = [d.temperature, d.humidity, d.pressure]
 d.start()
 chip.silent = True  # lost power or hung between start() and read()
 sim.clock.skip(10)
-out("silent_read", error=error_of(d.read), kept=[d.temperature, d.humidity, d.pressure] == before)
-out("silent_start", error=error_of(d.start))
+emit("silent_read", error=error_of(d.read), kept=[d.temperature, d.humidity, d.pressure] == before)
+emit("silent_start", error=error_of(d.start))
 
 # read() right after start(), without the wait: the driver polls the status
 # register (real time passes, so the emulated conversion finishes meanwhile).
@@ -97,7 +83,7 @@ d = bme280.BME280(I2C(chip))
 d.start()
 t0 = time.ticks_ms()
 d.read()
-out("early", ms=time.ticks_diff(time.ticks_ms(), t0), temperature=d.temperature)
+emit("early", ms=time.ticks_diff(time.ticks_ms(), t0), temperature=d.temperature)
 
 # A chip whose conversion never ends: the poll gives up within its bound.
 chip = sim.bme280.BME280()
@@ -105,7 +91,7 @@ d = bme280.BME280(I2C(chip))
 chip.conversion_ms = 1e9
 d.start()
 t0 = time.ticks_ms()
-out("hung", error=error_of(d.read), ms=time.ticks_diff(time.ticks_ms(), t0))
+emit("hung", error=error_of(d.read), ms=time.ticks_diff(time.ticks_ms(), t0))
 
 # The chip reset itself (brown-out) after construction: ctrl_hum is back to 0,
 # so start()'s conversion skips humidity and leaves 0x8000 there.
@@ -113,16 +99,16 @@ chip = sim.bme280.BME280()
 d = bme280.BME280(I2C(chip))
 chip.power_on_reset()
 sim.clock.skip(d.start())
-out("skipped", error=error_of(d.read))
+emit("skipped", error=error_of(d.read))
 
 chip = sim.bme280.BME280()
 d, _ = measure(chip)
-out("no_start", error=error_of(d.read), stop=d.stop())
+emit("no_start", error=error_of(d.read), stop=d.stop())
 
 
 # Allocation of read(), on a bus that itself allocates nothing: it replays the
 # emulator's registers after a conversion (the sim bus makes bytes objects).
-class ReplayBus:
+class ReplayRegisters:
     def __init__(self, regs):
         self.regs = regs
 
@@ -135,19 +121,9 @@ class ReplayBus:
         pass
 
 
-def allocated(fn, *args):
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn(*args)
-    used = gc.mem_alloc() - before
-    gc.enable()
-    return used
-
-
 chip = sim.bme280.BME280(temperature=18.0, humidity=60.0, pressure=990.0)
 measure(chip)
-d = bme280.BME280(ReplayBus(bytearray(chip.regs)))
+d = bme280.BME280(ReplayRegisters(bytearray(chip.regs)))
 d.start()
 d.read()  # warm-up: the attributes exist from here on
 reads = []
@@ -155,7 +131,7 @@ for _ in range(3):
     d.start()
     reads.append(allocated(d.read))
 adc_p = chip.regs[0xF7] << 12 | chip.regs[0xF8] << 4 | chip.regs[0xF9] >> 4
-out(
+emit(
     "alloc",
     read=reads,
     compensate_t=allocated(d._compensate_t, 500000),

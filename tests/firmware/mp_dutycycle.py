@@ -1,20 +1,16 @@
 # Runs under the MicroPython unix port (tests/firmware/test_dutycycle.py), and
 # under CPython with firmware/ on the path, which must print the same lines:
 # the duty-cycle limiter's decisions in a few scenarios, one JSON line each.
-import json
 
 from airtime import time_on_air_us
 from dutycycle import STATE_SIZE, DutyCycle
+
+from tests.firmware.mp_support import emit
 
 G1 = 868_100_000  # 1 %
 G3 = 869_525_000  # 10 %
 K = 864_100_000  # 0.1 %
 AIR = time_on_air_us(28, 12)  # a 28-byte reading at SF12/125 kHz: 1.65 s
-
-
-def out(name, **kw):
-    kw["name"] = name
-    print(json.dumps(kw))
 
 
 def fill(dc, freq, t0, every, limit_s):
@@ -35,7 +31,7 @@ def fill(dc, freq, t0, every, limit_s):
 # ends when the oldest frame has left the window.
 dc = DutyCycle()
 n, t, w = fill(dc, G1, 1000, 5, 3600)
-out(
+emit(
     "one_percent",
     air=AIR,
     n=n,
@@ -51,7 +47,7 @@ out(
 # 10 %: the same cadence goes on ten times as long.
 dc = DutyCycle()
 n, t, w = fill(dc, G3, 50_000, 5, 7200)
-out("ten_percent", n=n, blocked_at=t, wait=w, used=dc.used_us(G3, t))
+emit("ten_percent", n=n, blocked_at=t, wait=w, used=dc.used_us(G3, t))
 
 # Deep sleep: the state dumped and restored gives the same decisions, now
 # and after both go on spending the same airtime.
@@ -69,7 +65,7 @@ for d in (dc, woke):
     d.spend(G1, AIR, 11_000)
     d.spend(G3, AIR, 11_000)
     decisions.append(first + [d.wait_s(f, AIR, t) for f in (G1, G3) for t in later])
-out(
+emit(
     "deep_sleep",
     size=len(state),
     state_size=STATE_SIZE,
@@ -87,11 +83,11 @@ decisions = [
     dc.admit(K, 4_000_000, 100, 9999),
 ]
 woke = DutyCycle(dc.dump())
-out("drops", decisions=decisions, dropped=dc.dropped, restored=woke.dropped)
+emit("drops", decisions=decisions, dropped=dc.dropped, restored=woke.dropped)
 
 # The 0.1 % band: 3.6 s an hour, so a 4 s frame can never go.
 dc = DutyCycle()
-out("never", wait=dc.wait_s(K, 4_000_000, 0), fits=dc.wait_s(K, 3_600_000, 0))
+emit("never", wait=dc.wait_s(K, 4_000_000, 0), fits=dc.wait_s(K, 3_600_000, 0))
 
 # Out of band: the radio must not transmit there.
 errors = []
@@ -102,16 +98,16 @@ for freq, bw in ((433_175_000, 0), (915_000_000, 0), (868_650_000, 0), (868_550_
     except ValueError as e:
         errors.append(str(e))
 bands = [DutyCycle().band(f) for f in (863_100_000, 866_000_000, G1, 868_900_000, G3, 869_800_000)]
-out("bands", errors=errors, bands=bands)
+emit("bands", errors=errors, bands=bands)
 
 # A clock found behind the state: the history is taken as just happened.
 dc = DutyCycle()
 fill(dc, G1, 100_000, 2, 3600)
-out("clock_back", wait=dc.wait_s(G1, AIR, 500))
+emit("clock_back", wait=dc.wait_s(G1, AIR, 500))
 
 # A restored state of another size or version is refused.
 try:
     DutyCycle(bytes(10))
-    out("bad_state", error=None)
+    emit("bad_state", error=None)
 except ValueError as e:
-    out("bad_state", error=str(e))
+    emit("bad_state", error=str(e))

@@ -13,6 +13,7 @@ from lora_link import LoRaLink, make_modem
 
 import sim.clock
 import sim.lora
+from tests.firmware.mp_support import emit
 
 G1 = 868_100_000
 SX1276 = {
@@ -49,11 +50,6 @@ def nap(ms):
 
 def clock():
     return sim.clock.ticks_ms() // 1000
-
-
-def out(name, **kw):
-    kw["name"] = name
-    print(json.dumps(kw))
 
 
 def modem(radio=SX1276):
@@ -108,7 +104,7 @@ def local():
             for n in (0, 1, 13, 28, 32, 147, 255):
                 pairs.append([lk.airtime_us(n), lk._modem.get_time_on_air_us(n)])
             lk._modem.close()
-    out("airtime", pairs=pairs)
+    emit("airtime", pairs=pairs)
     la, lb = link(a), link(b)  # back to SF9 at 868.1 MHz
 
     b.rssi, b.snr = -97, 7.5
@@ -117,7 +113,7 @@ def local():
     ok = la.send(frame)
     t1 = sim.clock.ticks_ms()
     got = lb.receive(1000)
-    out(
+    emit(
         "exchange",
         sent=ok,
         frame=frame.hex(),
@@ -138,7 +134,7 @@ def local():
     blocked = link(a, limiter=full, max_wait_s=60)
     before = a.sent
     r = blocked.send(frame)
-    out(
+    emit(
         "blocked",
         sent=r,
         dropped=blocked.dropped,
@@ -156,7 +152,7 @@ def local():
     del naps[:]
     wl = link(a, limiter=waiting, max_wait_s=600)
     r = wl.send(frame)
-    out("waits", wait=w, sent=r, naps=naps, heard=hears(lb, 1000))
+    emit("waits", wait=w, sent=r, naps=naps, heard=hears(lb, 1000))
 
     # A nap that comes back early: checked again, dropped, never sent early.
     now = clock()
@@ -166,7 +162,7 @@ def local():
     before = a.sent
     sl = link(a, limiter=short, max_wait_s=600, nap=lambda ms: None)
     r = sl.send(frame)
-    out("nap_short", sent=r, dropped=sl.dropped, on_air=a.sent - before, heard=hears(lb, 300))
+    emit("nap_short", sent=r, dropped=sl.dropped, on_air=a.sent - before, heard=hears(lb, 300))
 
     # A damaged packet: the driver drops it and counts a CRC error, unless
     # asked to hand such packets over.
@@ -177,7 +173,7 @@ def local():
     la.send(frame)
     handed = lb.receive(300)
     a.corrupt = False
-    out(
+    emit(
         "corrupt",
         dropped=dropped,
         crc_errors=b.crc_errors,
@@ -190,11 +186,11 @@ def local():
     ld = link(d)
     la.send(b"hello")
     got = ld.receive(1000)
-    out("sx1262", cls=type(d).__name__, got=bytes(got).hex() if got else None)
+    emit("sx1262", cls=type(d).__name__, got=bytes(got).hex() if got else None)
 
     # The limiter's count survives deep sleep with its state.
     full2 = DutyCycle(full.dump())
-    out("dropped_kept", dropped=link(a, limiter=full2).dropped)
+    emit("dropped_kept", dropped=link(a, limiter=full2).dropped)
 
     class NoSync:  # `lora` with a chip package but without lora-sync
         pass
@@ -203,7 +199,7 @@ def local():
     sim.lora.present = False
     absent = error(lambda: modem())
     sim.lora.present = True
-    out(
+    emit(
         "errors",
         missing=error(lambda: make_modem(SX1276, None, lambda n: n, module="lora")),
         no_sync=error(lambda: make_modem(SX1262, None, lambda n: n, module="lora_nosync")),
@@ -237,7 +233,7 @@ def local():
         if seq == 2:
             la.send(bytes(reading(99)))  # an ack going out mid-stream
     la.sleep()
-    out("continuous", idle=idle, sent=sent, heard=heard, after_sleep=la.poll())
+    emit("continuous", idle=idle, sent=sent, heard=heard, after_sleep=la.poll())
 
 
 def listen(seconds):
@@ -263,7 +259,7 @@ def listen(seconds):
             entry["error"] = e.reason
         heard.append(entry)
     lk.sleep()
-    out("heard", packets=heard)
+    emit("heard", packets=heard)
 
 
 def send():
@@ -273,7 +269,7 @@ def send():
     sent.append(link(m, freq=868_300_000).send(reading(3)))  # another channel
     sent.append(link(m).send(reading(4)))  # heard
     sent.append(link(m).send(b"end"))
-    out("sent", sent=sent, on_air=m.sent)
+    emit("sent", sent=sent, on_air=m.sent)
 
 
 sim.clock.skip(10_000_000)  # the limiter's clock well past 0

@@ -5,10 +5,9 @@
 # argv[1]: a PMS5003 data frame (hex) that the test built by hand from the
 # datasheet's layout. argv[2]: which sensors to run, "pms", "sds" or "all".
 import gc
-import json
 import sys
 import time
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 from pms5003 import PMS5003
 from sds011 import SDS011
@@ -17,6 +16,7 @@ import sim.clock
 import sim.pms5003
 import sim.sds011
 from sim.uart import UART
+from tests.firmware.mp_support import emit, hexs
 
 KNOWN = unhexlify(sys.argv[1])
 WHICH = sys.argv[2] if len(sys.argv) > 2 else "all"
@@ -32,10 +32,6 @@ SDS_REPLY_SET_QUERY = unhexlify("aac502010100a16005ab")  # "set to report query 
 SDS_DATA = unhexlify("aac0d4043a0aa1601dab")  # PM2.5 123.6, PM10 261.8 µg/m³
 SDS_REPLY_WORK = unhexlify("aac506010100a16009ab")
 SDS_REPLY_SLEEP = unhexlify("aac506010000a16008ab")
-
-
-def hexs(b):
-    return hexlify(b).decode()
 
 
 def spoil(frame):
@@ -113,11 +109,6 @@ class Scripted:
         return out
 
 
-def out(case, **kw):
-    kw["case"] = case
-    print(json.dumps(kw))
-
-
 def attempt(fn):
     """(error message or None, elapsed real ms)."""
     t = time.ticks_ms()
@@ -159,7 +150,7 @@ def pms_cases():
     read = u.take_log()
     values = pm(d)
     d.stop()
-    out(
+    emit(
         "pms_known",
         pm=values,
         warmup=warmup,
@@ -173,19 +164,19 @@ def pms_cases():
     u = pms_scripted([KNOWN])
     d = PMS5003(u)
     d.read()
-    out("pms_alloc", bytes=alloc_of(d.read), pm=pm(d))
+    emit("pms_alloc", bytes=alloc_of(d.read), pm=pm(d))
 
     # A spoiled check code, then a good frame: skipped, asked again.
     u = pms_scripted([spoil(KNOWN), KNOWN])
     d = PMS5003(u)
     err, ms = attempt(d.read)
-    out("pms_corrupt_once", error=err, pm=pm(d), reads=u.count[0xE2])
+    emit("pms_corrupt_once", error=err, pm=pm(d), reads=u.count[0xE2])
 
     # Only spoiled frames: OSError once the deadline has passed.
     u = pms_scripted([spoil(KNOWN)])
     d = PMS5003(u)
     err, ms = attempt(d.read)
-    out("pms_corrupt", error=err, ms=ms, pm=pm(d), reads=u.count[0xE2])
+    emit("pms_corrupt", error=err, ms=ms, pm=pm(d), reads=u.count[0xE2])
 
     # Garbage before the frame (a stray start byte, a 0x42 0x4D split by
     # another byte, a lone 0x42 right before the real start): resynchronised
@@ -193,13 +184,13 @@ def pms_cases():
     u = pms_scripted([unhexlify("134200") + b"\x4d\x42\x42" + KNOWN])
     d = PMS5003(u)
     err, ms = attempt(d.read)
-    out("pms_garbage", error=err, pm=pm(d), reads=u.count[0xE2])
+    emit("pms_garbage", error=err, pm=pm(d), reads=u.count[0xE2])
 
     # A false start: 0x42 0x4D with an impossible frame length, then the frame.
     u = pms_scripted([unhexlify("424d0099ffff") + KNOWN])
     d = PMS5003(u)
     err, ms = attempt(d.read)
-    out("pms_false_start", error=err, pm=pm(d), reads=u.count[0xE2])
+    emit("pms_false_start", error=err, pm=pm(d), reads=u.count[0xE2])
 
     # The emulated sensor, a whole cycle on sim time.
     chip = sim.pms5003.PMS5003(pm1=12.0, pm2_5=48.0, pm10=75.0)
@@ -209,7 +200,7 @@ def pms_cases():
     sim.clock.skip(warmup)
     err, ms = attempt(d.read)
     d.stop()
-    out("pms_cycle", error=err, pm=pm(d), warmup=warmup, asleep=chip.sleeping)
+    emit("pms_cycle", error=err, pm=pm(d), warmup=warmup, asleep=chip.sleeping)
 
     # The emulated sensor chattering spoiled frames: OSError at the deadline.
     chip.corrupt = True
@@ -217,7 +208,7 @@ def pms_cases():
     sim.clock.skip(30000)
     n = chip.frames
     err, ms = attempt(d.read)
-    out("pms_sim_corrupt", error=err, ms=ms, frames=chip.frames - n, pm=pm(d))
+    emit("pms_sim_corrupt", error=err, ms=ms, frames=chip.frames - n, pm=pm(d))
 
     # Read before the fan has run 30 s: the emulator under-reads, as a
     # real unit gives unstable data. After 30 s: the right values.
@@ -231,18 +222,18 @@ def pms_cases():
     early = pm(d)
     sim.clock.skip(24000)
     d.read()
-    out("pms_warmup", early=early, stable=pm(d))
+    emit("pms_warmup", early=early, stable=pm(d))
 
     # Left asleep by the last cycle: the constructor finds it and leaves it asleep.
     chip = sim.pms5003.PMS5003(asleep=True)
     u = UART(chip)
     err, ms = attempt(lambda: PMS5003(u))
-    out("pms_asleep_at_boot", error=err, asleep=chip.sleeping, commands=chip.commands)
+    emit("pms_asleep_at_boot", error=err, asleep=chip.sleeping, commands=chip.commands)
 
     # Reading a sleeping sensor (start() forgotten): no frame, OSError.
     d = PMS5003(u)
     err, ms = attempt(d.read)
-    out("pms_read_asleep", error=err, ms=ms)
+    emit("pms_read_asleep", error=err, ms=ms)
 
     # Power-up default, active mode: frames pour in and overflow the receive
     # buffer while nobody reads; the driver still gets a fresh reading.
@@ -255,7 +246,7 @@ def pms_cases():
     sim.clock.skip(30000)
     mode_after_wake = chip.mode
     err, ms = attempt(d.read)
-    out(
+    emit(
         "pms_active_flood",
         error=err,
         pm=pm(d),
@@ -271,7 +262,7 @@ def pms_cases():
     chip.lose, chip.lose_at, chip.lose_in = 5, 10, 1  # after the mode answer
     n = chip.frames
     err, ms = attempt(d.read)
-    out("pms_lost_bytes", error=err, pm=pm(d), frames=chip.frames - n)
+    emit("pms_lost_bytes", error=err, pm=pm(d), frames=chip.frames - n)
 
     # The SET pin: high to work, low to sleep.
     chip = sim.pms5003.PMS5003()
@@ -285,7 +276,7 @@ def pms_cases():
     d.read()
     chip.silent = True  # a sleep command lost: the pin still does it, no error
     err, ms = attempt(d.stop)
-    out("pms_set_pin", low=low, high=high, error=err, pin=pin.value(), pm=pm(d))
+    emit("pms_set_pin", low=low, high=high, error=err, pin=pin.value(), pm=pm(d))
 
     # Stops answering mid-life: OSError, within the 2000 ms bound.
     chip = sim.pms5003.PMS5003()
@@ -294,15 +285,15 @@ def pms_cases():
     d.read()
     chip.silent = True
     err, ms = attempt(d.read)
-    out("pms_silent", error=err, ms=ms, pm=pm(d))
+    emit("pms_silent", error=err, ms=ms, pm=pm(d))
     err, ms = attempt(d.stop)
-    out("pms_silent_stop", error=err, ms=ms)
+    emit("pms_silent_stop", error=err, ms=ms)
 
     # Nothing on the UART; a sensor at another baud rate.
     err, ms = attempt(lambda: PMS5003(UART(None)))
-    out("pms_absent", error=err, ms=ms)
+    emit("pms_absent", error=err, ms=ms)
     err, ms = attempt(lambda: PMS5003(UART(sim.pms5003.PMS5003(), baudrate=115200)))
-    out("pms_wrong_baud", error=err, ms=ms)
+    emit("pms_wrong_baud", error=err, ms=ms)
 
 
 def sds_scripted(mode_replies, data_replies):
@@ -322,7 +313,7 @@ def sds_cases():
     read = u.take_log()
     values = pm(d)
     d.stop()
-    out(
+    emit(
         "sds_known",
         pm=values,
         warmup=warmup,
@@ -336,35 +327,35 @@ def sds_cases():
     # Found in active reporting mode: switched to query mode.
     u = sds_scripted([SDS_REPLY_ACTIVE_MODE, SDS_REPLY_SET_QUERY], [SDS_DATA])
     d = SDS011(u)
-    out("sds_set_mode", ctor=u.take_log())
+    emit("sds_set_mode", ctor=u.take_log())
 
     u = sds_scripted([SDS_REPLY_QUERY_MODE], [SDS_DATA])
     d = SDS011(u)
     d.read()
-    out("sds_alloc", bytes=alloc_of(d.read), pm=pm(d))
+    emit("sds_alloc", bytes=alloc_of(d.read), pm=pm(d))
 
     u = sds_scripted([SDS_REPLY_QUERY_MODE], [spoil(SDS_DATA), SDS_DATA])
     d = SDS011(u)
     err, ms = attempt(d.read)
-    out("sds_corrupt_once", error=err, pm=pm(d), reads=u.count[0x04])
+    emit("sds_corrupt_once", error=err, pm=pm(d), reads=u.count[0x04])
 
     u = sds_scripted([SDS_REPLY_QUERY_MODE], [spoil(SDS_DATA)])
     d = SDS011(u)
     err, ms = attempt(d.read)
-    out("sds_corrupt", error=err, ms=ms, pm=pm(d), reads=u.count[0x04])
+    emit("sds_corrupt", error=err, ms=ms, pm=pm(d), reads=u.count[0x04])
 
     # Garbage with stray head bytes: resynchronised in the stream.
     u = sds_scripted([SDS_REPLY_QUERY_MODE], [unhexlify("00aa13aaab") + SDS_DATA])
     d = SDS011(u)
     err, ms = attempt(d.read)
-    out("sds_garbage", error=err, pm=pm(d), reads=u.count[0x04])
+    emit("sds_garbage", error=err, pm=pm(d), reads=u.count[0x04])
 
     # A false start (0xAA 0xC0 then no tail where it belongs) swallows the
     # start of the real packet: the driver asks again.
     u = sds_scripted([SDS_REPLY_QUERY_MODE], [unhexlify("aac0") + SDS_DATA, SDS_DATA])
     d = SDS011(u)
     err, ms = attempt(d.read)
-    out("sds_false_start", error=err, pm=pm(d), reads=u.count[0x04])
+    emit("sds_false_start", error=err, pm=pm(d), reads=u.count[0x04])
 
     # The emulated sensor: factory default active reporting, a whole cycle.
     chip = sim.sds011.SDS011(pm2_5=35.2, pm10=50.0)
@@ -377,7 +368,7 @@ def sds_cases():
     err, ms = attempt(d.read)
     d.stop()
     d2 = SDS011(u)  # the next boot: asleep, query mode already set
-    out(
+    emit(
         "sds_cycle",
         error=err,
         pm=pm(d),
@@ -398,14 +389,14 @@ def sds_cases():
     early = pm(d)
     sim.clock.skip(24000)
     d.read()
-    out("sds_warmup", asleep_after_ctor=asleep, early=early, stable=pm(d))
+    emit("sds_warmup", asleep_after_ctor=asleep, early=early, stable=pm(d))
 
     chip = sim.sds011.SDS011(query_mode=True)
     u = UART(chip)
     d = SDS011(u)
     d.stop()
     err, ms = attempt(d.read)
-    out("sds_read_asleep", error=err, ms=ms)
+    emit("sds_read_asleep", error=err, ms=ms)
 
     chip = sim.sds011.SDS011(query_mode=True)
     u = UART(chip)
@@ -415,18 +406,18 @@ def sds_cases():
     chip.lose, chip.lose_at = 3, 4
     n = chip.frames
     err, ms = attempt(d.read)
-    out("sds_lost_bytes", error=err, pm=pm(d), frames=chip.frames - n)
+    emit("sds_lost_bytes", error=err, pm=pm(d), frames=chip.frames - n)
 
     chip.silent = True
     err, ms = attempt(d.read)
-    out("sds_silent", error=err, ms=ms, pm=pm(d))
+    emit("sds_silent", error=err, ms=ms, pm=pm(d))
     err, ms = attempt(d.stop)
-    out("sds_silent_stop", error=err, ms=ms)
+    emit("sds_silent_stop", error=err, ms=ms)
 
     err, ms = attempt(lambda: SDS011(UART(None)))
-    out("sds_absent", error=err, ms=ms)
+    emit("sds_absent", error=err, ms=ms)
     err, ms = attempt(lambda: SDS011(UART(sim.sds011.SDS011(), baudrate=115200)))
-    out("sds_wrong_baud", error=err, ms=ms)
+    emit("sds_wrong_baud", error=err, ms=ms)
 
 
 if WHICH in ("pms", "all"):

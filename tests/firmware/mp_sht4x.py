@@ -1,26 +1,13 @@
 # Runs under the MicroPython unix port (tests/firmware/test_sht4x.py): drives
 # the firmware's SHT4x driver against the emulated chip (sim/sht4x.py) and
 # prints one JSON line per case, for pytest to judge.
-import gc
-import json
 
 import sht4x
 
 import sim.clock
 import sim.sht4x
 from sim.i2c import I2C
-from tests.firmware.mp_support import error_of
-
-
-def out(case, **kw):
-    kw["case"] = case
-    print(json.dumps(kw))
-
-
-def measure(d):
-    sim.clock.skip(d.start())  # the node naps start()'s time
-    d.read()
-
+from tests.firmware.mp_support import ReplayBus, allocated, emit, error_of, measure
 
 # Raw words straight through the driver: pytest computes what they must give.
 chip = sim.sht4x.SHT4x()
@@ -33,10 +20,10 @@ for pair in pairs:
     chip.ticks = pair
     measure(d)
     got.append([pair[0], pair[1], d.temperature, d.humidity])
-out("conversions", got=got)
+emit("conversions", got=got)
 
 chip = sim.sht4x.SHT4x(serial=0x8BADF00D)
-out("serial", got=sht4x.SHT4x(I2C(chip)).serial, want=chip.serial)
+emit("serial", got=sht4x.SHT4x(I2C(chip)).serial, want=chip.serial)
 
 conditions = ((-30.0, 95.0), (21.5, 45.0), (40.0, 10.0), (-40.0, 0.0), (125.0, 100.0))
 for precision in (sht4x.LOW, sht4x.MEDIUM, sht4x.HIGH):
@@ -46,7 +33,7 @@ for precision in (sht4x.LOW, sht4x.MEDIUM, sht4x.HIGH):
         ms = d.start()
         sim.clock.skip(ms)
         d.read()
-        out(
+        emit(
             "condition",
             precision=precision,
             ms=ms,
@@ -61,8 +48,8 @@ before = [d.temperature, d.humidity]
 chip.corrupt = True
 d.start()
 sim.clock.skip(9)
-out("corrupt", error=error_of(d.read), kept=[d.temperature, d.humidity] == before)
-out("corrupt_serial", error=error_of(lambda: sht4x.SHT4x(I2C(chip))))
+emit("corrupt", error=error_of(d.read), kept=[d.temperature, d.humidity] == before)
+emit("corrupt_serial", error=error_of(lambda: sht4x.SHT4x(I2C(chip))))
 
 chip = sim.sht4x.SHT4x()
 d = sht4x.SHT4x(I2C(chip))
@@ -70,56 +57,36 @@ d.start()
 early = error_of(d.read)  # at once: the chip is still measuring and NACKs
 sim.clock.skip(9)
 d.read()
-out("early", error=early, then=[d.temperature, d.humidity], measurements=chip.measurements)
-out("second_read", error=error_of(d.read))  # the reply was read once already
+emit("early", error=early, then=[d.temperature, d.humidity], measurements=chip.measurements)
+emit("second_read", error=error_of(d.read))  # the reply was read once already
 
 chip = sim.sht4x.SHT4x()
 d = sht4x.SHT4x(I2C(chip))
-out("no_start", error=error_of(d.read))
+emit("no_start", error=error_of(d.read))
 d.start()
 chip.silent = True  # lost power or hung between start() and read()
 sim.clock.skip(9)
-out("silent_read", error=error_of(d.read))
-out("silent_start", error=error_of(d.start))
+emit("silent_read", error=error_of(d.read))
+emit("silent_start", error=error_of(d.start))
 
-out("absent", error=error_of(lambda: sht4x.SHT4x(I2C())))
-out("other_address", error=error_of(lambda: sht4x.SHT4x(I2C(sim.sht4x.SHT4x()), 0x45)))
-out("bad_precision", error=error_of(lambda: sht4x.SHT4x(I2C(sim.sht4x.SHT4x()), precision=3)))
-
-
-# Allocation of read(), on a bus that itself allocates nothing: it replays one
-# reply of the emulated chip (the sim bus makes bytes objects).
-class ReplayBus:
-    def __init__(self, reply):
-        self.reply = reply
-
-    def writeto(self, addr, buf):
-        return len(buf)
-
-    def readfrom_into(self, addr, buf):
-        reply = self.reply
-        for i in range(len(buf)):
-            buf[i] = reply[i]
+emit("absent", error=error_of(lambda: sht4x.SHT4x(I2C())))
+emit("other_address", error=error_of(lambda: sht4x.SHT4x(I2C(sim.sht4x.SHT4x()), 0x45)))
+emit("bad_precision", error=error_of(lambda: sht4x.SHT4x(I2C(sim.sht4x.SHT4x()), precision=3)))
 
 
-def allocated(fn):
-    gc.collect()
-    gc.disable()
-    before = gc.mem_alloc()
-    fn()
-    used = gc.mem_alloc() - before
-    gc.enable()
-    return used
-
-
+# Allocation of read(), on a bus that itself allocates nothing: it replays the
+# emulated chip's replies to the serial number and measurement commands (the
+# sim bus makes bytes objects).
 chip = sim.sht4x.SHT4x(temperature=-12.3, humidity=87.6)
+chip.write(b"\x89")
+serial = chip.read(6)
 chip.write(b"\xfd")
 sim.clock.skip(9)
-d = sht4x.SHT4x(ReplayBus(chip.read(6)))
+d = sht4x.SHT4x(ReplayBus({0x89: serial, 0xFD: chip.read(6)}))
 d.start()
 d.read()  # warm-up: the attributes exist from here on
 reads = []
 for _ in range(3):
     d.start()
     reads.append(allocated(d.read))
-out("alloc", read=reads, values=[d.temperature, d.humidity])
+emit("alloc", read=reads, values=[d.temperature, d.humidity])

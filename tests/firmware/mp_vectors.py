@@ -3,14 +3,12 @@
 # prints one JSON line per vector, for pytest to compare with the vector file.
 import json
 import sys
-from binascii import hexlify, unhexlify
+from binascii import unhexlify
 
 import frames
 import framing
 
-
-def hexs(b):
-    return hexlify(b).decode()
+from tests.firmware.mp_support import hexs
 
 
 def key_of(v):

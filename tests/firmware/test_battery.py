@@ -5,12 +5,13 @@ RP2040 do; one code is 3300 / 4095 mV at the pin, `ratio` times that at
 the battery. mp_battery.py prints each case; these tests check it.
 """
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.micropython import named
 
 HERE = Path(__file__).parent
 CODE_MV = 3300 / 4095  # one 12-bit step at the pin
@@ -18,8 +19,7 @@ CODE_MV = 3300 / 4095  # one 12-bit step at the pin
 
 @pytest.fixture(scope="module")
 def cases(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    out = micropython(HERE / "mp_battery.py")
-    return {c["case"]: c for c in (json.loads(line) for line in out.splitlines())}
+    return named(micropython(HERE / "mp_battery.py"))
 
 
 def near(mv: int, volts_at_pin: float, ratio: float) -> bool:

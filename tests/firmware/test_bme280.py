@@ -5,13 +5,14 @@ line per case). The emulator makes its raw values from the datasheet's
 double-precision formulas; the driver compensates with the integer ones.
 """
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.micropython import one, results
 
 HERE = Path(__file__).parent
 
@@ -24,16 +25,7 @@ EXAMPLE_P = 100653.27  # Pa, from adc_P = 415148
 
 @pytest.fixture(scope="module")
 def cases(micropython: Callable[..., str]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for line in micropython(HERE / "mp_bme280.py").splitlines():
-        case = json.loads(line)
-        out.setdefault(case["case"], []).append(case)
-    return out
-
-
-def one(cases: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
-    [case] = cases[name]
-    return case
+    return results(micropython(HERE / "mp_bme280.py"))
 
 
 def test_datasheet_example_through_the_integer_code(

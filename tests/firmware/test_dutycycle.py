@@ -6,7 +6,6 @@ the promise itself against an exact computation from the log of sends:
 no hour-long window ever holds more airtime than the sub-band allows.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -20,7 +19,8 @@ from hypothesis import strategies as st
 
 from meteolink.firmware import airtime, dutycycle
 from meteolink.firmware.dutycycle import DutyCycle
-from tests.support.tools import FIRMWARE
+from tests.support.micropython import named
+from tests.support.tools import FIRMWARE, ROOT
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "mp_dutycycle.py"
@@ -32,21 +32,17 @@ AIR = airtime.time_on_air_us(28, 12)
 SLACK_S = 360  # the limiter's stated bound: a wait at most this much past the exact one
 
 
-def lines(out: str) -> dict[str, dict[str, Any]]:
-    return {d["name"]: d for d in map(json.loads, out.splitlines())}
-
-
 @pytest.fixture(scope="module")
 def mp(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    return lines(micropython(SCRIPT))
+    return named(micropython(SCRIPT))
 
 
 def test_cpython_decides_as_micropython(mp: dict[str, dict[str, Any]]) -> None:
-    env = dict(os.environ, PYTHONPATH=str(FIRMWARE))
+    env = dict(os.environ, PYTHONPATH=f"{FIRMWARE}:{ROOT}")
     proc = subprocess.run(
         [sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, check=True
     )
-    assert lines(proc.stdout) == mp
+    assert named(proc.stdout) == mp
 
 
 def test_one_percent_band_admits_36_s_then_waits(mp: dict[str, dict[str, Any]]) -> None:
@@ -87,7 +83,7 @@ def test_drops_are_counted_and_kept(mp: dict[str, dict[str, Any]]) -> None:
 
 
 def test_frame_longer_than_the_hour_share_never_goes(mp: dict[str, dict[str, Any]]) -> None:
-    assert mp["never"] == {"name": "never", "wait": -1, "fits": 0}
+    assert mp["never"] == {"case": "never", "wait": -1, "fits": 0}
 
 
 def test_out_of_band_frequencies_are_refused(mp: dict[str, dict[str, Any]]) -> None:

@@ -8,7 +8,6 @@ a node and a bridge as two processes talking over UDP.
 import json
 import os
 import select
-import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -17,42 +16,17 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import airtime, frames, framing
+from tests.support.micropython import named
+from tests.support.sim_node import ether_port
 from tests.support.tools import FIRMWARE, ROOT, find_tool
 
 HERE = Path(__file__).parent
 SCRIPT = HERE / "mp_lora_link.py"
 
 
-def ether_port() -> int:
-    """A base port for a sim ether of 8 ports, none of which is in use now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + 8 > 65535:
-            continue
-        try:
-            held = []
-            for p in range(base, base + 8):
-                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(t)
-                t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for t in held:
-                t.close()
-        return base
-    pytest.fail("no 8 free UDP ports in a row on 127.0.0.1")
-
-
-def lines(out: str) -> dict[str, dict[str, Any]]:
-    return {d["name"]: d for d in map(json.loads, out.splitlines())}
-
-
 @pytest.fixture(scope="module")
 def local(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    return lines(micropython(SCRIPT, "local", str(ether_port())))
+    return named(micropython(SCRIPT, "local", str(ether_port())))
 
 
 def test_link_airtime_agrees_with_the_driver(local: dict[str, dict[str, Any]]) -> None:
@@ -79,7 +53,7 @@ def test_frame_crosses_the_sim_ether(local: dict[str, dict[str, Any]]) -> None:
 
 def test_limiter_blocks_the_send(local: dict[str, dict[str, Any]]) -> None:
     assert local["blocked"] == {
-        "name": "blocked",
+        "case": "blocked",
         "sent": False,
         "dropped": 1,
         "limiter_dropped": 1,
@@ -109,7 +83,7 @@ def test_damaged_packet(local: dict[str, dict[str, Any]]) -> None:
 
 
 def test_sx1262_hears_sx1276(local: dict[str, dict[str, Any]]) -> None:
-    assert local["sx1262"] == {"name": "sx1262", "cls": "SX1262", "got": b"hello".hex()}
+    assert local["sx1262"] == {"case": "sx1262", "cls": "SX1262", "got": b"hello".hex()}
 
 
 def test_errors(local: dict[str, dict[str, Any]]) -> None:
@@ -154,14 +128,14 @@ def test_node_and_bridge_processes(micropython: Callable[..., str]) -> None:
         assert bridge.stdout is not None
         ready, _, _ = select.select([bridge.stdout], [], [], 30)
         assert ready and json.loads(bridge.stdout.readline()) == {"ready": True}
-        node = lines(micropython(SCRIPT, "send", port))["sent"]
+        node = named(micropython(SCRIPT, "send", port))["sent"]
         out, err = bridge.communicate(timeout=30)
     finally:
         bridge.kill()
         bridge.wait()
     assert bridge.returncode == 0, err
-    assert node == {"name": "sent", "sent": [True] * 5, "on_air": 5}
-    heard = lines(out)["heard"]["packets"]
+    assert node == {"case": "sent", "sent": [True] * 5, "on_air": 5}
+    heard = named(out)["heard"]["packets"]
     assert [p["seq"] for p in heard] == [1, 4]  # 2 went at SF10, 3 on 868.3 MHz
     for p in heard:
         assert p["node"] == 7 and p["values"] == {"temperature": 21.5, "humidity": 45.0}

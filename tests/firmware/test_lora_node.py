@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import airtime, frames, framing
-from tests.firmware.test_lora_link import ether_port
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, SimLine
-from tests.support.sim_node import Cable, SimNode
+from tests.support.sim_node import Cable, SimNode, ether_port
 from tests.support.tools import wait_until
 
 BACKLOG_COUNT = 16 + 274  # retained.py: the backlog count after the limiter state

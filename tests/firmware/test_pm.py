@@ -6,13 +6,14 @@ hold it to the datasheets: the PMS5003 data manual V2.3 and Nova's SDS011
 control protocol V1.3, whose example packets are used as they are printed.
 """
 
-import json
 import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.micropython import named
 
 HERE = Path(__file__).parent
 
@@ -56,12 +57,7 @@ SDS_WORK = "aab406010100000000000000000000ffff06ab"
 
 @pytest.fixture(scope="module")
 def cases(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    out = micropython(HERE / "mp_pm.py", KNOWN.hex(), "all")
-    results: dict[str, dict[str, Any]] = {}
-    for line in out.splitlines():
-        case = json.loads(line)
-        results[case["case"]] = case
-    return results
+    return named(micropython(HERE / "mp_pm.py", KNOWN.hex(), "all"))
 
 
 def test_the_hand_built_frame_follows_the_manual() -> None:

@@ -1,21 +1,20 @@
 """The SCD4x driver under the real MicroPython unix port, against the
 datasheet's example bytes and the emulated SCD41 (sim/scd4x.py)."""
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.micropython import named
+
 HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def mp(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    out = micropython(HERE / "mp_scd4x.py")
-    lines = [json.loads(line) for line in out.splitlines()]
-    return {line["name"]: line for line in lines}
+    return named(micropython(HERE / "mp_scd4x.py"))
 
 
 def test_crc_check_value_and_datasheet_example_crcs(mp: dict[str, dict[str, Any]]) -> None:

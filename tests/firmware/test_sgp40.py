@@ -2,21 +2,20 @@
 unix port, against the datasheet's argument words and the emulated SGP40
 (sim/sgp40.py)."""
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.micropython import named
+
 HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def mp(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
-    out = micropython(HERE / "mp_sgp40.py")
-    lines = [json.loads(line) for line in out.splitlines()]
-    return {line["name"]: line for line in lines}
+    return named(micropython(HERE / "mp_sgp40.py"))
 
 
 def test_argument_words_match_the_datasheet(mp: dict[str, dict[str, Any]]) -> None:
@@ -76,7 +75,7 @@ def test_self_test(mp: dict[str, dict[str, Any]]) -> None:
 
 def test_silent_and_absent(mp: dict[str, dict[str, Any]]) -> None:
     assert mp["silent"] == {
-        "name": "silent",
+        "case": "silent",
         "start": "SGP40: no answer",
         "read": "SGP40: no answer",
         "stop": "SGP40: no answer",

@@ -4,35 +4,20 @@ Both run under the real MicroPython unix port (mp_sht4x.py prints one JSON
 line per case).
 """
 
-import json
-import math
 from collections.abc import Callable
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.micropython import centi, one, results
 
 HERE = Path(__file__).parent
 
 
 @pytest.fixture(scope="module")
 def cases(micropython: Callable[..., str]) -> dict[str, list[dict[str, Any]]]:
-    out: dict[str, list[dict[str, Any]]] = {}
-    for line in micropython(HERE / "mp_sht4x.py").splitlines():
-        case = json.loads(line)
-        out.setdefault(case["case"], []).append(case)
-    return out
-
-
-def one(cases: dict[str, list[dict[str, Any]]], name: str) -> dict[str, Any]:
-    [case] = cases[name]
-    return case
-
-
-def centi(offset: int, span: int, ticks: int) -> int:
-    """Datasheet section 4.6 in 0.01 units, exactly, rounded half up."""
-    return math.floor(100 * (offset + Fraction(span * ticks, 65535)) + Fraction(1, 2))
+    return results(micropython(HERE / "mp_sht4x.py"))
 
 
 def test_known_conversions(cases: dict[str, list[dict[str, Any]]]) -> None:

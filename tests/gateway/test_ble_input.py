@@ -23,7 +23,7 @@ from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.ble_input import LEGACY_FRAME_BUDGET, BleInput, _advice
 from tests.support.receiver import Heard
-from tests.support.tools import ROOT
+from tests.support.tools import ROOT, Clock
 
 NODE_ADDRESS = "D8:3A:DD:00:00:07"
 OTHER_ADDRESS = "D8:3A:DD:00:00:08"
@@ -32,14 +32,6 @@ APPLE = 0x004C
 
 def quick() -> Backoff:
     return Backoff(first=0.01, cap=0.04)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def reading(seq: int, node: int = 7) -> bytes:

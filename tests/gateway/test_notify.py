@@ -3,7 +3,6 @@
 import asyncio
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import time
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from meteolink.gateway.notify import Notifier, keep_alive
-from tests.support.tools import find_tool
+from tests.support.tools import systemd_tool
 
 Manager = tuple[str, socket.socket]  # NOTIFY_SOCKET's value, the socket systemd would read
 
@@ -279,9 +278,3 @@ def test_keep_alive_returns_at_once_without_a_watchdog(
 
     asyncio.run(main())
     assert received(sock) == []
-
-
-def systemd_tool(name: str) -> str:
-    if shutil.which(name) is None:
-        pytest.fail(f"{name} is not installed: apt-get install systemd")
-    return find_tool(name)

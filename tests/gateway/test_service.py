@@ -12,17 +12,10 @@ from meteolink.gateway.service import Gateway
 from meteolink.gateway.stats import NodeStats, Snapshot
 from meteolink.gateway.store import Store
 from tests.support.gateway_process import reading
+from tests.support.tools import Clock
 
 KEY = bytes(range(16))
 NEW_KEY = bytes(range(16, 32))
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_790_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Changes:
@@ -42,7 +35,7 @@ class Changes:
 
 
 def make(tmp_path: Path, **nodes: NodeConfig) -> tuple[Gateway, Clock]:
-    clock = Clock()
+    clock = Clock(1_790_000_000.0)
     cfg = Config(data=tmp_path, nodes={int(k[1:]): v for k, v in nodes.items()})
     return Gateway(cfg, clock=clock), clock
 
@@ -59,7 +52,7 @@ def test_a_replaced_node_with_a_new_key_starts_a_new_counter(tmp_path: Path) -> 
     gw.store.close()
     # The board is replaced: same id and name, a new key, a counter from 0.
     cfg = Config(data=tmp_path, nodes={7: NodeConfig(name="roof", key=NEW_KEY)})
-    gw = Gateway(cfg, clock=Clock())
+    gw = Gateway(cfg, clock=Clock(1_790_000_000.0))
     gw.receive(reading(7, 0, key=NEW_KEY, flags=frames.FLAG_BOOT), source="t")
     gw.receive(reading(7, 1, key=NEW_KEY), source="t")
     gw.receive(reading(7, 5001, key=KEY), source="t")  # the old key no longer counts

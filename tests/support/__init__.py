@@ -5,7 +5,9 @@
 - lines.py: serial lines on real pseudo-terminals, the gateway's and a node's;
 - broker.py: a real Mosquitto on loopback, and a subscriber that misses nothing;
 - gateway_process.py: `meteolink gateway` as systemd runs it;
-- sim_node.py: a node on the `sim` board, one MicroPython process per wake;
+- sim_node.py: a node on the `sim` board, one MicroPython process per wake, and the
+  sim LoRa ether's ports;
+- micropython.py: what the MicroPython test scripts printed, read back by case;
 - receiver.py: a stand-in for the gateway that keeps the frames an input hands it;
 - virtual_board.py: a node in its maintenance window on a pty, as mpremote meets a board.
 

@@ -9,10 +9,13 @@ serial line, a real pseudo-terminal.
 import json
 import os
 import select
+import socket
 import subprocess
 import threading
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.lines import SimLine
 from tests.support.tools import FIRMWARE, ROOT, find_tool
@@ -126,3 +129,26 @@ class Cable:
                 os.set_blocking(other, True)
                 os.write(other, data)
                 os.set_blocking(other, False)
+
+
+def ether_port() -> int:
+    """A base port for a sim ether of 8 ports, none of which is in use now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + 8 > 65535:
+            continue
+        try:
+            held = []
+            for p in range(base, base + 8):
+                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                held.append(t)
+                t.bind(("127.0.0.1", p))
+        except OSError:
+            continue
+        finally:
+            for t in held:
+                t.close()
+        return base
+    pytest.fail("no 8 free UDP ports in a row on 127.0.0.1")

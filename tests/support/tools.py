@@ -39,6 +39,23 @@ def find_tool(name: str) -> str:
     return found
 
 
+class Clock:
+    """A clock that stands still until the test moves it: `clock.now += 60`."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def systemd_tool(name: str) -> str:
+    """systemd-analyze or systemd-notify: from the systemd package, not from pip."""
+    if shutil.which(name) is None:
+        pytest.fail(f"{name} is not installed: apt-get install systemd")
+    return find_tool(name)
+
+
 def wait_until(condition: Callable[[], object], what: str, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
