@@ -88,7 +88,7 @@ EXPECTED = {
 ALL_FIELDS = [spec[0] for spec in frames.FIELDS]
 SENSOR_FIELDS = [f for f in ALL_FIELDS if f not in ("status", "age")]
 
-# The example message of gateway/mqtt.py: pm1 and the rest absent, one value
+# The example state message of docs/gateway.md §3: pm1 and the rest absent, one value
 # judged implausible and moved aside.
 STATE = {
     "id": "12-1043",
