@@ -5,7 +5,7 @@ model of it: its commands, waits, CRCs and conversions are not ours. Run
 against the emulated chip, it must measure what the chip was set to, read its
 status register as the datasheet lays it out, and see the reset and heater
 commands act. Then the firmware's driver, held to the same chip under
-MicroPython (tests/firmware/test_sht3x.py), agrees with the vendor's.
+MicroPython (tests/firmware/test_sensirion_rht.py), agrees with the vendor's.
 
 The sim runs here on CPython; its clock is MicroPython's time.ticks_ms,
 given to it from time.monotonic.
