@@ -45,17 +45,9 @@ class Receiver(Protocol):
 class Feed(Protocol):
     """The gateway as an input sees it."""
 
-    def receive(
-        self,
-        frame: bytes,
-        /,
-        *,
-        source: str,
-        rssi: int | None = None,
-        snr: float | None = None,
-        reply: Callable[[bytes], None] | None = None,
-    ) -> None:
-        """Take one frame heard by the input named source (a Receiver)."""
+    @property
+    def receive(self) -> Receiver:
+        """Takes one frame heard by the input named source (a bound method)."""
         ...
 
     def noise(self, source: str, error: FrameError) -> None:
