@@ -31,6 +31,7 @@ TRH_NODE = [
     "node.py",
     "sensors.py",
     "node_config.py",
+    "catalogue.py",
     "counter.py",
     "retained.py",
     "frames.py",

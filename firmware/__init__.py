@@ -9,4 +9,4 @@ against MicroPython's stubs instead (`make typecheck`; pyproject's mypy
 exclusion is tested against this list).
 """
 
-HOST_MODULES = ("frames", "framing", "node_config", "airtime", "dutycycle")
+HOST_MODULES = ("frames", "framing", "node_config", "catalogue", "airtime", "dutycycle")

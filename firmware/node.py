@@ -15,6 +15,7 @@ a radio ends in a watchdog reset, which the next frame reports.
 import json
 import sys
 
+import catalogue
 import frames
 import node_config as configuration
 import retained
@@ -223,8 +224,8 @@ class Node:
         # The slowest sensor's wait covers the others' (they run at once).
         warm = 0
         for s in self.sensors.slots:
-            if s.row[configuration.WARM_MS] > warm:
-                warm = s.row[configuration.WARM_MS]
+            if s.row[catalogue.WARM_MS] > warm:
+                warm = s.row[catalogue.WARM_MS]
         ms = _BUDGET_MS + warm
         if self.cfg.transport == "lora":
             ms += self.cfg.lora.max_wait_s * 1000

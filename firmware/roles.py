@@ -20,7 +20,7 @@ ESP32 and the RP2040 stubs.
 - Link: moves a frame to the gateway and listens for its acknowledgement.
   uart_link.UartLink, lora_link.LoRaLink, ble_link.BleLink.
 - Sensor: one chip's driver, as the cycle (sensors.py) drives it. The
-  sensor catalogue (node_config.CATALOGUE) names each driver's module and
+  sensor catalogue (catalogue.CATALOGUE) names each driver's module and
   class, and the attributes that hold its values after read(); the
   catalogue's test checks that the class sets them.
 """

@@ -1,7 +1,7 @@
 """The node's sensors: opening their drivers, powering, starting, reading.
 
 What each kind of sensor is (driver, bus, frame fields, ...) is a row of the
-sensor catalogue (node_config.CATALOGUE); this file drives every row the
+sensor catalogue (catalogue.CATALOGUE); this file drives every row the
 same way, through the driver contract (roles.Sensor): compensate(), start(),
 read(), stop(), and the value attributes the row names.
 
@@ -11,6 +11,7 @@ at once and read when it is ready, napping in between, so the longest wait
 (a PM fan's warm-up) covers the others.
 """
 
+import catalogue
 import frames
 import node_config as configuration
 import retained
@@ -18,7 +19,7 @@ from micropython import const
 
 TYPE_CHECKING = const(False)  # True to mypy; on the node the compiler drops the blocks
 if TYPE_CHECKING:
-    from node_config import Row
+    from catalogue import Row
     from roles import I2C, Board, Port, Sensor
     from uart_sensor import UART
 
@@ -37,12 +38,12 @@ class Slot:
     """A configured sensor: its catalogue row, its driver (None while absent)."""
 
     def __init__(self, spec: "configuration.Sensor") -> None:
-        row: Row = configuration.SENSORS[spec.kind]
+        row: Row = catalogue.SENSORS[spec.kind]
         self.kind = spec.kind
         self.address = spec.address
         self.row = row
-        self.bus = row[configuration.BUS]
-        self.fields = row[configuration.FIELDS]
+        self.bus = row[catalogue.BUS]
+        self.fields = row[catalogue.FIELDS]
         self.driver: Sensor | None = None
         self.ready_at = 0
         self.pending = False
@@ -79,7 +80,7 @@ class Sensors:
         # VOC index algorithm, which needs a steady series of samples.
         self.voc: Slot | None = None
         for slot in self.slots:
-            if "algorithm" in slot.row[configuration.OPTIONS]:
+            if "algorithm" in slot.row[catalogue.OPTIONS]:
                 self.voc = slot
 
     def _bus(self, slot: Slot) -> object:
@@ -101,11 +102,11 @@ class Sensors:
 
     def _open(self, slot: Slot) -> "Sensor":
         row = slot.row
-        cls = getattr(__import__(row[configuration.MODULE]), row[configuration.CLASS])
+        cls = getattr(__import__(row[catalogue.MODULE]), row[catalogue.CLASS])
         bus = self._bus(slot)
-        # The constructor's options the row asks for (node_config.OPTIONS).
+        # The constructor's options the row asks for (catalogue.OPTIONS).
         kw: dict[str, object] = {}
-        for name in row[configuration.OPTIONS]:
+        for name in row[catalogue.OPTIONS]:
             if name == "cold":
                 # A switched supply powers the chip up at every wake.
                 kw[name] = self.cold or self._power is not None
@@ -262,8 +263,8 @@ class Sensors:
         if on:
             ms = _SENSOR_POWER_UP_MS
             for s in self.slots:
-                if s.row[configuration.POWER_MS] > ms:
-                    ms = s.row[configuration.POWER_MS]
+                if s.row[catalogue.POWER_MS] > ms:
+                    ms = s.row[catalogue.POWER_MS]
             self.port.nap(ms)
         else:
             # Unpowered chips are gone: open them again when power returns.

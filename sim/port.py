@@ -26,8 +26,8 @@ import os
 import sys
 import time
 
+import catalogue
 import frames
-import node_config as configuration
 
 from sim import clock
 
@@ -237,11 +237,11 @@ def sleep_ms(ms: int) -> None:
 parts: "dict[str, Any]" = {}
 
 
-def _make(row: "configuration.Row", *args: int) -> "Any":
-    kind = row[configuration.KIND]
+def _make(row: "catalogue.Row", *args: int) -> "Any":
+    kind = row[catalogue.KIND]
     w = world()
     air = w.get("air", {})
-    cls, quantities = __import__("sim." + row[configuration.MODULE], None, None, ["PART"]).PART
+    cls, quantities = __import__("sim." + row[catalogue.MODULE], None, None, ["PART"]).PART
     kwargs = {q: air[q] for q in quantities if q in air}
     kwargs.update(w.get("chips", {}).get(kind, {}))  # what this one chip reads differently
     chip = cls(*args, **kwargs)
@@ -271,13 +271,9 @@ def i2c(cfg: object) -> "I2C":
 
     bus = I2C()
     wired = _wired()
-    for row in configuration.CATALOGUE:
-        address = row[configuration.ADDRESS]
-        if (
-            row[configuration.BUS] == "i2c"
-            and address is not None
-            and row[configuration.KIND] in wired
-        ):
+    for row in catalogue.CATALOGUE:
+        address = row[catalogue.ADDRESS]
+        if row[catalogue.BUS] == "i2c" and address is not None and row[catalogue.KIND] in wired:
             bus.attach(_make(row, address))
     return bus
 
@@ -286,8 +282,8 @@ def uart(cfg: object, baudrate: int) -> "UART":
     from sim.uart import UART
 
     wired = _wired()
-    for row in configuration.CATALOGUE:  # one UART, one sensor on it
-        if row[configuration.BUS] == "uart" and row[configuration.KIND] in wired:
+    for row in catalogue.CATALOGUE:  # one UART, one sensor on it
+        if row[catalogue.BUS] == "uart" and row[catalogue.KIND] in wired:
             return UART(_make(row))
     return UART(None)
 

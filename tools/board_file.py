@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meteolink.firmware import catalogue
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools.board_rules import problems
 from meteolink.tools.board_schema import VIRTUAL_PORT, Problem
@@ -144,7 +145,7 @@ def check_pair(board: Board, cfg: nodeconfig.Config) -> None:
         raise CommandError(f"config.json: transport: board {board.name} has no serial link")
     for i, sensor in enumerate(cfg.sensors):
         where = f"config.json: sensors[{i}]: {sensor.kind}"
-        bus = nodeconfig.SENSORS[sensor.kind][nodeconfig.BUS]
+        bus = catalogue.SENSORS[sensor.kind][catalogue.BUS]
         if bus == "uart" and b["uart"] is None:
             raise CommandError(f"{where} needs a sensor UART and board {board.name} has none")
         if bus == "adc" and b["battery"] is None:

@@ -10,13 +10,14 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from meteolink.firmware import catalogue
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools.board_file import Board
 from meteolink.tools.cli import CommandError
 from meteolink.tools.programs import find_tool, last_line
 
 # The firmware files by what needs them (firmware/node.py imports the rest lazily).
-CORE = ("frames", "framing", "node_config", "counter", "retained", "node", "sensors")
+CORE = ("frames", "framing", "node_config", "catalogue", "counter", "retained", "node", "sensors")
 PORT_MODULES: dict[str, str | None] = {"esp32": "port_esp32", "rp2": "port_rp2", "unix": None}
 TRANSPORT_MODULES = {
     "uart": ("uart_link",),
@@ -38,7 +39,7 @@ def modules_for(board: Board, cfg: nodeconfig.Config) -> list[str]:
     if port is not None:
         names += [port, "buses"]  # the port's pins and buses, shared by ESP32 and RP2040
     for sensor in cfg.sensors:
-        names += nodeconfig.SENSORS[sensor.kind][nodeconfig.FILES]  # the sensor catalogue's
+        names += catalogue.SENSORS[sensor.kind][catalogue.FILES]  # the sensor catalogue's
     names += TRANSPORT_MODULES[cfg.transport]
     if cfg.role == "bridge":
         names += BRIDGE_MODULES

@@ -20,7 +20,7 @@ def test_every_file_the_page_names_exists() -> None:
 
 def test_each_recipe_names_its_table() -> None:
     for heading, table in [
-        ("## Add a sensor", "firmware/node_config.py"),
+        ("## Add a sensor", "firmware/catalogue.py"),
         ("## Add an input", "gateway/parts.py"),
         ("## Add an upstream", "gateway/parts.py"),
         ("## Add a board", "tools/golden/boards.txt"),

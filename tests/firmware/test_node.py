@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from meteolink.firmware import frames
-from meteolink.firmware import node_config as config
+from meteolink.firmware import catalogue, frames
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, SimLine
 from tests.support.sim_node import Cable, SimNode
@@ -360,12 +359,12 @@ CATALOGUE_AIR = {**AIR, "co2": 873, "pm1": 3, "pm2_5": 8, "pm10": 12}
 TOLERANCE = {"temperature": 0.02, "humidity": 0.02, "pressure": 0.15, "battery": 0.02}
 
 
-@pytest.mark.parametrize("kind", [row[config.KIND] for row in config.CATALOGUE])
+@pytest.mark.parametrize("kind", [row[catalogue.KIND] for row in catalogue.CATALOGUE])
 def test_each_catalogue_sensor_reports_its_fields_in_a_cycle(
     tmp_path: Path, sim_line: SimLine, kind: str
 ) -> None:
     node = make_node(tmp_path, sim_line, world={"air": CATALOGUE_AIR}, sensors=[kind])
-    if "algorithm" in config.SENSORS[kind][config.OPTIONS]:
+    if "algorithm" in catalogue.SENSORS[kind][catalogue.OPTIONS]:
         # Sampled between cycles, never deep-sleeping: one process, two cycles.
         node.configure({"node": 31, "sensors": [kind], "maintenance_s": 0, "interval_s": 30})
         proc = node.start()
@@ -385,7 +384,7 @@ def test_each_catalogue_sensor_reports_its_fields_in_a_cycle(
         first, second = wake(node, sim_line), wake(node, sim_line)
     values = first.values()
     assert not status(second) & frames.STATUS_SENSOR_FAULT
-    for fid, _ in config.SENSORS[kind][config.FIELDS]:
+    for fid, _ in catalogue.SENSORS[kind][catalogue.FIELDS]:
         name = frames.FIELDS[fid][0]
         if name == "voc_index":
             # The VOC index algorithm gives none in its first hours (protocol.md).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from meteolink.firmware import node_config as config
+from meteolink.firmware import catalogue
 from tests.support.tools import FIRMWARE, ROOT
 
 STUBS = ROOT / ".stubs" / "esp32"
@@ -56,7 +56,7 @@ def tree(tmp_path: Path) -> Path:
 
 
 def test_every_implementation_satisfies_its_role(tree: Path) -> None:
-    drivers = [f"firmware/{row[config.MODULE]}.py" for row in config.CATALOGUE]
+    drivers = [f"firmware/{row[catalogue.MODULE]}.py" for row in catalogue.CATALOGUE]
     proc = typecheck(tree, *drivers)
     assert proc.returncode == 0, proc.stdout
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from meteolink.firmware import catalogue
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools import board_file, build
 from tests.support.lines import SimLine
@@ -60,11 +61,20 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "flashed node 9: transport uart, sensors bme280"
     # board.json was already there, identical: mpremote skips it.
-    assert "11 files, " in proc.stdout and "1 already up to date" in proc.stdout
+    assert "12 files, " in proc.stdout and "1 already up to date" in proc.stdout
     assert "removed node.py, pms5003.mpy" in proc.stdout
 
     got = board.contents()
-    modules = ["frames", "framing", "node_config", "counter", "retained", "node", "sensors"]
+    modules = [
+        "frames",
+        "framing",
+        "node_config",
+        "catalogue",
+        "counter",
+        "retained",
+        "node",
+        "sensors",
+    ]
     modules += ["bme280", "uart_link"]  # the one sensor and the transport; no port file on unix
     assert sorted(got) == sorted(
         [f"{m}.mpy" for m in modules]
@@ -110,7 +120,7 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
         "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
     )
     assert again.returncode == 0, again.stderr
-    assert "0 files, 0 bytes copied, 12 already up to date" in again.stdout
+    assert "0 files, 0 bytes copied, 13 already up to date" in again.stdout
 
 
 def test_a_bad_config_is_refused_and_nothing_is_copied(
@@ -290,6 +300,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
         "frames",
         "framing",
         "node_config",
+        "catalogue",
         "counter",
         "retained",
         "node",
@@ -322,7 +333,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
     finally:
         os.close(master)
         os.close(slave)
-    assert shown.startswith("compiling 14 firmware files for xtensawin...\r\ndry run:")
+    assert shown.startswith("compiling 15 firmware files for xtensawin...\r\ndry run:")
 
     no_mip = meteolink(*args, "--no-mip")
     assert "mip install" not in no_mip.stdout
@@ -359,7 +370,7 @@ def test_the_module_table_knows_every_transport() -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [{"sensors": [kind]} for kind in nodeconfig.SENSORS]
+    [{"sensors": [kind]} for kind in catalogue.SENSORS]
     + [{"sensors": [], "transport": t} for t in nodeconfig.TRANSPORTS]
     + [{"sensors": [], "transport": "lora", "role": "bridge"}],
 )
