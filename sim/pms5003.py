@@ -28,6 +28,7 @@ emulator under-reads, in proportion to the time the fan has had.
 import struct
 
 import sim.clock
+from sim.history import remember
 from sim.uart import UartChip
 
 PASSIVE = 0
@@ -120,7 +121,7 @@ class PMS5003(UartChip):
         self._rx = rx
 
     def _command(self, cmd: int, data: int) -> None:
-        self.commands.append((cmd, data))
+        remember(self.commands, (cmd, data))
         now = sim.clock.ticks_ms()
         self.tick(now)
         if self.sleeping:

@@ -22,6 +22,7 @@ every reply; `silent` (sim.i2c) makes it answer nothing at all.
 """
 
 import sim.clock
+from sim.history import remember
 from sim.i2c import Chip
 from sim.sensirion import crc8, words
 
@@ -106,7 +107,7 @@ class SCD41(Chip):
             return False  # not acknowledged in any mode (section 3.10.4)
         self._reply = None  # a new command drops an unread reply
         if self.mode == PERIODIC and cmd not in _DURING_MEASUREMENT:
-            self.commands.append(cmd)
+            remember(self.commands, cmd)
             return True  # ignored (table 9)
         busy = 1
         if cmd == _STOP_PERIODIC_MEASUREMENT:
@@ -155,7 +156,7 @@ class SCD41(Chip):
             self._ready_at = None
         else:
             return False  # a command this emulator does not know
-        self.commands.append(cmd)
+        remember(self.commands, cmd)
         self._busy_until = now + busy
         return True
 

@@ -24,6 +24,7 @@ fan before it reports) the emulator under-reads, in proportion.
 """
 
 import sim.clock
+from sim.history import remember
 from sim.uart import UartChip
 
 CMD_MODE = 2
@@ -95,7 +96,7 @@ class SDS011(UartChip):
         self.send(packet(0xC5, b1, b2, b3, b4, self.device_id))
 
     def _command(self, d: bytes) -> None:
-        self.commands.append(d[:3])
+        remember(self.commands, d[:3])
         now = sim.clock.ticks_ms()
         self.tick(now)
         cmd, write, value = d[0], d[1], d[2]

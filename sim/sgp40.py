@@ -22,6 +22,7 @@ makes it answer nothing.
 """
 
 import sim.clock
+from sim.history import remember
 from sim.i2c import Chip
 from sim.sensirion import crc8, words
 
@@ -110,7 +111,7 @@ class SGP40(Chip):
             )
         else:
             return False
-        self.commands.append(cmd)
+        remember(self.commands, cmd)
         self._busy_until = now + busy
         return True
 
