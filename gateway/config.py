@@ -24,6 +24,7 @@ from meteolink.gateway.quality import PLAUSIBLE
 
 DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
 DEFAULT_DATA = Path("/var/lib/meteolink")
+_NODE_ID = re.compile(r"^(?:[1-9][0-9]*|0[xX][0-9A-Fa-f]+)$")  # [nodes.N]: decimal or 0x hex
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # safe in MQTT topics and Home Assistant ids
 
 
@@ -197,15 +198,22 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
 def _nodes(top: Table) -> dict[int, NodeConfig]:
     nodes_t = top.table("nodes")
     nodes = {}
+    named: dict[int, str] = {}
     for key in list(nodes_t.data):
-        try:
-            node = int(key, 0)
-        except ValueError:
-            node = -1
+        # Decimal, or hex with 0x; not the rest of what Python's int() reads
+        # ("1_0" is 10, "0b11" is 3), so that two keys cannot name one node unseen.
+        node = int(key, 0) if _NODE_ID.match(key) else -1
         if not 1 <= node <= frames.MAX_NODE:
             raise nodes_t.error(
-                key, f"not a node id (give [nodes.N], N from 1 to {frames.MAX_NODE})"
+                key,
+                f"not a node id (give [nodes.N], N from 1 to {frames.MAX_NODE}, or 0x1 to"
+                f" 0x{frames.MAX_NODE:X})",
             )
+        if node in named:
+            raise nodes_t.error(
+                key, f"node {node} is also [nodes.{named[node]}] (give each node once)"
+            )
+        named[node] = key
         t = nodes_t.table(key)
         hexkey = t.get("key", str, None, "32 hexadecimal digits")
         key_bytes = None

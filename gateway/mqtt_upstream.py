@@ -81,9 +81,13 @@ def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
         raise ValueError(f"{url!r}: give mqtt://host[:port] or mqtts://host[:port]")
     tls = parts.scheme == "mqtts"
     try:
-        port = parts.port or (8883 if tls else 1883)
+        port = parts.port
     except ValueError as e:
         raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from e
+    if port is None:
+        port = 8883 if tls else 1883
+    elif port == 0:  # urllib reads ":0" as a port; no broker listens there
+        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535")
     user = urllib.parse.unquote(parts.username) if parts.username else None
     password = urllib.parse.unquote(parts.password) if parts.password else None
     return parts.hostname, port, tls, user, password

@@ -77,6 +77,11 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ("[mqtt]\nurl = 'http://x'\n", "mqtt.url: 'http://x': give mqtt://host"),
         ("[mqtt]\nurl = 'mqtt://x'\nprefix = 'a/#'\n", "mqtt.prefix: 'a/#'"),
         ("[nodes.70000]\n", "nodes.70000: not a node id"),
+        # Python's int() reads these; a node id is decimal, or hex with 0x (issue 9).
+        ("[nodes.1_0]\n", "nodes.1_0: not a node id"),
+        ('[nodes."0b11"]\n', "nodes.0b11: not a node id"),
+        ("[nodes.10]\nname = 'a'\n[nodes.0x0A]\nname = 'b'\n", "nodes.0x0A: node 10 is also"),
+        ("[mqtt]\nurl = 'mqtt://x:0'\n", "mqtt.url: 'mqtt://x:0': the port is not a number"),
         ("[nodes.3]\nkey = 'secret-but-wrong'\n", "nodes.3.key: not 32 hexadecimal digits"),
         ("[quality]\ntemperature = [10, -10]\n", "quality.temperature: [10, -10]: give"),
         ("[quality]\nwarmth = [0, 1]\n", "quality.warmth: not a field name"),
