@@ -31,6 +31,7 @@ from typing import NamedTuple
 from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.config import Config
+from meteolink.gateway.lograte import Throttle
 from meteolink.gateway.sequence import SequenceWindow, Verdict
 from meteolink.gateway.store import Reading
 
@@ -89,6 +90,8 @@ class Acceptor:
             self._windows[node] = (epoch, window)
             self._keys[node] = kid
         self._changed: set[int] = set()
+        # Forged and replayed frames cost nothing to send: their lines are throttled.
+        self._warn = Throttle(log)
 
     def judge(
         self,
@@ -117,7 +120,13 @@ class Acceptor:
             f = frames.decode(data, key)
         except FrameError as e:
             if e.reason in ("mic", "no_mic"):
-                log.warning("node %d: frame rejected: %s (forged, or a wrong key)", node, e)
+                self._warn.warning(
+                    (node, "mic"),
+                    now,
+                    "node %d: frame rejected: %s (forged, or a wrong key)",
+                    node,
+                    e,
+                )
                 return Decision(Outcome.MIC_FAILED, node, error=e)
             if e.reason == "crc":
                 return Decision(Outcome.CRC_ERROR, error=e)
@@ -158,7 +167,9 @@ class Acceptor:
         self._windows[node] = (epoch, window)
         self._changed.add(node)
         if not verdict.accepted and verdict is not Verdict.DUPLICATE:
-            log.warning(
+            self._warn.warning(
+                (node, verdict),
+                now,
                 "node %d: counter %d is %s (highest %s): rejected",
                 node,
                 f.seq,

@@ -1,7 +1,10 @@
 """Accepting a frame, without asyncio: bytes in, a decision out."""
 
+import logging
 import subprocess
 import sys
+
+import pytest
 
 from meteolink.firmware import frames
 from meteolink.gateway.accept import Acceptor, Outcome, key_id
@@ -131,3 +134,31 @@ def test_acceptance_needs_no_event_loop() -> None:
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_flood_of_forged_or_replayed_frames_is_a_few_log_lines_that_count_the_rest(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 9, hole 6: a line per forged frame let anyone in radio range fill the journal."""
+    a = acceptor(n9=NodeConfig(key=KEY))
+    forged = reading(9, 50)  # node 9's id without node 9's key
+    with caplog.at_level(logging.WARNING, logger="meteolink.gateway.accept"):
+        for i in range(1000):
+            d = a.judge(forged, source="t", now=NOW + i / 100)  # 10 s of flood
+            assert d.outcome is Outcome.MIC_FAILED
+        assert a.judge(reading(9, 500, key=KEY), source="t", now=NOW + 11).outcome is (
+            Outcome.ACCEPTED
+        )
+        old_frame = reading(9, 100, key=KEY)  # far below the highest: a replay
+        for i in range(1000):
+            d = a.judge(old_frame, source="t", now=NOW + 12 + i / 100)
+            assert d.outcome is Outcome.REJECTED
+        # A minute on, the next of each says how many it stood for.
+        a.judge(forged, source="t", now=NOW + 100)
+        a.judge(old_frame, source="t", now=NOW + 100)
+    lines = [r.getMessage() for r in caplog.records]
+    mic = [m for m in lines if "forged, or a wrong key" in m]
+    old = [m for m in lines if "rejected" in m and "counter" in m]
+    assert len(mic) == 2 and len(old) == 2, lines
+    assert "999 more like it" in mic[1]
+    assert "999 more like it" in old[1]
