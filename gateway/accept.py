@@ -163,6 +163,16 @@ class Acceptor:
         if verdict is Verdict.RESET:
             epoch += 1
             log.info("node %d: counter restarted at %d after a cold boot", node, f.seq)
+        elif verdict is Verdict.AHEAD:
+            self._warn.warning(
+                (node, verdict),
+                now,
+                "node %d: counter %d is far above the highest (%s): stored; the window moves"
+                " when the next frame follows it (a long silence, or a forged frame)",
+                node,
+                f.seq,
+                window.highest,
+            )
         window.record(f.seq, verdict, boot=boot)
         self._windows[node] = (epoch, window)
         self._changed.add(node)

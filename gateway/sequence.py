@@ -20,10 +20,11 @@ class Verdict(enum.Enum):
     REPLAY = "replay"  # below the window from a keyed node: reject
     STALE = "stale"  # below the window from an unkeyed node, no boot flag: reject
     RESET = "reset"  # below the window, unkeyed, boot flag: the node lost its counter
+    AHEAD = "ahead"  # more than the window above, unkeyed: store it, but the window waits
 
     @property
     def accepted(self) -> bool:
-        return self in (Verdict.NEW, Verdict.LATE, Verdict.RESET)
+        return self in (Verdict.NEW, Verdict.LATE, Verdict.RESET, Verdict.AHEAD)
 
 
 @dataclass
@@ -37,21 +38,38 @@ class SequenceWindow:
     lost: int = 0  # frames missing from the sequence so far
     duplicates: int = 0
     rejected: int = 0  # replays and stale frames
+    # An unkeyed node's frame far above the highest (AHEAD): stored, but the
+    # window moves only when a next frame continues from it. Without a key
+    # anyone can send a frame; one forged counter must not make every genuine
+    # frame after it look stale.
+    ahead: int | None = None
+    ahead_boot: bool = False
 
     def verdict(self, seq: int, *, boot: bool, keyed: bool) -> Verdict:
         """What to do with a frame carrying counter seq; changes nothing."""
-        if self.highest is None or seq > self.highest:
+        highest = self.highest
+        if highest is None:
             return Verdict.NEW
-        behind = self.highest - seq
-        if boot and not keyed and behind > 0:
-            # A fresh boot below the highest: the node lost its counter
-            # (reflashed). Taking it for a duplicate would acknowledge and
-            # drop readings never stored. (Resent readings carry `age`, and
-            # the service passes boot=False for them.)
-            return Verdict.RESET
+        if seq > highest:
+            if keyed or seq - highest <= WINDOW or self._continues_ahead(seq):
+                return Verdict.NEW
+            return Verdict.DUPLICATE if seq == self.ahead else Verdict.AHEAD
+        behind = highest - seq
         if behind < WINDOW:
+            # A boot frame in the window is one heard again (a second bridge,
+            # a bridge's buffer), not a node that lost its counter.
             return Verdict.DUPLICATE if self.seen >> behind & 1 else Verdict.LATE
+        if boot and not keyed:
+            # A fresh boot far below the highest: the node lost its counter
+            # (its flash wiped). Resent readings carry `age`, and the service
+            # passes boot=False for them.
+            return Verdict.RESET
         return Verdict.REPLAY if keyed else Verdict.STALE
+
+    def _continues_ahead(self, seq: int) -> bool:
+        """seq follows the frame waiting AHEAD: the two together move the window."""
+        ahead = self.ahead
+        return ahead is not None and ahead < seq <= ahead + WINDOW
 
     def record(self, seq: int, verdict: Verdict, *, boot: bool) -> None:
         """Remember a verdict once the frame is stored (or turned away)."""
@@ -59,6 +77,13 @@ class SequenceWindow:
             if self.highest is None:
                 self.seen = 1
                 self.since = seq
+            elif seq - self.highest > WINDOW and self._continues_ahead(seq):
+                # The frame that waited AHEAD, confirmed: both are stored.
+                ahead = self.ahead
+                assert ahead is not None
+                gap = seq - ahead
+                self.lost += (gap - 1) if self.ahead_boot else (seq - self.highest - 2)
+                self.seen = 1 | (1 << gap if gap < WINDOW else 0)
             else:
                 gap = seq - self.highest
                 if not boot:
@@ -66,6 +91,15 @@ class SequenceWindow:
                 kept = self.seen << gap if gap < WINDOW else 0
                 self.seen = (kept | 1) & ((1 << WINDOW) - 1)
             self.highest = seq
+            ahead = self.ahead
+            if ahead is not None and ahead <= seq:
+                if seq - ahead < WINDOW:
+                    self.seen |= 1 << (seq - ahead)  # stored already: a duplicate from now on
+                self.ahead = None
+                self.ahead_boot = False
+        elif verdict is Verdict.AHEAD:
+            self.ahead = seq
+            self.ahead_boot = boot
         elif verdict is Verdict.LATE:
             assert self.highest is not None
             self.seen |= 1 << (self.highest - seq)
@@ -74,6 +108,8 @@ class SequenceWindow:
         elif verdict is Verdict.RESET:
             self.highest = self.since = seq
             self.seen = 1
+            self.ahead = None
+            self.ahead_boot = False
         elif verdict is Verdict.DUPLICATE:
             self.duplicates += 1
         else:

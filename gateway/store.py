@@ -79,6 +79,8 @@ def _window_json(c: SequenceWindow) -> str:
             "lost": c.lost,
             "duplicates": c.duplicates,
             "rejected": c.rejected,
+            "ahead": c.ahead,
+            "ahead_boot": c.ahead_boot,
         }
     )
 
@@ -92,6 +94,9 @@ def _window_from(text: str) -> SequenceWindow:
         lost=d["lost"],
         duplicates=d["duplicates"],
         rejected=d["rejected"],
+        # Absent from a store written before the AHEAD rule (issue 9): nothing waits.
+        ahead=d.get("ahead"),
+        ahead_boot=d.get("ahead_boot", False),
     )
 
 

@@ -105,7 +105,10 @@ def test_replayed_and_forged_frames_are_rejected(
     g.stop()
     log = g.log()
     assert "counter 1000 is replay" in log
-    assert log.count("forged, or a wrong key") == 2
+    # Both forgeries are counted; the second is said only a minute after the
+    # first (gateway/lograte.py): anyone in radio range can send them.
+    assert log.count("forged, or a wrong key") == 1
+    assert "node 30: 301 received, 0 lost, 1 duplicates, 3 rejected" in log
     assert KEY.hex() not in log and str(KEY) not in log
 
 

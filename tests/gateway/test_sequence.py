@@ -64,12 +64,32 @@ def test_an_unkeyed_node_that_lost_its_counter_is_reset_on_boot() -> None:
     assert feed(c, 3) is Verdict.DUPLICATE
 
 
-def test_a_huge_jump_forgets_the_window() -> None:
+def test_a_huge_jump_of_a_keyed_node_forgets_the_window() -> None:
+    # Its MIC proves the frame is the node's: the jump is real (a long silence).
     c = SequenceWindow()
-    feed(c, 0)
-    feed(c, 0xFFFFFF)
+    feed(c, 0, keyed=True)
+    assert feed(c, 0xFFFFFF, keyed=True) is Verdict.NEW
     assert c.seen == 1
-    assert c.verdict(0xFFFFFF - 1, boot=False, keyed=False) is Verdict.LATE
+    assert c.verdict(0xFFFFFF - 1, boot=False, keyed=True) is Verdict.LATE
+
+
+def test_one_frame_far_ahead_from_an_unkeyed_node_waits_for_a_second_to_move_the_window() -> None:
+    """Issue 9, hole 3: one forged 0xFFFFFF made every genuine frame after it stale."""
+    c = SequenceWindow()
+    for seq in range(100, 110):
+        feed(c, seq)
+    assert feed(c, 0xFFFFFF) is Verdict.AHEAD  # stored, but not yet the highest
+    assert Verdict.AHEAD.accepted
+    assert [feed(c, s) for s in range(110, 115)] == [Verdict.NEW] * 5  # the node goes on
+    assert (c.highest, c.lost, c.rejected) == (114, 0, 0)
+    # A genuine long silence: the first frame after it waits, the next confirms it.
+    assert feed(c, 114 + WINDOW + 50) is Verdict.AHEAD
+    assert feed(c, 114 + WINDOW + 51) is Verdict.NEW
+    assert c.highest == 114 + WINDOW + 51
+    assert c.lost == WINDOW + 49  # the silence, less the two frames heard
+    assert feed(c, 114 + WINDOW + 50) is Verdict.DUPLICATE  # stored once already
+    # Within the window above the highest, a frame moves it at once, as ever.
+    assert feed(c, c.highest + WINDOW - 1) is Verdict.NEW
 
 
 @given(st.lists(st.integers(0, 40), max_size=200))
@@ -88,12 +108,16 @@ def test_each_counter_in_the_window_is_accepted_exactly_once(arrivals: list[int]
         assert c.lost == sum(1 for s in range(first, max(arrivals) + 1) if s not in heard)
 
 
-def test_a_reflashed_unkeyed_node_inside_the_window_is_a_reset_not_a_duplicate() -> None:
+def test_a_boot_frame_heard_again_late_is_a_duplicate_not_a_reset() -> None:
+    """Issue 9, hole 3: a boot frame heard again (two bridges, a buffering bridge) was
+    taken for a reset, and it and every frame after it were stored a second time."""
     c = SequenceWindow()
-    for seq in range(100, 110):
-        c.record(seq, c.verdict(seq, boot=False, keyed=False), boot=False)
-    # The node lost its counter and boots again from 100: not a duplicate.
-    assert c.verdict(100, boot=True, keyed=False) is Verdict.RESET
-    assert c.verdict(100, boot=True, keyed=True) is Verdict.DUPLICATE
-    # The last frame heard again with its boot flag is a duplicate all the same.
-    assert c.verdict(109, boot=True, keyed=False) is Verdict.DUPLICATE
+    feed(c, 1000, boot=True)
+    for seq in range(1001, 1010):
+        feed(c, seq)
+    assert feed(c, 1000, boot=True) is Verdict.DUPLICATE
+    assert [feed(c, s) for s in range(1001, 1010)] == [Verdict.DUPLICATE] * 9
+    assert c.highest == 1009
+    # Below the window, a boot frame is a reset, as docs/protocol.md §2 says.
+    assert c.verdict(1009 - WINDOW, boot=True, keyed=False) is Verdict.RESET
+    assert c.verdict(1009 - WINDOW + 1, boot=True, keyed=False) is Verdict.LATE

@@ -22,7 +22,7 @@ def reading(node: int, seq: int, received: float = 1000.0) -> Reading:
 
 def test_committed_readings_and_counters_survive_reopening(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
-    c = SequenceWindow(highest=5, since=1, seen=0b101, lost=1)
+    c = SequenceWindow(highest=5, since=1, seen=0b101, lost=1, ahead=900, ahead_boot=True)
     added = store.commit([reading(1, 4), reading(1, 5), reading(2, 9)], {1: (0, c, "k1")})
     assert [(s.node, s.seq) for s in added] == [(1, 4), (1, 5), (2, 9)]
     assert len({s.id for s in added}) == 3
