@@ -5,11 +5,23 @@ reading it confirmed. Pending readings are those after it, in id (arrival)
 order, which keeps each node's readings in order; the cursor moves only when
 the upstream says a batch has arrived, so a gateway killed mid-batch sends
 that batch again after a restart, and never leaves a gap.
+
+A reading whose stored frame no longer decodes (a damaged SD card, a hand
+edit) is set aside before any upstream sees it: moved to the store's
+set_aside table, counted, and logged once. Every upstream can then decode
+what it is given, and one bad row never stops forwarding.
 """
 
+import logging
+import time
+
+from meteolink.firmware import frames
+from meteolink.firmware.frames import FrameError
 from meteolink.gateway.commit import Committer, StoreThread
 from meteolink.gateway.stats import Health, Snapshot
 from meteolink.gateway.store import Stored
+
+log = logging.getLogger(__name__)
 
 
 class StoreOutbox:
@@ -27,8 +39,30 @@ class StoreOutbox:
     async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
         store = self._db.store
         if after is None:
-            return await self._db.call(store.pending, self.name, limit)
-        return await self._db.call(store.pending_after, after, limit)
+            rows = await self._db.call(store.pending, self.name, limit)
+        else:
+            rows = await self._db.call(store.pending_after, after, limit)
+        good = []
+        for row in rows:
+            try:
+                frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form here
+            except FrameError as e:
+                await self._set_aside(row, e)
+                continue
+            good.append(row)
+        return good
+
+    async def _set_aside(self, row: Stored, error: FrameError) -> None:
+        await self._db.call(self._db.store.set_aside, row.id, str(error), time.time())
+        self._health.set_aside += 1
+        log.warning(
+            "reading %d (node %d, counter %d) no longer decodes (%s): set aside in the store's"
+            " set_aside table; forwarding goes on (a failing SD card? see docs/gateway.md)",
+            row.id,
+            row.node,
+            row.seq,
+            error,
+        )
 
     async def forwarded(self, last_id: int) -> None:
         await self._db.call(self._db.store.forwarded, self.name, last_id)

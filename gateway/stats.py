@@ -64,6 +64,7 @@ class Health:
         self.started = started  # a node never heard counts as heard at start-up
         self.nodes: dict[int, NodeStats] = {}
         self.sources: dict[str, InputStats] = {}
+        self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
 
     def node(self, node: int) -> NodeStats:
         stats = self.nodes.get(node)

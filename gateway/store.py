@@ -33,6 +33,18 @@ CREATE TABLE IF NOT EXISTS readings (
     UNIQUE (node, epoch, seq)
 );
 CREATE INDEX IF NOT EXISTS readings_received ON readings (received);
+-- Readings whose stored frame no longer decodes (a damaged card, a hand edit):
+-- taken out of every upstream's way, kept here for a person to look at.
+CREATE TABLE IF NOT EXISTS set_aside (
+    id INTEGER PRIMARY KEY,       -- its id in readings
+    node INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    received REAL NOT NULL,
+    frame BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL              -- when it was set aside
+);
 CREATE TABLE IF NOT EXISTS cursors (
     upstream TEXT PRIMARY KEY,
     last_id INTEGER NOT NULL
@@ -46,7 +58,10 @@ CREATE TABLE IF NOT EXISTS counters (
 """
 
 
-_COLUMNS = "id, node, seq, received, taken, frame, rssi, snr, epoch"  # the order _stored() reads
+# The order _stored() reads. The frame as a BLOB whatever its stored type: a
+# hand edit of the database can leave text there, which must reach the
+# outbox's check (and be set aside) rather than fail the query.
+_COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoch"
 
 
 class StoreError(MeteolinkError):
@@ -170,6 +185,24 @@ class Store:
                 db.execute("ROLLBACK")
             raise StoreError(f"{self.path}: {e}") from e
         return added
+
+    def set_aside(self, reading_id: int, reason: str, at: float) -> None:
+        """Move one reading out of readings into set_aside, in one transaction."""
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
+                "INSERT OR IGNORE INTO set_aside"
+                " (id, node, epoch, seq, received, frame, reason, at) SELECT id, node, epoch,"
+                " seq, received, CAST(frame AS BLOB), ?, ? FROM readings WHERE id = ?",
+                (reason, at, reading_id),
+            )
+            db.execute("DELETE FROM readings WHERE id = ?", (reading_id,))
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {e}") from e
 
     def counters(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Every node's (epoch, counter, key id) as last committed."""

@@ -45,7 +45,18 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def _messages(store: Store, cfg: Config, start: float, end: float) -> Iterator[dict[str, Any]]:
     for stored in store.export(start, end):
-        yield state_message(stored, frames.decode(stored.frame), cfg)[1]
+        try:
+            frame = frames.decode(stored.frame)
+        except frames.FrameError as e:
+            # A damaged row (a failing SD card, a hand edit): said, and left out;
+            # the rest of the range is still exported.
+            print(
+                f"meteolink: export: reading {stored.id} (node {stored.node}, counter"
+                f" {stored.seq}) no longer decodes ({e}): left out",
+                file=sys.stderr,
+            )
+            continue
+        yield state_message(stored, frame, cfg)[1]
 
 
 def _write_csv(out: IO[str], rows: list[dict[str, Any]]) -> None:

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -257,3 +258,38 @@ def test_watchdog_pings_reach_the_notify_socket(
     assert sock.recv(4096) == b"WATCHDOG=1"
     g.stop()
     sock.close()
+
+
+def test_a_damaged_stored_reading_is_set_aside_and_forwarding_goes_on(
+    line: Line,
+    broker: Broker,
+    subscribe: Callable[..., Subscriber],
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    """Issue 9, hole 1: a stored row whose frame no longer decodes (a damaged SD card, a
+    hand edit) stopped the MQTT upstream for good, silently, and SIGTERM then hung."""
+    sub = subscribe("meteolink/+/state")
+    g = gateway(mqtt_config(line, broker))
+    broker.stop()  # readings wait in the store
+    for seq in range(10):
+        line.send(reading(6, seq))
+    wait_until(lambda: len(g.stored()) == 10, "ten readings stored")
+    db = sqlite3.connect(g.data / "readings.db")
+    with db:  # the SD card flips a byte of one stored frame
+        db.execute(
+            "UPDATE readings SET frame = substr(frame, 1, 5) || x'ff' || substr(frame, 7)"
+            " WHERE seq = 4"
+        )
+    db.close()
+    broker.start()
+    for seq in range(10, 15):
+        line.send(reading(6, seq))
+    want = {f"6-{s}" for s in range(15) if s != 4}
+    wait_until(lambda: set(ids(sub)) == want, "every reading but the damaged one", 40)
+    assert g.stop() == 0, "a clean stop"
+    log = g.log()
+    assert log.count("set aside") == 1, log
+    db = sqlite3.connect(f"file:{g.data / 'readings.db'}?mode=ro", uri=True)
+    kept = db.execute("SELECT node, seq, reason FROM set_aside").fetchall()
+    db.close()
+    assert [(n, s) for n, s, _ in kept] == [(6, 4)] and "CRC" in kept[0][2]

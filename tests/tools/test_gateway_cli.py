@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,31 @@ def test_export_errors_name_the_fix(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no store there" in proc.stderr
     proc = meteolink("export", "--data", str(tmp_path), "--from", "yesterday")
     assert proc.returncode == 2 and "--from 'yesterday' is not a date" in proc.stderr
+
+
+def test_export_leaves_out_a_damaged_reading_and_says_so(tmp_path: Path) -> None:
+    """Issue 9, hole 1: a stored frame that no longer decodes made export a traceback."""
+    store = Store(tmp_path / "readings.db")
+    store.commit(
+        [
+            Reading(5, s, 1.7e9 + s, 1.7e9 + s, frames.encode(5, s, {"temperature": s}))
+            for s in (1, 2, 3)
+        ],
+        {},
+    )
+    store.close()
+    db = sqlite3.connect(tmp_path / "readings.db")
+    with db:  # one byte of one stored frame flipped
+        db.execute(
+            "UPDATE readings SET frame = substr(frame, 1, 5) || x'ff' || substr(frame, 7)"
+            " WHERE seq = 2"
+        )
+    db.close()
+    proc = meteolink("export", "--data", str(tmp_path), "--format", "jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert [json.loads(line)["seq"] for line in proc.stdout.splitlines()] == [1, 3]
+    assert proc.stderr.startswith("meteolink: export: reading 2 (node 5, counter 2) no longer")
+    assert "CRC mismatch" in proc.stderr and "left out" in proc.stderr
 
 
 # `meteolink` in a fresh interpreter, with the packages named in argv[1] (comma
