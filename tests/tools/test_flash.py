@@ -28,6 +28,20 @@ from tests.support.sim_node import SIM_BOARD
 from tests.support.tools import FIRMWARE, ROOT, find_tool, meteolink
 from tests.support.virtual_board import VirtualBoard
 
+# The firmware files every node gets, whatever its board, sensors and transport:
+# written out here, not taken from flash's own list, so that a change to that
+# list shows in these tests.
+EVERY_NODE = [
+    "frames",
+    "framing",
+    "node_config",
+    "catalogue",
+    "counter",
+    "retained",
+    "node",
+    "sensors",
+]
+
 AIR = {"temperature": 21.5, "humidity": 45.0, "pressure": 1013.25}
 BME280_UART = {"node": 9, "sensors": ["bme280"], "transport": "uart", "maintenance_s": 0}
 LORA = {"node": 17, "sensors": ["bme280", "battery"], "transport": "lora"}
@@ -66,16 +80,10 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
 
     got = board.contents()
     modules = [
-        "frames",
-        "framing",
-        "node_config",
-        "catalogue",
-        "counter",
-        "retained",
-        "node",
-        "sensors",
-    ]
-    modules += ["bme280", "uart_link"]  # the one sensor and the transport; no port file on unix
+        *EVERY_NODE,
+        "bme280",
+        "uart_link",
+    ]  # the one sensor and the transport; no port file on unix
     assert sorted(got) == sorted(
         [f"{m}.mpy" for m in modules]
         + ["main.py", "board.json", "config.json", "counter.dat", "notes.txt"]
@@ -296,18 +304,7 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             sizes[parts[0]] = int(parts[1])
-    modules = [
-        "frames",
-        "framing",
-        "node_config",
-        "catalogue",
-        "counter",
-        "retained",
-        "node",
-        "sensors",
-        "port_esp32",
-        "buses",
-    ]
+    modules = [*EVERY_NODE, "port_esp32", "buses"]
     modules += ["bme280", "battery", "lora_link", "dutycycle", "airtime"]
     assert sorted(sizes) == sorted(
         [f"{m}.mpy" for m in modules] + ["main.py", "board.json", "config.json"]
