@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import logging
 import ssl
 import urllib.parse
@@ -75,22 +76,46 @@ class Mqtt:
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
-    """mqtt://[user[:password]@]host[:port] or mqtts://… -> (host, port, tls, user, password)."""
+    """mqtt://[user[:password]@]host[:port] or mqtts://… -> (host, port, tls, user, password).
+
+    A ValueError's message shows the URL with its password as *** (shown_url).
+    """
     parts = urllib.parse.urlsplit(url)
+    shown = shown_url(url)
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
-        raise ValueError(f"{url!r}: give mqtt://host[:port] or mqtts://host[:port]")
+        raise ValueError(f"{shown!r}: give mqtt://host[:port] or mqtts://host[:port]")
     tls = parts.scheme == "mqtts"
     try:
         port = parts.port
     except ValueError as e:
-        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535") from e
+        raise ValueError(f"{shown!r}: the port is not a number from 1 to 65535") from e
     if port is None:
         port = 8883 if tls else 1883
     elif port == 0:  # urllib reads ":0" as a port; no broker listens there
-        raise ValueError(f"{url!r}: the port is not a number from 1 to 65535")
+        raise ValueError(f"{shown!r}: the port is not a number from 1 to 65535")
     user = urllib.parse.unquote(parts.username) if parts.username else None
     password = urllib.parse.unquote(parts.password) if parts.password else None
     return parts.hostname, port, tls, user, password
+
+
+def shown_url(url: str) -> str:
+    """url as it may be printed: a password in it replaced by ***."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{hostport}"))
+
+
+def _loopback(host: str) -> bool:
+    """A broker on this machine: a password to it never crosses a network."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
@@ -107,6 +132,7 @@ def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
     prefix = t.get("prefix", str, "meteolink", "a topic prefix")
     discovery = t.get("discovery", bool, True, "true or false")
     discovery_prefix = t.get("discovery_prefix", str, "homeassistant", "a topic prefix")
+    allow_plain = t.get("allow_plain_password", bool, False, "true or false")
     t.finish()
     for key, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
         if not value or any(c in value for c in "+#\0") or value.startswith("/"):
@@ -117,6 +143,18 @@ def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
         host, port, tls, url_user, url_password = parse_mqtt_url(url)
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from e
+    if ca_file is not None and not tls:
+        # Whoever gave a CA meant TLS: without it the password would go in clear.
+        raise t.error(
+            "ca_file",
+            f"a CA is for a TLS broker, and {t.where}url is plain mqtt:// (write mqtts://"
+            f"{host}, or remove ca_file)",
+        )
+    if (url_password or password) and not tls and not _loopback(host) and not allow_plain:
+        raise ConfigError(
+            f"{where}: a password over plain mqtt:// to {host} travels in clear (use mqtts://,"
+            f" or set [{section}] allow_plain_password = true on a network you trust)"
+        )
     if ca_file is not None and not Path(ca_file).is_file():
         raise t.error("ca_file", f"{ca_file}: no such file (give the CA certificate's path)")
     return Mqtt(

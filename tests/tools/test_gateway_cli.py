@@ -83,6 +83,20 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ('[nodes."0b11"]\n', "nodes.0b11: not a node id"),
         ("[nodes.10]\nname = 'a'\n[nodes.0x0A]\nname = 'b'\n", "nodes.0x0A: node 10 is also"),
         ("[mqtt]\nurl = 'mqtt://x:0'\n", "mqtt.url: 'mqtt://x:0': the port is not a number"),
+        # Issue 9, hole 5: a password never in an error, never in clear off this machine.
+        ("[mqtt]\nurl = 'mqtt://u:secret-but-wrong@x:0'\n", "'mqtt://u:***@x:0': the port"),
+        (
+            "[mqtt]\nurl = 'mqtt://broker.example'\nusername = 'u'\npassword = 'p'\n",
+            "mqtt.url: a password over plain mqtt:// to broker.example travels in clear",
+        ),
+        (
+            "[mqtt]\nurl = 'mqtt://u:secret-but-wrong@broker.example'\n",
+            "mqtt.url: a password over plain mqtt:// to broker.example travels in clear",
+        ),
+        (
+            "[mqtt]\nurl = 'mqtt://broker.example'\nca_file = '/etc/ca.pem'\n",
+            "mqtt.ca_file: a CA is for a TLS broker, and mqtt.url is plain mqtt://",
+        ),
         ("[nodes.3]\nkey = 'secret-but-wrong'\n", "nodes.3.key: not 32 hexadecimal digits"),
         ("[quality]\ntemperature = [10, -10]\n", "quality.temperature: [10, -10]: give"),
         ("[quality]\nwarmth = [0, 1]\n", "quality.warmth: not a field name"),
@@ -101,6 +115,21 @@ def test_a_bad_config_is_one_line_naming_file_and_key(
     assert lines[0].startswith(f"meteolink: gateway: {path}: ")
     assert message in lines[0]
     assert "secret-but-wrong" not in proc.stderr
+
+
+def test_a_password_in_clear_is_allowed_on_loopback_or_when_the_config_says_so(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gateway.toml"
+    for mqtt in (
+        "url = 'mqtt://127.0.0.1'\nusername = 'u'\npassword = 'p'\n",
+        "url = 'mqtt://localhost:1884'\nusername = 'u'\npassword = 'p'\n",
+        "url = 'mqtt://broker.lan'\nusername = 'u'\npassword = 'p'\nallow_plain_password = true\n",
+    ):
+        path.write_text(f'[gateway]\ndata = "{tmp_path}"\n[mqtt]\n{mqtt}', "utf-8")
+        proc = meteolink("gateway", "--config", str(path), "--serial", "/dev/null", "--check")
+        assert proc.returncode == 0, proc.stderr
+        assert "valid" in proc.stdout
 
 
 def test_gateway_without_inputs_or_with_a_missing_config_says_what_to_do(tmp_path: Path) -> None:
