@@ -150,7 +150,42 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
             raise ConfigError(f"{path}: not valid TOML: {e}") from e
         except (OSError, UnicodeDecodeError) as e:
             raise ConfigError(f"{path}: cannot read it: {e}") from e
-    return _parse(data, source, dict(overrides or {}))
+    config = _parse(data, source, dict(overrides or {}))
+    if path is not None:
+        _check_mode(path, data)
+    return config
+
+
+def _secrets(table: Mapping[str, Any], where: str = "") -> list[str]:
+    """The keys of a parsed TOML file that hold secrets: node keys, passwords,
+    and URLs that carry a password."""
+    found = []
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            found += _secrets(value, f"{where}{key}.")
+        elif key in ("key", "password") or (
+            isinstance(value, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]*@", value)
+        ):
+            found.append(where + key)
+    return found
+
+
+def _check_mode(path: Path, data: Mapping[str, Any]) -> None:
+    """Refuse a file with secrets that others may read or change, as ssh does a key.
+
+    Node keys are what make a forged frame fail its MIC; a broker password
+    lets anyone publish as the gateway. A file others can write lets them
+    change both.
+    """
+    secrets = _secrets(data)
+    if not secrets:
+        return
+    mode = path.stat().st_mode
+    fix = f"chmod 640 {path}; the service reads it through its group: chgrp meteolink {path}"
+    if mode & 0o022:
+        raise ConfigError(f"{path}: holds {secrets[0]} and others may change it ({fix})")
+    if mode & 0o004:
+        raise ConfigError(f"{path}: holds {secrets[0]} and every user may read it ({fix})")
 
 
 def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> Config:

@@ -102,6 +102,7 @@ def gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
         data = tmp_path / "data"
         path = tmp_path / "gateway.toml"
         path.write_text(f'[gateway]\nname = "test-gw"\ndata = "{data}"\n' + config_text, "utf-8")
+        path.chmod(0o600)  # it may hold node keys or a password: the gateway wants it private
         g = GatewayProcess(path, data, env)
         g.start()
         made.append(g)

@@ -117,6 +117,32 @@ def test_a_bad_config_is_one_line_naming_file_and_key(
     assert "secret-but-wrong" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("secret", "mode", "said"),
+    [
+        ("[nodes.7]\nkey = '000102030405060708090a0b0c0d0e0f'\n", 0o644, "every user may read it"),
+        ("[nodes.7]\nkey = '000102030405060708090a0b0c0d0e0f'\n", 0o660, "others may change it"),
+        ("[mqtt]\nurl = 'mqtt://127.0.0.1'\npassword = 'p'\n", 0o604, "every user may read it"),
+        ("[mqtt]\nurl = 'mqtt://u:p@127.0.0.1'\n", 0o646, "others may change it"),
+    ],
+)
+def test_a_file_with_secrets_that_others_may_read_or_change_is_refused(
+    tmp_path: Path, secret: str, mode: int, said: str
+) -> None:
+    """Issue 9, hole 5: node keys and passwords in a world-readable file were taken silently."""
+    path = tmp_path / "gateway.toml"
+    path.write_text(f'[gateway]\ndata = "{tmp_path}"\n{secret}', "utf-8")
+    path.chmod(mode)
+    proc = meteolink("gateway", "--config", str(path), "--serial", "/dev/null", "--check")
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"meteolink: gateway: {path}: holds ")
+    assert said in proc.stderr and f"chmod 640 {path}" in proc.stderr
+    assert "0a0b0c0d" not in proc.stderr and ":p@" not in proc.stderr
+    path.chmod(0o640)  # as docs/raspberry-pi.md installs it
+    proc = meteolink("gateway", "--config", str(path), "--serial", "/dev/null", "--check")
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_a_password_in_clear_is_allowed_on_loopback_or_when_the_config_says_so(
     tmp_path: Path,
 ) -> None:
@@ -127,6 +153,7 @@ def test_a_password_in_clear_is_allowed_on_loopback_or_when_the_config_says_so(
         "url = 'mqtt://broker.lan'\nusername = 'u'\npassword = 'p'\nallow_plain_password = true\n",
     ):
         path.write_text(f'[gateway]\ndata = "{tmp_path}"\n[mqtt]\n{mqtt}', "utf-8")
+        path.chmod(0o600)
         proc = meteolink("gateway", "--config", str(path), "--serial", "/dev/null", "--check")
         assert proc.returncode == 0, proc.stderr
         assert "valid" in proc.stdout
