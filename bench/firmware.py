@@ -151,7 +151,7 @@ def smallest_heap(sensors: list[str], lora: bool = False) -> int:
     low, high = 8 * 1024, 1024 * 1024
     while high - low > 1024:
         mid = (low + high) // 2 // 1024 * 1024
-        if cycle_figures(sensors, 10, heapsize=mid, lora=lora):
+        if cycle_figures(sensors, 10, heapsize=mid, lora=lora, mode="fit"):
             high = mid
         else:
             low = mid

@@ -1,6 +1,7 @@
 # Runs under the MicroPython unix port (bench/firmware.py), in a sim node's
 # flash directory: whole firmware cycles in one process, measured.
-#   heap: bytes allocated during one cycle (gc.mem_alloc delta, GC off)
+#   heap: bytes allocated during one cycle (gc.mem_alloc delta, GC off), less
+#         the emulated hardware's and this script's own (see counted())
 #   cpu_us: real time of the cycle; the sim skips every nap (conversion
 #           waits, the PM warm-up), so this is the awake time without them
 #   used: heap in use after a collection, between cycles
@@ -19,6 +20,9 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 # gc.mem_alloc() walks the whole heap: timing and heap are measured in
 # separate runs, so that the one does not slow the other down.
 TIMING = len(sys.argv) > 2 and sys.argv[2] == "time"
+# "fit": only whether the cycles run in the heap given (bench/firmware.py's
+# smallest_heap): no calibration below, which would take heap of its own.
+FIT = len(sys.argv) > 2 and sys.argv[2] == "fit"
 
 port = node.load_port()
 
@@ -27,10 +31,23 @@ port = node.load_port()
 sim_heap = [0]
 sim_us = [0]
 depth = [0]
+# The wrapper below takes *args and **kw: each call to it allocates their
+# tuple and dict before it can look at the heap, in the firmware's time. Its
+# outermost calls are counted by shape (positional count, keyword count) and
+# what a call of each shape costs is measured once (call_cost), so that the
+# firmware's heap figure leaves the bench's own allocations out.
+SHAPES = 64
+calls = [0] * SHAPES
+
+
+def shape(nargs, nkw):
+    return min(nargs, 15) * 4 + min(nkw, 3)
 
 
 def counted(fn):
     def wrapper(*args, **kw):
+        if not depth[0]:
+            calls[shape(len(args), len(kw))] += 1
         depth[0] += 1
         before = 0 if TIMING else gc.mem_alloc()
         t = time.ticks_us()
@@ -66,6 +83,34 @@ except ImportError:
     pass
 sim_port.save = counted(sim_port.save)
 sim_port.nap = counted(sim_port.nap)
+
+
+def call_cost():
+    """Bytes one outermost call of each shape allocates outside what the wrapper counts."""
+    probe = counted(lambda *a, **k: None)
+    cost = [0] * SHAPES
+    if TIMING or FIT:
+        return cost
+    for nargs in range(7):
+        for nkw in range(3):
+            args = ", ".join(str(i) for i in range(nargs))
+            kws = ", ".join("k%d=%d" % (i, i) for i in range(nkw))
+            call = "probe(%s)" % ", ".join(p for p in (args, kws) if p)
+            loop = compile(
+                "gc.collect()\ngc.disable()\nsim_heap[0] = 0\nb = gc.mem_alloc()\n"
+                "for _ in range(100):\n    %s\nused = gc.mem_alloc() - b - sim_heap[0]\n"
+                "gc.enable()\n" % call,
+                "<calibration>",
+                "exec",
+            )
+            scope = {"gc": gc, "probe": probe, "sim_heap": sim_heap}
+            exec(loop, scope)
+            cost[shape(nargs, nkw)] = scope["used"] // 100
+    sim_heap[0] = 0
+    return cost
+
+
+cost = call_cost()
 cfg = node.configuration.load()
 n = node.Node(port, node.load_board(), cfg)
 heaps = []
@@ -75,6 +120,8 @@ for i in range(N + 3):
     gc.collect()
     sim_heap[0] = 0
     sim_us[0] = 0
+    for j in range(SHAPES):
+        calls[j] = 0
     before = 0 if TIMING else gc.mem_alloc()
     gc.disable()
     t0 = time.ticks_us()
@@ -84,7 +131,8 @@ for i in range(N + 3):
     gc.enable()
     port.nap(sleep)
     if i >= 3:  # after warm-up: drivers opened, buffers made
-        heaps.append(after - before - sim_heap[0])
+        bench = sum(calls[j] * cost[j] for j in range(SHAPES))
+        heaps.append(after - before - sim_heap[0] - bench)
         sims.append(sim_heap[0])
         times.append(dt - sim_us[0])
 gc.collect()
