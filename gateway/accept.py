@@ -37,6 +37,10 @@ from meteolink.gateway.store import Reading
 
 log = logging.getLogger(__name__)
 
+# Duplicates acknowledged again per node and interval: a node resends at most
+# its backlog (16, firmware/node_config.py) and the reading of the cycle.
+DUPLICATE_ACKS = 17
+
 
 class Outcome(enum.Enum):
     ACCEPTED = "accepted"  # new to the store: queue the reading
@@ -92,6 +96,7 @@ class Acceptor:
         self._changed: set[int] = set()
         # Forged and replayed frames cost nothing to send: their lines are throttled.
         self._warn = Throttle(log)
+        self._duplicate_acks: dict[int, list[float]] = {}  # node -> when, within its interval
 
     def judge(
         self,
@@ -187,10 +192,15 @@ class Acceptor:
                 window.highest,
             )
             return Decision(Outcome.REJECTED, node, f, window=window)
+        # Sent only after the commit that makes the reading safe; a duplicate
+        # is acknowledged again (the first ack may be lost), but only as often
+        # as a node could need it.
         ack = None
-        if can_reply and f.flags & frames.FLAG_ACK_REQUEST:
-            # Sent only after the commit that makes the reading safe; a
-            # duplicate is acknowledged again (the first ack may be lost).
+        if (
+            can_reply
+            and f.flags & frames.FLAG_ACK_REQUEST
+            and (verdict is not Verdict.DUPLICATE or self._ack_again(node, now))
+        ):
             ack = frames.encode_ack(node, f.seq, key)
         if verdict is Verdict.DUPLICATE:
             return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window)
@@ -198,6 +208,32 @@ class Acceptor:
         taken = now - (frames.to_value(frames.AGE, age) if age is not None else 0)
         reading = Reading(node, f.seq, now, taken, bytes(data), rssi, snr, epoch)
         return Decision(Outcome.ACCEPTED, node, f, reading, ack, window)
+
+    def _ack_again(self, node: int, now: float) -> bool:
+        """Whether a duplicate of node's may be acknowledged again now.
+
+        A node resends, in one interval, at most its backlog and the reading
+        of the cycle (DUPLICATE_ACKS); more duplicates than that are replays,
+        and each acknowledgement would spend the LoRa bridge's duty cycle.
+        """
+        cfg = self.config.node(node)
+        interval = cfg.interval if cfg is not None else 600.0
+        times = [t for t in self._duplicate_acks.get(node, ()) if now - t < interval]
+        if len(times) >= DUPLICATE_ACKS:
+            self._duplicate_acks[node] = times
+            self._warn.warning(
+                (node, "ack"),
+                now,
+                "node %d: %d duplicates acknowledged in the last %.0f s: no more"
+                " acknowledgements of duplicates until fewer (replayed frames?)",
+                node,
+                len(times),
+                interval,
+            )
+            return False
+        times.append(now)
+        self._duplicate_acks[node] = times
+        return True
 
     def take_changed(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Copies of the windows changed since the last call, for the next commit."""

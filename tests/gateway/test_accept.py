@@ -162,3 +162,22 @@ def test_a_flood_of_forged_or_replayed_frames_is_a_few_log_lines_that_count_the_
     assert len(mic) == 2 and len(old) == 2, lines
     assert "999 more like it" in mic[1]
     assert "999 more like it" in old[1]
+
+
+def test_a_replayed_frame_is_acknowledged_again_only_as_often_as_a_node_could_need() -> None:
+    """Issue 9, hole 6: each replay of a frame inside the window was acknowledged, and every
+    acknowledgement spends the LoRa bridge's duty cycle."""
+    a = acceptor(n21=NodeConfig(key=KEY, interval=600))
+    asking = reading(21, 300, key=KEY, flags=frames.FLAG_ACK_REQUEST)
+    assert a.judge(asking, source="t", now=NOW, can_reply=True).ack is not None
+    acks = [
+        a.judge(asking, source="t", now=NOW + 1 + i, can_reply=True).ack is not None
+        for i in range(100)
+    ]
+    # A node resends at most its backlog (16) and the reading of the cycle in one interval.
+    assert acks == [True] * 17 + [False] * 83
+    # An interval later, a node that still missed its acknowledgement gets one again.
+    assert a.judge(asking, source="t", now=NOW + 700, can_reply=True).ack is not None
+    # A new reading is always acknowledged.
+    fresh = reading(21, 301, key=KEY, flags=frames.FLAG_ACK_REQUEST)
+    assert a.judge(fresh, source="t", now=NOW + 700, can_reply=True).ack is not None
