@@ -208,6 +208,7 @@ class MqttUpstream:
             try:
                 async with self._client() as client:
                     log.info("%s: connected", self.mqtt.label)
+                    outbox.connected()
                     complained = False
                     self._backoff.reset()
                     self._announced.clear()  # retained, but the broker may be a new one
@@ -224,10 +225,10 @@ class MqttUpstream:
                         await self._goodbye(client)
                         raise
             except* aiomqtt.MqttError as group:
+                reason = self._explain(group.exceptions[0])
+                outbox.retrying(reason)
                 (log.debug if complained else log.warning)(
-                    "%s: %s; readings wait in the store, retrying",
-                    self.mqtt.label,
-                    self._explain(group.exceptions[0]),
+                    "%s: %s; readings wait in the store, retrying", self.mqtt.label, reason
                 )
                 complained = True
             await self._backoff.sleep()

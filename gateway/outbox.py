@@ -14,10 +14,12 @@ what it is given, and one bad row never stops forwarding.
 
 import logging
 import time
+from collections.abc import Callable
 
 from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.commit import Committer, StoreThread
+from meteolink.gateway.progress import Progress
 from meteolink.gateway.stats import Health, Snapshot
 from meteolink.gateway.store import Stored
 
@@ -27,11 +29,21 @@ log = logging.getLogger(__name__)
 class StoreOutbox:
     """The Outbox of the upstream `name`."""
 
-    def __init__(self, name: str, db: StoreThread, committer: Committer, health: Health) -> None:
+    def __init__(
+        self,
+        name: str,
+        db: StoreThread,
+        committer: Committer,
+        health: Health,
+        progress: Progress,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
         self._db = db
         self._committer = committer
         self._health = health
+        self._progress = progress
+        self._clock = clock
 
     def mark(self) -> int:
         return self._committer.commits
@@ -50,6 +62,10 @@ class StoreOutbox:
                 await self._set_aside(row, e)
                 continue
             good.append(row)
+        if good:
+            self._progress.handed_out(self._clock())
+        elif after is None:
+            self._progress.caught_up(self._clock())
         return good
 
     async def _set_aside(self, row: Stored, error: FrameError) -> None:
@@ -66,9 +82,16 @@ class StoreOutbox:
 
     async def forwarded(self, last_id: int) -> None:
         await self._db.call(self._db.store.forwarded, self.name, last_id)
+        self._progress.forwarded(last_id, self._clock())
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:
         await self._committer.wait_stored(mark, timeout)
+
+    def connected(self) -> None:
+        self._progress.connected(self._clock())
+
+    def retrying(self, reason: str) -> None:
+        self._progress.retrying(reason, self._clock())
 
     def stats(self) -> Snapshot:
         return self._health.snapshot()

@@ -11,7 +11,8 @@ nothing else of it.
 An input sees the gateway only as a Feed: where to hand each frame, where to
 count line noise, and when to wait for room. An upstream sees it only as an
 Outbox: its own queue of committed readings (a cursor in the store per
-upstream name), a way to wait for more, and a snapshot of the statistics.
+upstream name), a way to wait for more, a way to say whether it reaches its
+destination, and a snapshot of the statistics.
 Neither gets the Gateway itself.
 """
 
@@ -87,13 +88,27 @@ class Outbox(Protocol):
         """Return once something was committed after mark(), or after timeout seconds."""
         ...
 
+    def connected(self) -> None:
+        """The upstream reached its destination and forwards (gateway/progress.py)."""
+        ...
+
+    def retrying(self, reason: str) -> None:
+        """An attempt to reach the destination failed (reason: why); another will follow."""
+        ...
+
     def stats(self) -> Snapshot:
         """Every node's and input's tallies, copied now."""
         ...
 
 
 class Upstream(Protocol):
-    """Somewhere accepted readings go (MQTT first): run() forwards until cancelled."""
+    """Somewhere accepted readings go (MQTT first): run() forwards until cancelled.
+
+    run() says connected() or retrying() on its outbox at every attempt, and
+    asks for pending readings at least every 30 s while connected: the
+    watchdog takes an upstream that is connected but confirms nothing, or that
+    says nothing at all for minutes, as hung (gateway/progress.py).
+    """
 
     name: str  # its cursor in the store: one per destination, kept across restarts
     label: str  # how log lines name it

@@ -1,6 +1,6 @@
 """The gateway service: inputs -> acceptance -> durable store -> upstreams.
 
-One asyncio event loop, one TaskGroup of named tasks: the committer, the
+One asyncio event loop, one set of named tasks: the committer, the
 watch for silent nodes, retention, and every input and upstream. The jobs
 themselves live in their own modules; Gateway wires them and runs them:
 
@@ -8,6 +8,7 @@ themselves live in their own modules; Gateway wires them and runs them:
     gateway/stats.py    tallies per node and input, online and offline
     gateway/commit.py   batches into the store, then acks and observers
     gateway/outbox.py   what an upstream sees: its pending readings
+    gateway/progress.py whether each upstream gets on, for the watchdog
     gateway/roles.py    the Input and Upstream contracts
 
 gateway/assembly.py builds a Gateway from the configuration.
@@ -24,6 +25,7 @@ from meteolink.gateway.accept import Acceptor, Outcome
 from meteolink.gateway.commit import Accepted, Committer, StoreThread
 from meteolink.gateway.config import Config
 from meteolink.gateway.outbox import StoreOutbox
+from meteolink.gateway.progress import Progress
 from meteolink.gateway.roles import Feed, Input, Upstream
 from meteolink.gateway.stats import Health, InputStats, NodeStats
 
@@ -31,6 +33,10 @@ log = logging.getLogger(__name__)
 
 OFFLINE_CHECK = 15.0  # seconds between looks for silent nodes
 PRUNE_EVERY = 3600.0
+# Seconds the inputs and upstreams get to stop once asked, before the last
+# commit goes ahead without them; TimeoutStopSec=20 in the unit leaves the
+# rest for that commit.
+STOP_WITHIN = 10.0
 
 
 class Gateway:
@@ -43,11 +49,18 @@ class Gateway:
         inputs: list[Input] | None = None,
         upstreams: list[Upstream] | None = None,
         clock: Callable[[], float] = time.time,
+        stop_within: float = STOP_WITHIN,
     ) -> None:
         self.config = config
         self.inputs: list[Input] = list(inputs or [])
         self.upstreams: list[Upstream] = list(upstreams or [])
         self.clock = clock
+        self.stop_within = stop_within
+        started = clock()
+        self.progress = {
+            up.name: Progress(up.name, up.label, since=started) for up in self.upstreams
+        }
+        self._stuck: set[str] = set()  # upstreams whose hang has been logged
         self._db = StoreThread(config.data / "readings.db")
         self.store = self._db.store
         windows = self.store.counters()
@@ -113,11 +126,34 @@ class Gateway:
         return await self.committer.commit_once()
 
     def healthy(self) -> bool:
-        return self.committer.healthy()
+        """Whether the pipeline moves: the watchdog's question (gateway/notify.py).
+
+        No when a commit hangs, or when an upstream's task hangs
+        (gateway/progress.py); each hang is logged once, with why.
+        """
+        healthy = self.committer.healthy()
+        now = self.clock()
+        for name, progress in self.progress.items():
+            why = progress.stuck(now)
+            if why is None:
+                self._stuck.discard(name)
+                continue
+            healthy = False
+            if name not in self._stuck:
+                self._stuck.add(name)
+                log.error(
+                    "%s: stuck: %s; the watchdog will restart the gateway", progress.label, why
+                )
+        return healthy
 
     def outbox(self, upstream: str) -> StoreOutbox:
         """What the upstream of that name sees of the gateway."""
-        return StoreOutbox(upstream, self._db, self.committer, self.health)
+        progress = self.progress.get(upstream)
+        if progress is None:
+            progress = self.progress[upstream] = Progress(upstream, upstream, since=self.clock())
+        return StoreOutbox(
+            upstream, self._db, self.committer, self.health, progress, clock=self.clock
+        )
 
     # -- nodes going quiet, old readings going away ----------------------------
 
@@ -155,20 +191,39 @@ class Gateway:
     async def run(
         self, *, extra: list[Callable[[], Coroutine[Any, Any, None]]] | None = None
     ) -> None:
-        """Run every task until cancelled; then commit what is queued."""
+        """Run every task until cancelled, or until one fails; then commit what is queued.
+
+        Once cancelled, the tasks get stop_within seconds to stop; one that
+        has not (an upstream waiting on a peer that never answers) is left
+        behind and named in the log, and the last commit goes ahead anyway,
+        so a stop always ends within the unit's TimeoutStopSec.
+        """
+        jobs = [(self.committer.run(), "committer")]
+        jobs += [(self._watch_nodes(), "offline"), (self._retention(), "retention")]
+        jobs += [(inp.run(), inp.name) for inp in self.inputs]
+        jobs += [(up.run(self.outbox(up.name)), up.name) for up in self.upstreams]
+        jobs += [(make(), "extra") for make in extra or []]
+        tasks = [asyncio.create_task(job, name=name) for job, name in jobs]
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.committer.run(), name="committer")
-                tg.create_task(self._watch_nodes(), name="offline")
-                tg.create_task(self._retention(), name="retention")
-                for inp in self.inputs:
-                    tg.create_task(inp.run(), name=inp.name)
-                for up in self.upstreams:
-                    tg.create_task(up.run(self.outbox(up.name)), name=up.name)
-                for make in extra or []:
-                    tg.create_task(make())
+            waiting = set(tasks)
+            while waiting:  # a task that returns is done (keep_alive without a watchdog)
+                done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    error = None if task.cancelled() else task.exception()
+                    if error is not None:
+                        log.error("%s failed: %r", task.get_name(), error)
+                        raise error
         finally:
-            await asyncio.shield(self._final_commit())
+            await asyncio.shield(self._stop(tasks))
+
+    async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        _, hanging = await asyncio.wait(tasks, timeout=self.stop_within)
+        for task in hanging:
+            name, within = task.get_name(), self.stop_within
+            log.error("%s did not stop within %g s; stopping without it", name, within)
+        await self._final_commit()
 
     async def _final_commit(self) -> None:
         try:

@@ -123,7 +123,25 @@ def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:
         raise CommandError(str(e)) from None
     except StoreError as e:
         raise CommandError(str(e), status=1) from None
-    return asyncio.run(_serve(gateway, extra or []))
+    # Not asyncio.run(): on its way out it waits for every task to finish,
+    # however long one that ignores its cancellation takes. The gateway has
+    # already given its tasks their time (Gateway.run); what is left is dropped.
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(_serve(gateway, extra or []))
+    finally:
+        drop_tasks(loop)
+        loop.close()
+
+
+def drop_tasks(loop: asyncio.AbstractEventLoop, within: float = 1.0) -> None:
+    """Cancel what still runs on loop, and give it `within` seconds to end."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=within))
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 async def _serve(gateway: Gateway, extra: list[Extra]) -> int:
