@@ -26,6 +26,7 @@ from meteolink.gateway.config import Config
 from meteolink.gateway.outbox import StoreOutbox
 from meteolink.gateway.roles import Feed, Input, Upstream
 from meteolink.gateway.stats import Health, InputStats, NodeStats
+from meteolink.gateway.store import DiskFull
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,8 @@ class Gateway:
         snr: float | None = None,
         reply: Callable[[bytes], None] | None = None,
     ) -> None:
+        if self.committer.refusing():
+            return  # the disk is full: unjudged, unacknowledged, so the node sends it again
         decision = self.acceptor.judge(
             frame, source=source, now=self.clock(), rssi=rssi, snr=snr, can_reply=reply is not None
         )
@@ -141,7 +144,10 @@ class Gateway:
         names = [up.name for up in self.upstreams]
         while True:
             cutoff = self.clock() - self.config.retention_days * 86400
-            removed = await self._db.call(self.store.prune, cutoff, names)
+            try:
+                removed = await self._db.call(self.store.prune, cutoff, names)
+            except DiskFull:
+                removed = 0  # said by the committer; pruned at the next round
             if removed:
                 log.info(
                     "retention: removed %d readings forwarded and older than %g days",
@@ -159,6 +165,7 @@ class Gateway:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.committer.run(), name="committer")
+                tg.create_task(self.committer.watch_space(), name="disk space")
                 tg.create_task(self._watch_nodes(), name="offline")
                 tg.create_task(self._retention(), name="retention")
                 for inp in self.inputs:
@@ -175,6 +182,12 @@ class Gateway:
             n = await self.commit_once()
             if n:
                 log.info("committed %d readings on the way out", n)
+            if self.committer.held:
+                log.info(
+                    "%d readings not committed (the disk is full): never acknowledged,"
+                    " their nodes send them again",
+                    self.committer.held,
+                )
         finally:
             await self._db.close()
 
