@@ -9,6 +9,13 @@ node was told was safe, and a node that was not acknowledged sends again.
 
 The store runs on one worker thread (StoreThread) so an fsync on a slow SD
 card never stalls the loop, whose liveness the systemd watchdog watches.
+
+A full disk (gateway/diskspace.py) pauses the committer: what is queued is
+held, neither committed nor acknowledged, the sequence windows with it; new
+frames are turned away unjudged (refusing()), so no window marks a counter
+seen that is not stored, and their nodes send them again. The reserve is
+given back so that upstreams keep forwarding what is stored. watch_space()
+notices when space returns, and the held batch is committed first.
 """
 
 import asyncio
@@ -22,8 +29,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from meteolink.firmware import frames
+from meteolink.gateway import diskspace
+from meteolink.gateway.diskspace import DiskSpace, mib, said_full
 from meteolink.gateway.sequence import SequenceWindow
-from meteolink.gateway.store import Reading, Store, Stored
+from meteolink.gateway.store import DiskFull, Reading, Store, Stored
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +97,10 @@ class Committer:
         self._stored = asyncio.Condition()
         self._committing_since: float | None = None
         self.commits = 0  # commits that stored something: upstreams wait for it to move
+        self._space = DiskSpace(db.store.path.parent)
+        self.paused = False  # the disk is full: nothing is committed, no frame accepted
+        self.turned_away = 0  # frames refused since the disk filled
+        self._held_windows: Windows = {}  # windows of a batch that found the disk full
 
     def add(self, reading: Reading, frame: frames.Frame, source: str) -> None:
         """Queue a reading for the next commit."""
@@ -113,16 +126,39 @@ class Committer:
         while len(self._batch) >= BACKLOG_MAX:
             await self.wait_stored(self.commits, timeout=1.0)
 
+    def refusing(self) -> bool:
+        """True while the disk is full: the caller drops the frame before judging it."""
+        if self.paused:
+            self.turned_away += 1
+        return self.paused
+
+    @property
+    def held(self) -> int:
+        """Readings queued but not committed (all of them are, unless the disk is full)."""
+        return len(self._batch)
+
     async def commit_once(self) -> int:
         """Commit what is queued; then acknowledge and tell upstreams and observers."""
+        if self.paused:
+            return 0  # held until watch_space() sees room again
         batch, self._batch = self._batch, []
         acks, self._acks = self._acks, []
-        windows = self._windows()
+        windows = {**self._held_windows, **self._windows()}  # the later copy wins
+        self._held_windows = {}
         if not batch and not windows and not acks:
             return 0
         self._committing_since = self._clock()
-        stored = await self._db.call(self._db.store.commit, [r for r, _, _ in batch], windows)
-        self._committing_since = None
+        try:
+            stored = await self._db.call(self._commit, [r for r, _, _ in batch], windows)
+        except DiskFull as full:
+            # Rolled back: hold it all, in order, ahead of what came meanwhile.
+            self._batch[:0] = batch
+            self._acks[:0] = acks
+            self._held_windows = windows
+            await self._pause(full)
+            return 0
+        finally:
+            self._committing_since = None
         for reply, ack in acks:
             reply(ack)
         if stored:
@@ -151,6 +187,47 @@ class Committer:
                     async with asyncio.timeout(self._interval):
                         await self._full.wait()
             await self.commit_once()
+
+    def _commit(self, readings: list[Reading], windows: Windows) -> list[Stored]:
+        """On the store's thread: the commit, unless the disk is too full to try it."""
+        if self._space.free() < diskspace.LOW:
+            raise self._space.full()
+        return self._db.store.commit(readings, windows)
+
+    def _make_room(self) -> None:
+        """On the store's thread: give the reserve back, so the WAL can be checkpointed."""
+        self._space.release()
+        with contextlib.suppress(DiskFull):
+            self._db.store.checkpoint()
+
+    async def _pause(self, full: DiskFull) -> None:
+        if self.paused:
+            return
+        self.paused = True
+        self.turned_away = 0
+        log.error("%s", said_full(full))
+        await self._db.call(self._make_room)
+
+    async def watch_space(self) -> None:
+        """Pause when the disk fills, resume when space returns; forever.
+
+        The first look is at once: a gateway started on a full disk waits.
+        """
+        while True:
+            ready = await self._db.call(self._space.ready)
+            if not ready and not self.paused:
+                await self._pause(await self._db.call(self._space.full))
+            elif ready and self.paused:
+                log.info(
+                    "disk space is back: %s has %s free: readings accepted again"
+                    " (%d frames turned away meanwhile; their nodes send them again)",
+                    self._space.data,
+                    mib(await self._db.call(self._space.free)),
+                    self.turned_away,
+                )
+                self.paused = False
+                self.wake()  # what was held goes first
+            await asyncio.sleep(diskspace.CHECK)
 
     def healthy(self) -> bool:
         """False when a commit has hung: the watchdog then lets systemd restart us."""

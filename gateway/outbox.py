@@ -12,6 +12,7 @@ set_aside table, counted, and logged once. Every upstream can then decode
 what it is given, and one bad row never stops forwarding.
 """
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from meteolink.firmware.frames import FrameError
 from meteolink.gateway.commit import Committer, StoreThread
 from meteolink.gateway.progress import Progress
 from meteolink.gateway.stats import Health, Snapshot
-from meteolink.gateway.store import Stored
+from meteolink.gateway.store import DiskFull, Stored
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ class StoreOutbox:
             try:
                 frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form here
             except FrameError as e:
-                await self._set_aside(row, e)
+                with contextlib.suppress(DiskFull):  # kept out of the way; set aside later
+                    await self._set_aside(row, e)
                 continue
             good.append(row)
         if good:
@@ -81,8 +83,11 @@ class StoreOutbox:
         )
 
     async def forwarded(self, last_id: int) -> None:
-        await self._db.call(self._db.store.forwarded, self.name, last_id)
-        self._progress.forwarded(last_id, self._clock())
+        # On a full disk the cursor stays behind: after a restart those
+        # readings go again, and consumers deduplicate on the reading's id.
+        with contextlib.suppress(DiskFull):
+            await self._db.call(self._db.store.forwarded, self.name, last_id)
+            self._progress.forwarded(last_id, self._clock())
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:
         await self._committer.wait_stored(mark, timeout)

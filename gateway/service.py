@@ -28,6 +28,7 @@ from meteolink.gateway.outbox import StoreOutbox
 from meteolink.gateway.progress import Progress
 from meteolink.gateway.roles import Feed, Input, Upstream
 from meteolink.gateway.stats import Health, InputStats, NodeStats
+from meteolink.gateway.store import DiskFull
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,8 @@ class Gateway:
         snr: float | None = None,
         reply: Callable[[bytes], None] | None = None,
     ) -> None:
+        if self.committer.refusing():
+            return  # the disk is full: unjudged, unacknowledged, so the node sends it again
         decision = self.acceptor.judge(
             frame, source=source, now=self.clock(), rssi=rssi, snr=snr, can_reply=reply is not None
         )
@@ -177,7 +180,10 @@ class Gateway:
         names = [up.name for up in self.upstreams]
         while True:
             cutoff = self.clock() - self.config.retention_days * 86400
-            removed = await self._db.call(self.store.prune, cutoff, names)
+            try:
+                removed = await self._db.call(self.store.prune, cutoff, names)
+            except DiskFull:
+                removed = 0  # said by the committer; pruned at the next round
             if removed:
                 log.info(
                     "retention: removed %d readings forwarded and older than %g days",
@@ -198,7 +204,7 @@ class Gateway:
         behind and named in the log, and the last commit goes ahead anyway,
         so a stop always ends within the unit's TimeoutStopSec.
         """
-        jobs = [(self.committer.run(), "committer")]
+        jobs = [(self.committer.run(), "committer"), (self.committer.watch_space(), "disk space")]
         jobs += [(self._watch_nodes(), "offline"), (self._retention(), "retention")]
         jobs += [(inp.run(), inp.name) for inp in self.inputs]
         jobs += [(up.run(self.outbox(up.name)), up.name) for up in self.upstreams]
@@ -230,6 +236,12 @@ class Gateway:
             n = await self.commit_once()
             if n:
                 log.info("committed %d readings on the way out", n)
+            if self.committer.held:
+                log.info(
+                    "%d readings not committed (the disk is full): never acknowledged,"
+                    " their nodes send them again",
+                    self.committer.held,
+                )
         finally:
             await self._db.close()
 

@@ -6,10 +6,16 @@ transaction for every frame that arrived in the last moment) so an SD card
 sees one write per batch, not one per frame. Each upstream has a cursor: the
 id of the last reading it confirmed; forwarding resumes after it, in id
 (arrival) order, which keeps each node's readings in order.
+
+A full disk is DiskFull, never a bare SQLite error: gateway/diskspace.py
+keeps room so that the WAL (bounded here by WAL_LIMIT) can always be
+checkpointed, and the committer waits for space instead of exiting.
 """
 
 import dataclasses
+import errno
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +25,12 @@ from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway.sequence import SequenceWindow
 
 SCHEMA_VERSION = 1
+# The WAL file is cut back to this after a checkpoint (it is checkpointed at
+# SQLite's default of 1000 pages, 4 MiB): a burst never leaves it large.
+WAL_LIMIT = 4 << 20
+# An SQLite error with less than this free on the disk is taken for a full
+# disk, whatever its code: opening a store needs room for its -shm and -wal.
+_NEARLY_FULL = 64 << 10
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,       -- arrival order, the order of forwarding
@@ -66,6 +78,33 @@ _COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoc
 
 class StoreError(MeteolinkError):
     """The database cannot be opened or used; the message says which file."""
+
+
+class DiskFull(StoreError):
+    """No room left on the store's disk: wait for space, nothing is wrong with the store."""
+
+    def __init__(self, directory: Path, free: int) -> None:
+        super().__init__(f"disk full: {directory} has {free} bytes free")
+        self.directory = directory
+        self.free = free
+
+
+def free_bytes(directory: Path) -> int:
+    """Bytes free in directory for the service's user (not root's reserved blocks)."""
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
+
+
+def _disk_full(directory: Path, error: BaseException) -> DiskFull | None:
+    """The DiskFull that error means, if it means one."""
+    try:
+        free = free_bytes(directory)
+    except OSError:
+        return None
+    full = (
+        isinstance(error, sqlite3.Error) and (error.sqlite_errorcode & 0xFF) == sqlite3.SQLITE_FULL
+    ) or (isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT))
+    return DiskFull(directory, free) if full or free < _NEARLY_FULL else None
 
 
 @dataclass(frozen=True)
@@ -140,14 +179,19 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{path}: made by a newer meteolink (schema {version}); upgrade meteolink"
                 )
-            self._db.executescript(SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version != SCHEMA_VERSION:  # no write at all to open a store (a full disk)
+                self._db.executescript(SCHEMA)
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (sqlite3.Error, OSError) as e:
+            full = _disk_full(path.parent, e) if path.parent.is_dir() else None
+            if full is not None:
+                raise full from e
             raise StoreError(f"{path}: {e} (check the --data directory and its permissions)") from e
 
     def close(self) -> None:
@@ -181,9 +225,7 @@ class Store:
             )
             db.execute("COMMIT")
         except sqlite3.Error as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: {e}") from e
+            raise self._failed(e) from e
         return added
 
     def set_aside(self, reading_id: int, reason: str, at: float) -> None:
@@ -200,9 +242,20 @@ class Store:
             db.execute("DELETE FROM readings WHERE id = ?", (reading_id,))
             db.execute("COMMIT")
         except sqlite3.Error as e:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: {e}") from e
+            raise self._failed(e) from e
+
+    def _failed(self, error: sqlite3.Error) -> StoreError:
+        """The transaction rolled back, and the error to raise for it."""
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        return _disk_full(self.path.parent, error) or StoreError(f"{self.path}: {error}")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database and cut it back (room permitting)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
 
     def counters(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Every node's (epoch, counter, key id) as last committed."""
@@ -239,6 +292,8 @@ class Store:
                 " DO UPDATE SET last_id = max(last_id, excluded.last_id)",
                 (upstream, last_id),
             )
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
         finally:
             self._db.execute("PRAGMA synchronous=FULL")
 
@@ -246,9 +301,12 @@ class Store:
         """Delete readings received before a time that every upstream has confirmed."""
         names = list(upstreams)
         floor = min((self._cursor(name) for name in names), default=2**63 - 1)
-        cur = self._db.execute(
-            "DELETE FROM readings WHERE received < ? AND id <= ?", (received_before, floor)
-        )
+        try:
+            cur = self._db.execute(
+                "DELETE FROM readings WHERE received < ? AND id <= ?", (received_before, floor)
+            )
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
         return cur.rowcount
 
     def _cursor(self, upstream: str) -> int:

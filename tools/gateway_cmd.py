@@ -6,20 +6,25 @@ command line, logging, systemd's notify socket and the signals.
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from meteolink.gateway import assembly
+from meteolink.gateway import assembly, diskspace
 from meteolink.gateway import config as gwconfig
 from meteolink.gateway.config import Config, ConfigError
+from meteolink.gateway.diskspace import DiskSpace, mib, said_full
 from meteolink.gateway.service import Gateway
-from meteolink.gateway.store import StoreError
+from meteolink.gateway.store import DiskFull, StoreError
 from meteolink.tools.cli import Command, CommandError
+
+if TYPE_CHECKING:
+    from meteolink.gateway.notify import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -117,18 +122,12 @@ def describe(cfg: Config) -> str:
 
 def serve(cfg: Config, *, extra: list[Extra] | None = None) -> int:
     """Run the service on cfg until SIGTERM or SIGINT; 0 on a clean stop."""
-    try:
-        gateway = assembly.build(cfg)
-    except assembly.MissingDependency as e:
-        raise CommandError(str(e)) from None
-    except StoreError as e:
-        raise CommandError(str(e), status=1) from None
     # Not asyncio.run(): on its way out it waits for every task to finish,
     # however long one that ignores its cancellation takes. The gateway has
     # already given its tasks their time (Gateway.run); what is left is dropped.
     loop = asyncio.new_event_loop()
     try:
-        return loop.run_until_complete(_serve(gateway, extra or []))
+        return loop.run_until_complete(_serve(cfg, extra or []))
     finally:
         drop_tasks(loop)
         loop.close()
@@ -144,16 +143,65 @@ def drop_tasks(loop: asyncio.AbstractEventLoop, within: float = 1.0) -> None:
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
-async def _serve(gateway: Gateway, extra: list[Extra]) -> int:
+def _build(cfg: Config) -> Gateway:
+    try:
+        return assembly.build(cfg)
+    except assembly.MissingDependency as e:
+        raise CommandError(str(e)) from None
+    except DiskFull:
+        # The reserve is there for this: with it given back the store opens,
+        # and the committer waits for space (gateway/commit.py).
+        if DiskSpace(cfg.data).release():
+            return _build(cfg)
+        raise
+    except StoreError as e:
+        raise CommandError(str(e), status=1) from None
+
+
+async def _wait_for_space(cfg: Config, notifier: "Notifier", full: DiskFull) -> Gateway:
+    """Started on a disk too full to open the store: say so once, wait, keep systemd content.
+
+    A service that exited here would be restarted into the same full disk for ever.
+    """
+    from meteolink.gateway.notify import keep_alive
+
+    log.error("%s", said_full(full, "the store cannot be opened and no reading is accepted"))
+    notifier.ready("disk full: waiting for space")
+    pings = asyncio.create_task(keep_alive(notifier, lambda: True), name="watchdog")
+    space = DiskSpace(cfg.data)
+    try:
+        while True:
+            await asyncio.sleep(diskspace.CHECK)
+            with contextlib.suppress(DiskFull):
+                if space.ready():
+                    gateway = _build(cfg)
+                    log.info("disk space is back: %s has %s free", cfg.data, mib(space.free()))
+                    return gateway
+    finally:
+        pings.cancel()
+
+
+async def _serve(cfg: Config, extra: list[Extra]) -> int:
     from meteolink.gateway.notify import Notifier, keep_alive
 
-    cfg = gateway.config
     notifier = Notifier.from_environ()
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)
+    try:
+        try:
+            gateway = _build(cfg)
+        except DiskFull as full:
+            gateway = await _wait_for_space(cfg, notifier, full)
+    except asyncio.CancelledError:
+        notifier.stopping()
+        notifier.close()
+        return 0
+    except BaseException:
+        notifier.close()
+        raise
     inputs = ", ".join(i.name for i in gateway.inputs)
     ups = ", ".join(up.label for up in gateway.upstreams) or "no upstream"
     log.info("gateway %s: reading %s; forwarding to %s", cfg.name, inputs, ups)
