@@ -157,7 +157,8 @@ class GatewayProcess:
         self.config = directory / "gateway.toml"
         self.config.write_text(
             f'[gateway]\nname = "bench"\ndata = "{self.data}"\n'
-            f"commit_interval = {commit_interval}\n\n"
+            f"commit_interval = {commit_interval}\n"
+            'unknown_nodes = "accept"  # a bench: every simulated node is stored\n\n'
             f'[[serial]]\nport = "{port}"\n\n[mqtt]\nurl = "{mqtt}"\n',
             "utf-8",
         )

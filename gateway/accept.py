@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 # Duplicates acknowledged again per node and interval: a node resends at most
 # its backlog (16, firmware/node_config.py) and the reading of the cycle.
 DUPLICATE_ACKS = 17
+# Nodes whose acknowledged duplicates are remembered at most: under
+# unknown_nodes = "accept" the ids are anyone's to invent.
+DUPLICATE_NODES = 1024
 
 
 class Outcome(enum.Enum):
@@ -96,7 +99,8 @@ class Acceptor:
         self._changed: set[int] = set()
         # Forged and replayed frames cost nothing to send: their lines are throttled.
         self._warn = Throttle(log)
-        self._duplicate_acks: dict[int, list[float]] = {}  # node -> when, within its interval
+        # node -> when, within its interval; the node acknowledged longest ago first
+        self._duplicate_acks: dict[int, list[float]] = {}
 
     def judge(
         self,
@@ -218,9 +222,9 @@ class Acceptor:
         """
         cfg = self.config.node(node)
         interval = cfg.interval if cfg is not None else 600.0
-        times = [t for t in self._duplicate_acks.get(node, ()) if now - t < interval]
+        times = [t for t in self._duplicate_acks.pop(node, ()) if now - t < interval]
+        self._remember_acks(node, times)
         if len(times) >= DUPLICATE_ACKS:
-            self._duplicate_acks[node] = times
             self._warn.warning(
                 (node, "ack"),
                 now,
@@ -232,8 +236,18 @@ class Acceptor:
             )
             return False
         times.append(now)
-        self._duplicate_acks[node] = times
         return True
+
+    def _remember_acks(self, node: int, times: list[float]) -> None:
+        """Keep node's acknowledgement times, last in the order; at most DUPLICATE_NODES.
+
+        Forgetting a node only lets its next duplicates be acknowledged again:
+        the nodes dropped are those acknowledged longest ago.
+        """
+        acks = self._duplicate_acks
+        while len(acks) >= DUPLICATE_NODES:
+            del acks[next(iter(acks))]
+        acks[node] = times  # the caller appends to it
 
     def take_changed(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Copies of the windows changed since the last call, for the next commit."""

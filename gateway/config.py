@@ -52,7 +52,10 @@ class Config:
 
     name: str = "gateway"
     data: Path = DEFAULT_DATA
-    unknown_nodes: str = "accept"  # or "reject": only nodes listed in [nodes] are stored
+    # "reject": only nodes listed in [nodes] are stored; the rest are only
+    # remembered, a bounded few (gateway/stats.py Unlisted). "accept": any
+    # node heard is stored, for a lab (anyone in radio range can add nodes).
+    unknown_nodes: str = "reject"
     retention_days: float = 90.0
     commit_interval: float = 1.0
     offline_after: float = 3.0  # node intervals of silence before it is reported offline
@@ -195,7 +198,7 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
     if not _NAME.match(name):
         raise gw.error("name", f"{name!r}: use 1 to 64 letters, digits, '-' or '_'")
     data_dir = Path(gw.get("data", str, str(DEFAULT_DATA), "a directory path"))
-    unknown = gw.get("unknown_nodes", str, "accept", "a string")
+    unknown = gw.get("unknown_nodes", str, "reject", "a string")
     if unknown not in ("accept", "reject"):
         raise gw.error("unknown_nodes", f'{unknown!r}: give "accept" or "reject"')
     retention = gw.number("retention_days", 90.0, low=1, high=36500)

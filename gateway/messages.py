@@ -10,8 +10,8 @@ runs where no broker was ever configured. docs/gateway.md shows each one.
                 the link gave them, every plausible value by field name, and
                 the implausible ones apart under "implausible"
     node stats  a node's tallies (gateway/stats.py NodeStats), as JSON
-    gateway stats  every input's tallies and the upstream's count of
-                readings the broker confirmed
+    gateway stats  every input's tallies, the upstream's count of readings
+                the broker confirmed, and the nodes heard but not listed
 """
 
 import datetime
@@ -22,7 +22,7 @@ from typing import Any
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config
 from meteolink.gateway.quality import implausible
-from meteolink.gateway.stats import InputStats, NodeStats
+from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
 from meteolink.gateway.store import Stored
 
 NOT_PUBLISHED = ("age",)  # folded into "time"
@@ -88,6 +88,17 @@ def node_stats_message(stats: NodeStats) -> str:
     return json.dumps(stats.as_json())
 
 
-def gateway_stats_message(inputs: Mapping[str, InputStats], published: int) -> str:
-    """<prefix>/gateway/<name>/stats: each input's tallies, and the readings confirmed."""
-    return json.dumps({"inputs": {n: vars(s) for n, s in inputs.items()}, "published": published})
+def gateway_stats_message(
+    inputs: Mapping[str, InputStats],
+    published: int,
+    unlisted: Mapping[int, UnlistedNode] | None = None,
+) -> str:
+    """<prefix>/gateway/<name>/stats: each input's tallies, the readings confirmed, and
+    the nodes heard but not listed in [nodes] (the most recently heard first, a bounded few)."""
+    return json.dumps(
+        {
+            "inputs": {n: vars(s) for n, s in inputs.items()},
+            "published": published,
+            "unlisted": [u.as_json() for u in (unlisted or {}).values()],
+        }
+    )

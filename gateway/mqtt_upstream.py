@@ -191,8 +191,16 @@ class MqttUpstream:
         prefix = mqtt.prefix
         self.status_topic = f"{prefix}/gateway/{config.name}/status"
         self._changed: asyncio.Queue[NodeStats] = asyncio.Queue()
-        self._fields: dict[int, set[str]] = {}  # what each node has sent since we started
-        self._announced: dict[int, set[str]] = {}  # what Home Assistant has been told
+        # What each node has sent since we started, and what Home Assistant has
+        # been told. Most nodes send the same fields: each set is kept once
+        # (_field_sets) and shared, a few bytes per node however many there are.
+        self._fields: dict[int, frozenset[str]] = {}
+        self._announced: dict[int, frozenset[str]] = {}
+        self._field_sets: dict[frozenset[str], frozenset[str]] = {}
+        # Nodes owed their discovery configs, in the order they became owed
+        # (a dict as an ordered set); _discover sends them beside the readings.
+        self._owed: dict[int, None] = {}
+        self._owe_more = asyncio.Event()
         self.published = 0  # state messages confirmed by the broker
 
     # -- the service's interface ---------------------------------------------
@@ -220,6 +228,7 @@ class MqttUpstream:
                         async with asyncio.TaskGroup() as tg:
                             tg.create_task(self._forward(client, outbox), name="mqtt forward")
                             tg.create_task(self._listen(client), name="mqtt listen")
+                            tg.create_task(self._discover(client), name="mqtt discovery")
                             tg.create_task(self._statuses(client, outbox), name="mqtt status")
                     except asyncio.CancelledError:
                         await self._goodbye(client)
@@ -320,9 +329,9 @@ class MqttUpstream:
             frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-            self._fields.setdefault(stored.node, set()).update(messages.published_fields(frame))
+            self._heard_fields(stored.node, frame)
         if self.mqtt.discovery:
-            await self._announce(client, {s.node for s in batch})
+            self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
         return [
             asyncio.ensure_future(client.publish(topic, messages.compact(msg), qos=1))
             for topic, msg in states
@@ -354,26 +363,55 @@ class MqttUpstream:
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
-    async def _announce(self, client: aiomqtt.Client, nodes: set[int]) -> None:
-        """Send discovery configs for fields Home Assistant has not been told about."""
-        for node in sorted(nodes):
-            fields = self._fields.get(node, set())
-            if fields <= self._announced.get(node, set()):
-                continue
-            cfg = self.config.node(node)
-            interval = cfg.interval if cfg is not None else 600.0
-            configs = homeassistant.discovery(
-                node=node,
-                name=cfg.name if cfg is not None else None,
-                location=cfg.location if cfg is not None else None,
-                fields=sorted(fields),
-                prefix=self.mqtt.prefix,
-                discovery_prefix=self.mqtt.discovery_prefix,
-                gateway=self.config.name,
-                expire_after=int(interval * self.config.offline_after),
-            )
-            await asyncio.gather(*(client.publish(t, p, qos=1, retain=True) for t, p in configs))
-            self._announced[node] = set(fields)
+    def _heard_fields(self, node: int, frame: frames.Frame) -> None:
+        have = self._fields.get(node, frozenset())
+        fields = messages.published_fields(frame)
+        if not have.issuperset(fields):
+            grown = have.union(fields)
+            self._fields[node] = self._field_sets.setdefault(grown, grown)
+
+    def _owe(self, nodes: list[int]) -> None:
+        """Queue discovery configs for nodes with fields Home Assistant was not told about."""
+        for node in nodes:
+            if not self._fields.get(node, frozenset()) <= self._announced.get(node, frozenset()):
+                self._owed[node] = None
+                self._owe_more.set()
+
+    async def _discover(self, client: aiomqtt.Client) -> None:
+        """Send owed discovery configs, one node at a time, beside the readings.
+
+        Never in a batch's path: a new node's up to 63 retained configs (and,
+        under unknown_nodes = "accept", hundreds of new ids at once) must not
+        hold back the readings of nodes already known. The price: Home
+        Assistant may see a new node's first reading before the node's
+        configs, and shows it from the next one.
+        """
+        while True:
+            await self._owe_more.wait()
+            self._owe_more.clear()
+            while self._owed:
+                node = next(iter(self._owed))
+                await self._announce(client, node)  # stays owed if the connection fails
+                del self._owed[node]
+                self._owe([node])  # fields that arrived meanwhile: owed again, at the end
+
+    async def _announce(self, client: aiomqtt.Client, node: int) -> None:
+        """Send node's discovery configs, and wait for the broker to confirm them."""
+        fields = self._fields.get(node, frozenset())
+        cfg = self.config.node(node)
+        interval = cfg.interval if cfg is not None else 600.0
+        configs = homeassistant.discovery(
+            node=node,
+            name=cfg.name if cfg is not None else None,
+            location=cfg.location if cfg is not None else None,
+            fields=sorted(fields),
+            prefix=self.mqtt.prefix,
+            discovery_prefix=self.mqtt.discovery_prefix,
+            gateway=self.config.name,
+            expire_after=int(interval * self.config.offline_after),
+        )
+        await asyncio.gather(*(client.publish(t, p, qos=1, retain=True) for t, p in configs))
+        self._announced[node] = fields
 
     def _availability(self, node: int) -> str:
         return f"{self.mqtt.prefix}/{node}/availability"
@@ -396,7 +434,7 @@ class MqttUpstream:
                 log.info("%s: Home Assistant came online; sending discovery", self.name)
                 self._announced.clear()
                 await self._announce_gateway(client)
-                await self._announce(client, set(self._fields))
+                self._owe(sorted(self._fields))
 
     async def _statuses(self, client: aiomqtt.Client, outbox: Outbox) -> None:
         for stats in outbox.stats().nodes.values():  # what was judged before this connection
@@ -422,7 +460,7 @@ class MqttUpstream:
             await client.publish(f"{prefix}/{node}/stats", payload, qos=1, retain=True)
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
-            messages.gateway_stats_message(snapshot.inputs, self.published),
+            messages.gateway_stats_message(snapshot.inputs, self.published, snapshot.unlisted),
             qos=1,
             retain=True,
         )

@@ -103,10 +103,11 @@ class Gateway:
     ) -> None:
         if self.committer.refusing():
             return  # the disk is full: unjudged, unacknowledged, so the node sends it again
+        now = self.clock()
         decision = self.acceptor.judge(
-            frame, source=source, now=self.clock(), rssi=rssi, snr=snr, can_reply=reply is not None
+            frame, source=source, now=now, rssi=rssi, snr=snr, can_reply=reply is not None
         )
-        came_online = self.health.record(source, decision)
+        came_online = self.health.record(source, decision, now=now, rssi=rssi, snr=snr)
         if came_online is not None:
             self._node_changed(came_online)
         if decision.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):

@@ -4,23 +4,35 @@ Pure bookkeeping on the gateway's clock, no I/O and no asyncio: acceptance's
 decisions go in (record), nodes coming online or going silent come out (to
 the upstreams, which publish their availability), and a snapshot feeds the
 stats topics and the summary logged at shutdown.
+
+Nodes that are not listed in [nodes], under the default policy, are not
+nodes of this gateway: anyone in radio range can send CRC-valid frames from
+ids nobody ever provisioned, each free to invent. They get no NodeStats; the
+Unlisted table remembers the most recently heard few (UNLISTED_MAX), in
+memory only, so that a technician can see a forgotten node and add it, and
+ten thousand invented ids cost what a hundred and twenty-eight do.
 """
 
+import collections
 import dataclasses
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from meteolink.firmware import frames
 from meteolink.gateway.accept import Decision, Outcome
 from meteolink.gateway.config import Config
+from meteolink.gateway.lograte import Throttle
 from meteolink.gateway.sequence import SequenceWindow
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 600.0  # seconds between an unlisted node's readings, for offline detection
+UNLISTED_MAX = 128  # unlisted nodes remembered: the most recently heard
 
 
-@dataclass
+# slots: under unknown_nodes = "accept" there is one per id ever heard, and
+# without a __dict__ each costs half as much.
+@dataclass(slots=True)
 class NodeStats:
     """What the gateway knows of one node, for the status topic and the logs."""
 
@@ -48,12 +60,72 @@ class InputStats:
     unknown: int = 0  # frames from nodes the policy turns away
 
 
+@dataclass(slots=True)
+class UnlistedNode:
+    """A node heard but not listed in [nodes]: nothing of it is stored."""
+
+    node: int  # the id its frames' header claims (nothing verified it)
+    source: str  # the input that heard it last
+    first_seen: float  # gateway clock, since it last entered the table
+    last_seen: float
+    frames: int = 0  # frames heard since it entered the table
+    rssi: int | None = None  # of the last frame, when the link reports it
+    snr: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+
+class Unlisted:
+    """The unlisted nodes heard most recently, at most `size` of them, in memory only.
+
+    An id heard again moves to the front; a new id beyond `size` pushes out
+    the one heard longest ago (counted in `forgotten`). Frames from invented
+    ids therefore cost a fixed amount, however many ids there are.
+    """
+
+    def __init__(self, size: int = UNLISTED_MAX) -> None:
+        if size < 1:
+            raise ValueError(f"unlisted table: size must be at least 1, got {size}")
+        self.size = size
+        self.forgotten = 0  # ids pushed out by newer ones: more heard than the table holds
+        self._nodes: collections.OrderedDict[int, UnlistedNode] = collections.OrderedDict()
+
+    def heard(
+        self, node: int, *, source: str, now: float, rssi: int | None, snr: float | None
+    ) -> bool:
+        """Count a frame from node; True when node was not in the table."""
+        entry = self._nodes.get(node)
+        new = entry is None
+        if entry is None:
+            if len(self._nodes) >= self.size:
+                self._nodes.popitem(last=False)
+                self.forgotten += 1
+            entry = self._nodes[node] = UnlistedNode(node, source, now, now)
+        else:
+            self._nodes.move_to_end(node)
+        entry.frames += 1
+        entry.source, entry.last_seen, entry.rssi, entry.snr = source, now, rssi, snr
+        return new
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._nodes
+
+    def snapshot(self) -> dict[int, UnlistedNode]:
+        """Copies, the most recently heard first."""
+        return {n: dataclasses.replace(e) for n, e in reversed(self._nodes.items())}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """Copies of every tally at one moment: safe to read while the gateway runs on."""
 
     nodes: dict[int, NodeStats]
     inputs: dict[str, InputStats]
+    unlisted: dict[int, UnlistedNode] = field(default_factory=dict)  # most recent first
 
 
 class Health:
@@ -65,6 +137,8 @@ class Health:
         self.nodes: dict[int, NodeStats] = {}
         self.sources: dict[str, InputStats] = {}
         self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
+        self.unlisted = Unlisted()
+        self._warn = Throttle(log)  # one line a minute, however many ids are invented
 
     def node(self, node: int) -> NodeStats:
         stats = self.nodes.get(node)
@@ -79,8 +153,20 @@ class Health:
         """A node known from the store: its window's tallies carry on across restarts."""
         self._tallies(self.node(node), window)
 
-    def record(self, source: str, decision: Decision) -> NodeStats | None:
-        """Count one frame an input heard; the node's stats when it just came online."""
+    def record(
+        self,
+        source: str,
+        decision: Decision,
+        *,
+        now: float | None = None,
+        rssi: int | None = None,
+        snr: float | None = None,
+    ) -> NodeStats | None:
+        """Count one frame an input heard; the node's stats when it just came online.
+
+        now, rssi and snr: when and how the frame was heard (now: the gateway's
+        clock; the start-up time if not given), for the unlisted table.
+        """
         src = self.source(source)
         src.frames += 1
         outcome = decision.outcome
@@ -90,6 +176,10 @@ class Health:
             src.crc_errors += 1
         elif outcome is Outcome.UNKNOWN:
             src.unknown += 1
+            assert decision.node is not None
+            when = self.started if now is None else now
+            if self.unlisted.heard(decision.node, source=source, now=when, rssi=rssi, snr=snr):
+                self._first_heard(decision.node, source, when)
         elif outcome is Outcome.MIC_FAILED:
             assert decision.node is not None
             self.node(decision.node).mic_failures += 1
@@ -115,6 +205,22 @@ class Health:
             stats.online = True
             return stats
         return None
+
+    def _first_heard(self, node: int, source: str, now: float) -> None:
+        """Say what to do about an unlisted node; throttled, since ids cost nothing to invent."""
+        where = self.config.source
+        if where.startswith("("):  # no file: "(defaults)", "(command line)"
+            where = "a file given with --config"
+        self._warn.warning(
+            "unlisted",
+            now,
+            "node %d heard on %s but not in [nodes]: its readings are not stored"
+            " (if it is yours, add [nodes.%d] to %s and restart the gateway)",
+            node,
+            source,
+            node,
+            where,
+        )
 
     @staticmethod
     def _tallies(stats: NodeStats, window: SequenceWindow) -> None:
@@ -145,6 +251,7 @@ class Health:
         return Snapshot(
             nodes={n: dataclasses.replace(s) for n, s in self.nodes.items()},
             inputs={name: dataclasses.replace(s) for name, s in self.sources.items()},
+            unlisted=self.unlisted.snapshot(),
         )
 
     def summary(self) -> str:
@@ -160,4 +267,8 @@ class Health:
                 f"{name}: {src.frames} frames, {src.crc_errors} CRC errors, "
                 f"{src.malformed} malformed"
             )
+        if self.unlisted:
+            forgotten = self.unlisted.forgotten
+            more = f" and {forgotten} more since forgotten" if forgotten else ""
+            parts.append(f"{len(self.unlisted)} unlisted nodes heard{more}, none stored")
         return "; ".join(parts)

@@ -91,7 +91,7 @@ def bridged(
     gateway: Callable[..., GatewayProcess],
 ) -> tuple[GatewayProcess, Cable]:
     """A gateway on a serial line, a bridge on the other end of it, plugged in."""
-    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
+    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[nodes.41]\n')
     bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether, LORA))
     cable = Cable(bridge_line, line.master)
     cable.plug()

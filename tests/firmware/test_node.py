@@ -203,7 +203,7 @@ def test_frames_from_sim_cycles_are_stored_by_the_gateway(
     line: Line,
     gateway: Callable[..., GatewayProcess],
 ) -> None:
-    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n')
+    g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[nodes.31]\n')
     node = make_node(tmp_path / "node", sim_line)
     for _ in range(4):
         out = node.wake()

@@ -194,6 +194,7 @@ def send(line: Line, seqs: range) -> None:
 
 def config(line: Line, broker: Broker | None = None) -> str:
     text = f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n'
+    text += f'\n[nodes.{NODE}]\nname = "roof"\n'
     return text + (f'\n[mqtt]\nurl = "{broker.url}"\n' if broker else "")
 
 

@@ -12,7 +12,7 @@ from meteolink.gateway.messages import (
     reading_id,
     state_message,
 )
-from meteolink.gateway.stats import InputStats, NodeStats
+from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
 from meteolink.gateway.store import Stored
 
 TAKEN = 1_795_604_938.0  # 2026-11-25T11:08:58Z
@@ -68,8 +68,22 @@ def test_the_stats_messages_have_the_documented_keys() -> None:
         "battery",
         "online",
     ]
-    gw = json.loads(gateway_stats_message({"serial:/dev/x": InputStats(frames=160)}, 150))
+    heard = UnlistedNode(77, "serial:/dev/x", 1.0, 2.0, frames=2, rssi=-101, snr=-3.5)
+    gw = json.loads(
+        gateway_stats_message({"serial:/dev/x": InputStats(frames=160)}, 150, {77: heard})
+    )
     assert gw == {
         "inputs": {"serial:/dev/x": {"frames": 160, "crc_errors": 0, "malformed": 0, "unknown": 0}},
         "published": 150,
+        "unlisted": [
+            {
+                "node": 77,
+                "source": "serial:/dev/x",
+                "first_seen": 1.0,
+                "last_seen": 2.0,
+                "frames": 2,
+                "rssi": -101,
+                "snr": -3.5,
+            }
+        ],
     }

@@ -203,7 +203,9 @@ def listen() -> Iterator[Callable[..., Listener]]:
 
 
 def config(line: Line, mqtt: str) -> str:
-    return f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[mqtt]\n{mqtt}'
+    return (
+        f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[nodes.7]\n\n[mqtt]\n{mqtt}'
+    )
 
 
 def delivered(g: GatewayProcess, listener: Listener) -> None:

@@ -174,10 +174,10 @@ def test_an_upstream_added_by_one_module_and_one_row_is_parsed_planned_built_and
     tmp_path: Path, jsonl_row: Part
 ) -> None:
     out = tmp_path / "readings.jsonl"
-    cfg = config.load(write(tmp_path, f'[jsonl]\npath = "{out}"\n'))
+    cfg = config.load(write(tmp_path, f'[jsonl]\npath = "{out}"\n[nodes.4]\n'))
     assert describe(cfg).splitlines()[2:4] == [
         f"appends readings to {out}",
-        "0 nodes listed, 0 with keys; unlisted: accept",
+        "1 nodes listed, 0 with keys; unlisted: reject",
     ]
     gw = assembly.build(cfg)
     (up,) = gw.upstreams
@@ -213,7 +213,10 @@ def test_an_input_added_by_one_module_and_one_row_feeds_the_gateway(
     frames_file.write_text("\n".join(reading(6, seq).hex() for seq in range(3)), "utf-8")
     out = tmp_path / "readings.jsonl"
     cfg = config.load(
-        write(tmp_path, f'[hexfile]\npath = "{frames_file}"\n[jsonl]\npath = "{out}"\n')
+        write(
+            tmp_path,
+            f'[hexfile]\npath = "{frames_file}"\n[jsonl]\npath = "{out}"\n[nodes.6]\n',
+        )
     )
     assert describe(cfg).splitlines()[2:4] == [
         f"replays the frames in {frames_file}",

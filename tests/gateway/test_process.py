@@ -21,6 +21,11 @@ def serial_config(line: Line, extra: str = "") -> str:
     return f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n' + extra
 
 
+def listed(*nodes: int) -> str:
+    """[nodes.N] tables: only listed nodes are stored (unknown_nodes = "reject", the default)."""
+    return "".join(f"\n[nodes.{n}]\n" for n in nodes)
+
+
 def mqtt_config(line: Line, broker: Broker, extra: str = "") -> str:
     return serial_config(line, f'\n[mqtt]\nurl = "{broker.url}"\n' + extra)
 
@@ -32,7 +37,7 @@ def ids(sub: Subscriber) -> list[str]:
 def test_garbage_and_cut_frames_between_valid_ones_are_survived(
     line: Line, gateway: Callable[..., GatewayProcess]
 ) -> None:
-    g = gateway(serial_config(line))
+    g = gateway(serial_config(line, listed(5)))
     rng = __import__("random").Random(7)
     sent = []
     for seq in range(40):
@@ -53,7 +58,7 @@ def test_garbage_and_cut_frames_between_valid_ones_are_survived(
 def test_unplugged_port_is_reopened_when_it_returns(
     line: Line, gateway: Callable[..., GatewayProcess]
 ) -> None:
-    g = gateway(serial_config(line))
+    g = gateway(serial_config(line, listed(9)))
     line.send(reading(9, 1))
     wait_until(lambda: g.stored() == [(9, 1)], "the first frame stored")
     pid = g.proc.pid if g.proc else 0
@@ -113,18 +118,28 @@ def test_replayed_and_forged_frames_are_rejected(
     assert KEY.hex() not in log and str(KEY) not in log
 
 
-def test_unlisted_nodes_are_turned_away_when_the_policy_says_so(
+def test_unlisted_nodes_are_turned_away_by_default_and_the_technician_told(
     line: Line, gateway: Callable[..., GatewayProcess]
 ) -> None:
-    g = gateway(
-        serial_config(line).replace("commit_interval", 'unknown_nodes = "reject"\ncommit_interval')
-        + '\n[nodes.1]\nname = "listed"\n'
-    )
+    g = gateway(serial_config(line, '\n[nodes.1]\nname = "listed"\n'))
     line.send(reading(2, 1))
     line.send(reading(1, 1))
     wait_until(lambda: g.stored() == [(1, 1)], "the listed node's frame")
     g.stop()
     assert g.stored() == [(1, 1)]
+    log = g.log()
+    assert f"node 2 heard on serial:{line.link} but not in [nodes]" in log
+    assert f"add [nodes.2] to {g.config}" in log
+    assert "1 unlisted nodes heard, none stored" in log
+
+
+def test_a_lab_may_store_every_node_it_hears(
+    line: Line, gateway: Callable[..., GatewayProcess]
+) -> None:
+    g = gateway(serial_config(line).replace("commit_", 'unknown_nodes = "accept"\ncommit_'))
+    line.send(reading(2, 1))
+    wait_until(lambda: g.stored() == [(2, 1)], "the unlisted node's frame")
+    g.stop()
 
 
 def test_broker_outage_loses_nothing_and_stores_nothing_twice(
@@ -134,7 +149,7 @@ def test_broker_outage_loses_nothing_and_stores_nothing_twice(
     gateway: Callable[..., GatewayProcess],
 ) -> None:
     sub = subscribe("meteolink/+/state")
-    g = gateway(mqtt_config(line, broker))
+    g = gateway(mqtt_config(line, broker, listed(3)))
     for seq in range(50):
         line.send(reading(3, seq), rssi=-101, snr=6.25)
     wait_until(lambda: len(ids(sub)) == 50, "the first 50 readings at the broker")
@@ -165,7 +180,7 @@ def test_sigkill_mid_stream_then_restart_delivers_every_accepted_reading(
     gateway: Callable[..., GatewayProcess],
 ) -> None:
     sub = subscribe("meteolink/+/state", "meteolink/gateway/+/status")
-    g = gateway(mqtt_config(line, broker))
+    g = gateway(mqtt_config(line, broker, listed(4)))
     for seq in range(400):
         line.send(reading(4, seq))
         if seq == 200:
@@ -269,7 +284,7 @@ def test_a_damaged_stored_reading_is_set_aside_and_forwarding_goes_on(
     """Issue 9, hole 1: a stored row whose frame no longer decodes (a damaged SD card, a
     hand edit) stopped the MQTT upstream for good, silently, and SIGTERM then hung."""
     sub = subscribe("meteolink/+/state")
-    g = gateway(mqtt_config(line, broker))
+    g = gateway(mqtt_config(line, broker, listed(6)))
     broker.stop()  # readings wait in the store
     for seq in range(10):
         line.send(reading(6, seq))

@@ -35,8 +35,10 @@ class Changes:
 
 
 def make(tmp_path: Path, **nodes: NodeConfig) -> tuple[Gateway, Clock]:
+    """A gateway that stores any node (a lab's policy): these tests are not about the policy."""
     clock = Clock(1_790_000_000.0)
-    cfg = Config(data=tmp_path, nodes={int(k[1:]): v for k, v in nodes.items()})
+    listed = {int(k[1:]): v for k, v in nodes.items()}
+    cfg = Config(data=tmp_path, unknown_nodes="accept", nodes=listed)
     return Gateway(cfg, clock=clock), clock
 
 
@@ -194,7 +196,7 @@ class Forwarder:
 
 
 def test_an_upstream_forwards_through_its_outbox_and_its_cursor_stays(tmp_path: Path) -> None:
-    cfg = Config(data=tmp_path, commit_interval=0.01)
+    cfg = Config(data=tmp_path, unknown_nodes="accept", commit_interval=0.01)
     up = Forwarder(5)
     gw = Gateway(cfg, upstreams=[up])
 

@@ -11,7 +11,7 @@ START = 1_790_000_000.0
 
 
 def test_each_outcome_is_counted_where_it_belongs() -> None:
-    cfg = Config(nodes={30: NodeConfig(key=bytes(16))})
+    cfg = Config(nodes={4: NodeConfig(), 30: NodeConfig(key=bytes(16))})
     a, h = Acceptor(cfg), Health(cfg, started=START)
     came = h.record(
         "lora", a.judge(frames.encode(4, 1, {"battery": 3.3}), source="lora", now=START)
@@ -30,7 +30,8 @@ def test_each_outcome_is_counted_where_it_belongs() -> None:
     assert h.summary() == (
         "node 4: 1 received, 0 lost, 1 duplicates, 0 rejected; "
         "node 30: 0 received, 0 lost, 0 duplicates, 1 rejected; "
-        "lora: 6 frames, 1 CRC errors, 1 malformed"
+        "lora: 6 frames, 1 CRC errors, 1 malformed; "
+        "1 unlisted nodes heard, none stored"
     )
 
 
