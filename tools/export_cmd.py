@@ -10,6 +10,7 @@ import datetime
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from itertools import repeat
 from typing import IO, Any
 
 from meteolink.firmware import frames
@@ -94,10 +95,15 @@ def _fields(store: Store, start: float, end: float) -> list[str]:
 def _write_csv(out: IO[str], fields: list[str], rows: Iterable[dict[str, Any]]) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*FIXED, *fields, "implausible"])
+    columns = [*FIXED, *fields]
     for row in rows:
-        bad = row.get("implausible", {})
-        values = [row.get(f, bad.get(f, "")) for f in fields]
-        writer.writerow([row.get(k, "") for k in FIXED] + values + [" ".join(sorted(bad))])
+        # An implausible value stays in its column; its name goes in the last.
+        bad = row.get("implausible")
+        if bad:
+            row = {**bad, **row}
+        cells = list(map(row.get, columns, repeat("")))
+        cells.append(" ".join(sorted(bad)) if bad else "")
+        writer.writerow(cells)
 
 
 def _open(path: str | None) -> IO[str]:
