@@ -164,3 +164,19 @@ def test_export_memory_does_not_grow_with_the_range(tmp_path: Path, form: str) -
         store_of(data, count)
         peaks.append(peak_rss_kib("export", "--data", str(data), "--format", form))
     assert peaks[1] - peaks[0] < 8 * 1024, f"peak RSS {peaks[0]} KiB, then {peaks[1]} KiB"
+
+
+def test_export_passes_see_one_snapshot_while_the_gateway_commits(tmp_path: Path) -> None:
+    """CSV's two passes must agree: a reading committed between them (with a field the
+    first pass never saw) would have had no column."""
+    writer = Store(tmp_path / "readings.db")
+    writer.commit([Reading(1, 1, T0, T0, frames.encode(1, 1, {"temperature": 20}))], {})
+    reader = Store(tmp_path / "readings.db", readonly=True)
+    with reader.snapshot():
+        first = list(reader.export_frames(0, 2e9))
+        writer.commit([Reading(1, 2, T0 + 1, T0 + 1, frames.encode(1, 2, {"rain": 0.2}))], {})
+        second = [stored.seq for stored in reader.export(0, 2e9)]
+    assert len(first) == 1 and second == [1]
+    assert [stored.seq for stored in reader.export(0, 2e9)] == [1, 2]
+    reader.close()
+    writer.close()
