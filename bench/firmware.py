@@ -158,47 +158,61 @@ def smallest_heap(sensors: list[str], lora: bool = False) -> int:
     return high
 
 
-# Battery life of a T/RH/P node: 2 x AA, every 10 minutes, LoRa SF9.
-# Datasheet currents (typical) and stated assumptions; change them here.
-CAPACITY_MAH = 2000  # 2 x AA alkaline in series, to 1.0 V/cell at a few mA (of ~2500 nominal)
-SELF_DISCHARGE = 0.03  # per year, alkaline
-INTERVAL_S = 600
+# Battery life of a T/RH/P node: 2 x AA, every 10 minutes, LoRa SF9. Every input is
+# printed with the figure, with its source or "assumed"; change them here.
+CELLS = "2 x AA alkaline in series"
+NOMINAL_MAH = 2500  # assumed: makers' typical AA alkaline figure at a few mA, to 0.8 V/cell
+# The pack voltage below which the regulator no longer holds the ESP32's 3.3 V. 2 x AA
+# give 3.2 V fresh, below a 3.3 V LDO's input (3.3 V + dropout): this design has a
+# buck-boost converter, running down to 1.0 V per cell.
+CUTOFF_V = 2.0  # assumed (a buck-boost converter with a 1.8-2.0 V minimum input)
+USABLE_SHARE = 0.80  # assumed: of the nominal, what an alkaline cell gives above 1.0 V
+MEAN_PACK_V = 2.5  # assumed: the pack's mean voltage between fresh and the cut-off
+CONVERTER_EFFICIENCY = 0.85  # assumed, buck-boost at mA loads
+V_OUT = 3.3
+SELF_DISCHARGE = 0.03  # per year, alkaline (assumed)
+INTERVAL_S = 600  # the firmware's default interval_s (firmware/node_config.py)
 SF, BW_KHZ, CR = 9, 125, 5
-# ESP32 deep sleep (RTC timer) + SX1276 sleep + BME280 sleep + regulator and leakage;
-# the battery divider is switched off while asleep.
+# ESP32 deep sleep, RTC timer (ESP32 datasheet: 10 µA) + SX1276 sleep (datasheet: 0.2 µA)
+# + BME280 sleep (datasheet: 0.1 µA) + the converter's quiescent current and leakage
+# (assumed: 1 µA); the battery divider is switched off while asleep.
 I_SLEEP_UA = 10 + 0.2 + 0.1 + 1
-I_ACTIVE_MA = 40  # ESP32 at 160 MHz, radio off (ESP32 datasheet, "modem sleep" range 20-68 mA)
-I_TX_MA = (
-    87 + 20
-)  # SX1276 PA_BOOST at +17 dBm (datasheet IDDT) + the ESP32 waiting in light sleep-less idle
-I_CONVERT_MA = 0.8  # ESP32 light sleep during the BME280's conversion
-BOOT_MS = (
-    300  # ESP32 wake from deep sleep into main.py with MicroPython: ROM + 2nd stage + VM + imports
-)
-CPU_SLOWDOWN = (
-    60  # bytecode on a 160 MHz Xtensa vs the unix port on x86-64 (docs/protocol.md estimate 50-100)
-)
-BME280_CONVERT_MS = 10  # forced mode, x1 oversampling (datasheet 9.3 ms max)
+BOOT_MS = 300  # assumed: ESP32 wake from deep sleep into main.py: ROM, 2nd stage, VM, imports
+I_BOOT_MA = 40  # assumed: as running the firmware
+I_ACTIVE_MA = 40  # ESP32 at 160 MHz, radio off (ESP32 datasheet, modem sleep: 27-44 mA)
+# SX1276 PA_BOOST at +17 dBm (datasheet IDDT: 87 mA) + the ESP32 idling meanwhile (assumed 20 mA)
+I_TX_MA = 87 + 20
+I_CONVERT_MA = 0.8  # assumed: ESP32 light sleep during the BME280's conversion
+# assumed: bytecode on a 160 MHz Xtensa vs the unix port on x86-64 (docs/protocol.md: 50-100)
+CPU_SLOWDOWN = 60
+BME280_CONVERT_MS = 10  # forced mode, x1 oversampling (BME280 datasheet: 9.3 ms max)
 
 
 def battery_life(cpu_us: float, frame_len: int) -> dict[str, float]:
     airtime_ms = airtime.time_on_air_us(frame_len, SF, BW_KHZ, CR) / 1000
     cpu_ms = cpu_us / 1000 * CPU_SLOWDOWN
-    active_ms = BOOT_MS + cpu_ms
+    awake_ms = BOOT_MS + cpu_ms + BME280_CONVERT_MS + airtime_ms
     charge_uas = (
-        active_ms * I_ACTIVE_MA
+        BOOT_MS * I_BOOT_MA
+        + cpu_ms * I_ACTIVE_MA
         + airtime_ms * I_TX_MA
         + BME280_CONVERT_MS * I_CONVERT_MA
-        + (INTERVAL_S * 1000 - active_ms - airtime_ms) * I_SLEEP_UA / 1000
-    )  # µA·s per cycle (mA·ms)
-    avg_ua = charge_uas / INTERVAL_S
-    years = CAPACITY_MAH * 1000 / avg_ua / 8766
+        + (INTERVAL_S * 1000 - awake_ms) * I_SLEEP_UA / 1000
+    )  # µA·s per cycle (mA·ms), at 3.3 V
+    load_ua = charge_uas / INTERVAL_S
+    # The converter draws from the pack what the load takes at 3.3 V, scaled by the
+    # voltages and its losses.
+    pack_ua = load_ua * V_OUT / (MEAN_PACK_V * CONVERTER_EFFICIENCY)
+    usable_mah = NOMINAL_MAH * USABLE_SHARE
+    years = usable_mah * 1000 / pack_ua / 8766
     years_sd = years / (1 + SELF_DISCHARGE * years)
     return {
         "airtime_ms": airtime_ms,
         "cpu_ms": cpu_ms,
-        "awake_ms": active_ms + airtime_ms + BME280_CONVERT_MS,
-        "avg_ua": avg_ua,
+        "awake_ms": awake_ms,
+        "load_ua": load_ua,
+        "pack_ua": pack_ua,
+        "usable_mah": usable_mah,
         "years": years_sd,
     }
 
@@ -250,25 +264,40 @@ def main() -> None:
         frames.encode(7, 1, {"temperature": 21.5, "humidity": 45, "pressure": 1013, "battery": 3})
     )
     est = battery_life(trh_fig["cpu_us"], frame_len)
-    print(
-        f"battery life, 2 x AA ({CAPACITY_MAH} mAh usable), T/RH/P + battery every "
-        f"{INTERVAL_S // 60} min over LoRa SF{SF}/{BW_KHZ} kHz, ESP32 + SX1276 module design:"
-    )
-    print(
-        f"  frame {frame_len} B, airtime {est['airtime_ms']:.1f} ms; awake "
-        f"{est['awake_ms']:.0f} ms per cycle (boot {BOOT_MS} ms + firmware {est['cpu_ms']:.1f} ms "
-        f"[x86 time x {CPU_SLOWDOWN}] + conversion {BME280_CONVERT_MS} ms + airtime)"
-    )
-    print(
-        f"  average current {est['avg_ua']:.1f} µA (sleep {I_SLEEP_UA:.1f} µA, active "
-        f"{I_ACTIVE_MA} mA, TX {I_TX_MA} mA) -> about {est['years']:.1f} years "
-        f"with {SELF_DISCHARGE:.0%}/year self-discharge"
-    )
-    print(
-        "  assumptions: a bare ESP32 module with a switched battery divider and a "
-        "low-Iq regulator; dev boards (LILYGO, Heltec) draw 1-10 mA asleep "
-        "through USB-serial chips and LDOs, which alone cuts this to weeks-months"
-    )
+    for line in battery_lines(est, frame_len):
+        print(line)
+
+
+def battery_lines(est: dict[str, float], frame_len: int) -> list[str]:
+    """The estimate, every input it rests on first, each with its source or "assumed"."""
+    factor = V_OUT / (MEAN_PACK_V * CONVERTER_EFFICIENCY)
+    return [
+        f"battery life, T/RH/P + battery every {INTERVAL_S // 60} min over LoRa SF{SF}/{BW_KHZ}"
+        " kHz, ESP32 + SX1276 module design; inputs (bench/firmware.py):",
+        f"  cells:          {CELLS}, {NOMINAL_MAH} mAh nominal (assumed)",
+        f"  regulator:      buck-boost to {V_OUT} V, cut-off {CUTOFF_V} V for the pack"
+        f" ({CUTOFF_V / 2:.1f} V/cell) (assumed; a 3.3 V LDO would need more than 2 x AA's"
+        " 3.2 V fresh)",
+        f"  usable share:   {USABLE_SHARE:.0%} of nominal above the cut-off ="
+        f" {est['usable_mah']:.0f} mAh (assumed)",
+        f"  conversion:     {V_OUT} V from a {MEAN_PACK_V} V mean pack at"
+        f" {CONVERTER_EFFICIENCY:.0%} efficiency: x{factor:.2f} the load's current (assumed)",
+        f"  interval:       {INTERVAL_S} s (the firmware's default interval_s)",
+        f"  boot per wake:  {BOOT_MS} ms at {I_BOOT_MA} mA (assumed; not measured on a board)",
+        f"  firmware:       {est['cpu_ms']:.1f} ms at {I_ACTIVE_MA} mA (x86 time measured above"
+        f" x {CPU_SLOWDOWN}, assumed; current from the ESP32 datasheet)",
+        f"  measurement:    {BME280_CONVERT_MS} ms at {I_CONVERT_MA} mA (BME280 datasheet time;"
+        " light-sleep current assumed)",
+        f"  radio:          {frame_len} B frame, {est['airtime_ms']:.1f} ms airtime at {I_TX_MA} mA"
+        " (SX1276 datasheet 87 mA at +17 dBm + ESP32 idle 20 mA, assumed)",
+        f"  sleep:          {I_SLEEP_UA:.1f} µA (ESP32 10, SX1276 0.2, BME280 0.1 µA: datasheets;"
+        " converter and leakage 1 µA: assumed)",
+        f"  self-discharge: {SELF_DISCHARGE:.0%} a year (assumed)",
+        f"  -> awake {est['awake_ms']:.0f} ms per cycle; average {est['load_ua']:.1f} µA at"
+        f" {V_OUT} V, {est['pack_ua']:.1f} µA from the pack -> about {est['years']:.1f} years",
+        "  not this: dev boards (LILYGO, Heltec) draw 1-10 mA asleep through USB-serial chips"
+        " and LDOs, which alone cuts this to weeks-months",
+    ]
 
 
 if __name__ == "__main__":

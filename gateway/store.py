@@ -12,6 +12,7 @@ keeps room so that the WAL (bounded here by WAL_LIMIT) can always be
 checkpointed, and the committer waits for space instead of exiting.
 """
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -314,6 +315,27 @@ class Store:
             "SELECT last_id FROM cursors WHERE upstream = ?", (upstream,)
         ).fetchone()
         return int(row[0]) if row else 0
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see the store as it was at the first of them (WAL), whatever
+        the service commits meanwhile: export's passes over a range see the same rows."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
+
+    def export_frames(self, start: float, end: float, chunk: int = 1000) -> Iterator[bytes]:
+        """The frames of the readings taken in [start, end), in no order, fetched
+        `chunk` rows at a time: memory does not grow with the range."""
+        cursor = self._db.execute(
+            "SELECT CAST(frame AS BLOB) FROM readings WHERE taken >= ? AND taken < ?",
+            (start, end),
+        )
+        while rows := cursor.fetchmany(chunk):
+            for (frame,) in rows:
+                yield bytes(frame)
 
     def export(self, start: float, end: float) -> Iterator[Stored]:
         """Readings taken in [start, end), in the order they were taken."""
