@@ -87,7 +87,7 @@ class StoreOutbox:
         # readings go again, and consumers deduplicate on the reading's id.
         with contextlib.suppress(DiskFull):
             await self._db.call(self._db.store.forwarded, self.name, last_id)
-            self._progress.forwarded(last_id, self._clock())
+        self._progress.forwarded(last_id, self._clock())  # it got there, stored cursor or not
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:
         await self._committer.wait_stored(mark, timeout)
