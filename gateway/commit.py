@@ -15,6 +15,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -138,18 +139,28 @@ class Committer:
         return len(stored)
 
     async def run(self) -> None:
-        """Commit whenever woken, gathering what arrives in the next moment; forever."""
+        """Commit whenever woken; forever.
+
+        Group commit: a reading that finds the store idle is committed at
+        once, and whatever arrives while a commit is under way goes into the
+        next one, a single transaction. The interval is the shortest time
+        from one commit's start to the next one's: at most one SD-card write
+        per interval however fast frames come, and a reading waits at most
+        that long for its transaction to start. A batch that fills up goes
+        at once.
+        """
+        loop = asyncio.get_running_loop()
+        last = -math.inf
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if len(self._batch) < BATCH_MAX:
-                # Gather what else arrives in the next moment into the same
-                # transaction: one SD-card write per batch, not per frame;
-                # a batch that fills up goes at once.
+            early = last + self._interval - loop.time()
+            if early > 0 and len(self._batch) < BATCH_MAX:
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval):
+                    async with asyncio.timeout(early):
                         await self._full.wait()
+            last = loop.time()
             await self.commit_once()
 
     def healthy(self) -> bool:
