@@ -27,7 +27,9 @@ import asyncio
 import collections
 import ipaddress
 import logging
+import math
 import ssl
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200  # readings per round trip; their PUBACKs are awaited together
 STATS_EVERY = 60.0
+ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
 
 
 @dataclass(frozen=True)
@@ -193,11 +196,21 @@ class MqttUpstream:
         self._changed: asyncio.Queue[NodeStats] = asyncio.Queue()
         self._fields: dict[int, set[str]] = {}  # what each node has sent since we started
         self._announced: dict[int, set[str]] = {}  # what Home Assistant has been told
+        self._said_online: dict[int, float] = {}  # node -> monotonic time "online" was queued
+        self._stats_sent: dict[int, NodeStats] = {}  # node -> the stats last published
         self.published = 0  # state messages confirmed by the broker
 
     # -- the service's interface ---------------------------------------------
 
     def node_changed(self, stats: NodeStats) -> None:
+        self._say_status(stats)
+
+    def _say_status(self, stats: NodeStats) -> None:
+        """Queue the node's availability for _statuses; an "online" counts as said from now."""
+        if stats.online:
+            self._said_online[stats.node] = time.monotonic()
+        else:
+            self._said_online.pop(stats.node, None)
         self._changed.put_nowait(stats)
 
     async def run(self, outbox: Outbox) -> None:
@@ -210,7 +223,10 @@ class MqttUpstream:
                     log.info("%s: connected", self.mqtt.label)
                     complained = False
                     self._backoff.reset()
-                    self._announced.clear()  # retained, but the broker may be a new one
+                    # Retained, but the broker may be a new one: say it all again.
+                    self._announced.clear()
+                    self._said_online.clear()
+                    self._stats_sent.clear()
                     await client.publish(self.status_topic, "online", qos=1, retain=True)
                     if self.mqtt.discovery:
                         await self._announce_gateway(client)
@@ -342,19 +358,31 @@ class MqttUpstream:
                 p.cancel()
         if previous is not None:
             await previous
-        # Each node heard is online: said again with every batch, so that a
-        # second gateway that lost the node cannot leave it marked offline.
+        # Each node heard is online: said when it comes online (_statuses),
+        # and again with its reading once a minute has passed since, so that
+        # a second gateway that lost the node cannot leave it marked offline
+        # for long; not with every batch, which doubled the messages.
+        now = time.monotonic()
+        again = [
+            n
+            for n in {s.node for s in batch}
+            if now - self._said_online.get(n, -math.inf) >= ONLINE_AGAIN
+        ]
+        for n in again:
+            self._said_online[n] = now
         await asyncio.gather(
-            *(
-                client.publish(self._availability(n), "online", qos=1, retain=True)
-                for n in {s.node for s in batch}
-            )
+            *(client.publish(self._availability(n), "online", qos=1, retain=True) for n in again)
         )
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
     async def _announce(self, client: aiomqtt.Client, nodes: set[int]) -> None:
-        """Send discovery configs for fields Home Assistant has not been told about."""
+        """Send discovery configs for fields Home Assistant has not been told about.
+
+        Every node's at once, their PUBACKs awaited together: awaited node by
+        node, a thousand new nodes held forwarding to a round trip each.
+        """
+        publishes = []
         for node in sorted(nodes):
             fields = self._fields.get(node, set())
             if fields <= self._announced.get(node, set()):
@@ -371,8 +399,9 @@ class MqttUpstream:
                 gateway=self.config.name,
                 expire_after=int(interval * self.config.offline_after),
             )
-            await asyncio.gather(*(client.publish(t, p, qos=1, retain=True) for t, p in configs))
+            publishes += [client.publish(t, p, qos=1, retain=True) for t, p in configs]
             self._announced[node] = set(fields)
+        await asyncio.gather(*publishes)
 
     def _availability(self, node: int) -> str:
         return f"{self.mqtt.prefix}/{node}/availability"
@@ -398,9 +427,11 @@ class MqttUpstream:
                 await self._announce(client, set(self._fields))
 
     async def _statuses(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        while not self._changed.empty():  # said below, as things stand now
+            self._changed.get_nowait()
         for stats in outbox.stats().nodes.values():  # what was judged before this connection
             if stats.online is not None:
-                self._changed.put_nowait(stats)
+                self._say_status(stats)
         loop = asyncio.get_running_loop()
         next_stats = loop.time()
         while True:
@@ -414,11 +445,24 @@ class MqttUpstream:
                 await self._publish_stats(client, outbox)
 
     async def _publish_stats(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        """Each node's stats that changed since they were last published, and the gateway's.
+
+        Retained: a node's last message stands until it has news. Idle, with
+        thousands of nodes known, a round is then one message, not one per node.
+        """
         prefix = self.mqtt.prefix
         snapshot = outbox.stats()
-        for node, stats in snapshot.nodes.items():
-            payload = messages.node_stats_message(stats)
-            await client.publish(f"{prefix}/{node}/stats", payload, qos=1, retain=True)
+        changed = [s for n, s in snapshot.nodes.items() if self._stats_sent.get(n) != s]
+        await asyncio.gather(
+            *(
+                client.publish(
+                    f"{prefix}/{s.node}/stats", messages.node_stats_message(s), qos=1, retain=True
+                )
+                for s in changed
+            )
+        )
+        for s in changed:
+            self._stats_sent[s.node] = s
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
             messages.gateway_stats_message(snapshot.inputs, self.published),

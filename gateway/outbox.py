@@ -10,18 +10,27 @@ A reading whose stored frame no longer decodes (a damaged SD card, a hand
 edit) is set aside before any upstream sees it: moved to the store's
 set_aside table, counted, and logged once. Every upstream can then decode
 what it is given, and one bad row never stops forwarding.
+
+Readings committed while the upstream keeps up are not read back: the outbox
+keeps the tail of what was committed since it was made (the committer hands
+it each reading, checked on arrival), and serves pending readings from there
+while its cursor is inside that tail. Only a lagging or restarted upstream
+reads the store, and only those rows are decoded to check them.
 """
 
+import bisect
 import logging
 import time
 
 from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
-from meteolink.gateway.commit import Committer, StoreThread
+from meteolink.gateway.commit import BACKLOG_MAX, Accepted, Committer, StoreThread
 from meteolink.gateway.stats import Health, Snapshot
 from meteolink.gateway.store import Stored
 
 log = logging.getLogger(__name__)
+
+TAIL_MAX = 4 * BACKLOG_MAX  # readings kept for an upstream that is not keeping up
 
 
 class StoreOutbox:
@@ -32,11 +41,30 @@ class StoreOutbox:
         self._db = db
         self._committer = committer
         self._health = health
+        # Every reading committed after id _tail_after, in id order; None: not known yet.
+        self._tail: list[Stored] = []
+        self._tail_after: int | None = None
+        committer.observers.append(self._committed)
+
+    def _committed(self, accepted: Accepted) -> None:
+        stored = accepted.stored
+        if self._tail_after is None:
+            # Ids are handed out in order: every earlier reading is in the store already.
+            self._tail_after = stored.id - 1
+        self._tail.append(stored)
+        if len(self._tail) > TAIL_MAX:  # the upstream is far behind: it reads the store
+            drop = len(self._tail) - TAIL_MAX // 2
+            self._tail_after = self._tail[drop - 1].id
+            del self._tail[:drop]
 
     def mark(self) -> int:
         return self._committer.commits
 
     async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
+        tail_after = self._tail_after
+        if after is not None and tail_after is not None and after >= tail_after:
+            start = bisect.bisect_right(self._tail, after, key=lambda r: r.id)
+            return self._tail[start : start + limit]
         store = self._db.store
         if after is None:
             rows = await self._db.call(store.pending, self.name, limit)
@@ -66,6 +94,9 @@ class StoreOutbox:
 
     async def forwarded(self, last_id: int) -> None:
         await self._db.call(self._db.store.forwarded, self.name, last_id)
+        if self._tail_after is not None and last_id > self._tail_after:
+            del self._tail[: bisect.bisect_right(self._tail, last_id, key=lambda r: r.id)]
+            self._tail_after = last_id
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:
         await self._committer.wait_stored(mark, timeout)
