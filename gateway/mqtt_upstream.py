@@ -39,6 +39,7 @@ from meteolink.firmware import frames
 from meteolink.gateway import homeassistant, messages
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
+from meteolink.gateway.mqtt_acks import Acks
 from meteolink.gateway.roles import Outbox, Upstream
 from meteolink.gateway.stats import NodeStats
 from meteolink.gateway.store import Stored
@@ -289,7 +290,10 @@ class MqttUpstream:
             tls_context=tls,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=2 * self.batch,
+            # Unlimited in paho: what is in flight is bounded here (two batches
+            # of readings, and the discovery and availability that go with
+            # them), and paho's own limit scans every message on each PUBACK.
+            max_inflight_messages=0,
         )
         # A whole batch is published at once by design; aiomqtt would log a
         # warning for each publish past 10 pending (19,000 lines per 20,000
@@ -313,10 +317,10 @@ class MqttUpstream:
                     else:
                         await outbox.wait_for_more(mark, timeout=30.0)
                     continue
-                publishes = await self._send(client, batch)
+                acks = await self._send(client, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
-                    asyncio.create_task(self._settle(client, outbox, batch, publishes, previous))
+                    asyncio.create_task(self._settle(client, outbox, batch, acks, previous))
                 )
                 last_sent = batch[-1].id
                 if len(inflight) >= 2:
@@ -326,36 +330,33 @@ class MqttUpstream:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _send(
-        self, client: aiomqtt.Client, batch: list[Stored]
-    ) -> list[asyncio.Future[None]]:
-        """Start publishing a batch; the futures complete with the PUBACKs."""
+    async def _send(self, client: aiomqtt.Client, batch: list[Stored]) -> Acks:
+        """Start publishing a batch; its Acks complete with the PUBACKs."""
         states = []
         for stored in batch:
             frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
             self._fields.setdefault(stored.node, set()).update(messages.published_fields(frame))
+        # Discovery first on the one connection, so Home Assistant has a new
+        # field's config before its first value; the batch's PUBACKs and the
+        # configs' are awaited together in _settle, not before sending.
+        acks = Acks(client)
         if self.mqtt.discovery:
-            await self._announce(client, {s.node for s in batch})
-        return [
-            asyncio.ensure_future(client.publish(topic, messages.compact(msg), qos=1))
-            for topic, msg in states
-        ]
+            await self._announce(client, {s.node for s in batch}, acks)
+        for topic, msg in states:
+            acks.publish(topic, messages.compact(msg))
+        return acks
 
     async def _settle(
         self,
         client: aiomqtt.Client,
         outbox: Outbox,
         batch: list[Stored],
-        publishes: list[asyncio.Future[None]],
+        acks: Acks,
         previous: asyncio.Task[None] | None,
     ) -> None:
-        try:
-            await asyncio.gather(*publishes)
-        finally:
-            for p in publishes:
-                p.cancel()
+        await acks.wait()
         if previous is not None:
             await previous
         # Each node heard is online: said when it comes online (_statuses),
@@ -368,21 +369,25 @@ class MqttUpstream:
             for n in {s.node for s in batch}
             if now - self._said_online.get(n, -math.inf) >= ONLINE_AGAIN
         ]
+        said = Acks(client)
         for n in again:
             self._said_online[n] = now
-        await asyncio.gather(
-            *(client.publish(self._availability(n), "online", qos=1, retain=True) for n in again)
-        )
+            said.publish(self._availability(n), "online", retain=True)
+        await said.wait()
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
-    async def _announce(self, client: aiomqtt.Client, nodes: set[int]) -> None:
+    async def _announce(
+        self, client: aiomqtt.Client, nodes: set[int], acks: Acks | None = None
+    ) -> None:
         """Send discovery configs for fields Home Assistant has not been told about.
 
-        Every node's at once, their PUBACKs awaited together: awaited node by
-        node, a thousand new nodes held forwarding to a round trip each.
+        Every node's at once, their PUBACKs awaited together (awaited node by
+        node, a thousand new nodes held forwarding to a round trip each); with
+        acks, not awaited here but added to what the caller awaits.
         """
-        publishes = []
+        own = acks is None
+        acks = Acks(client) if acks is None else acks
         for node in sorted(nodes):
             fields = self._fields.get(node, set())
             if fields <= self._announced.get(node, set()):
@@ -399,9 +404,11 @@ class MqttUpstream:
                 gateway=self.config.name,
                 expire_after=int(interval * self.config.offline_after),
             )
-            publishes += [client.publish(t, p, qos=1, retain=True) for t, p in configs]
+            for topic, payload in configs:
+                acks.publish(topic, payload, retain=True)
             self._announced[node] = set(fields)
-        await asyncio.gather(*publishes)
+        if own:
+            await acks.wait()
 
     def _availability(self, node: int) -> str:
         return f"{self.mqtt.prefix}/{node}/availability"
@@ -438,8 +445,15 @@ class MqttUpstream:
             try:
                 async with asyncio.timeout(max(0.0, next_stats - loop.time())):
                     stats = await self._changed.get()
-                state = "online" if stats.online else "offline"
-                await client.publish(self._availability(stats.node), state, qos=1, retain=True)
+                # Whatever else is queued goes with it, the PUBACKs awaited together.
+                said = Acks(client)
+                while True:
+                    state = "online" if stats.online else "offline"
+                    said.publish(self._availability(stats.node), state, retain=True)
+                    if self._changed.empty():
+                        break
+                    stats = self._changed.get_nowait()
+                await said.wait()
             except TimeoutError:
                 next_stats = loop.time() + STATS_EVERY
                 await self._publish_stats(client, outbox)
