@@ -533,6 +533,15 @@ class Bench:
                 f"  {head}: each heard once, {r['delivered']:,.0f} frames/s"
                 f" ({r['cpu_per_frame'] * 1e6:,.0f} µs CPU per frame); {others(r['others'])}"
             )
+            # Their news (each node's first stats) goes out in the next stats round;
+            # idle starts after it. Retained, the stats then stand until they change.
+            self.sub.expect(())
+            cpu = gw.cpu_seconds()
+            wait_until(lambda: self.sub.others["stats"] >= KNOWN, "the nodes' stats", 180)
+            print(
+                f"  {head}: their stats published in the next round, {self.sub.others['stats']:,}"
+                f" messages; gateway CPU from the last reading to then: {gw.cpu_seconds() - cpu:.2f} s"
+            )
             time.sleep(SETTLE_SECONDS)
             self.sub.expect(())
             idle = cpu_percent(gw, lambda: time.sleep(IDLE_SECONDS))

@@ -52,6 +52,11 @@ class Acks:
             self._left += 1
             self._all.clear()
 
+    @property
+    def unconfirmed(self) -> int:
+        """Messages published and not yet acknowledged (as of the last wait, on the slow path)."""
+        return self._left + sum(not t.done() for t in self._tasks)
+
     def set(self) -> None:
         """One PUBACK (called by aiomqtt's callback, as on its own waiter)."""
         self._left -= 1

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 BATCH = 200  # readings per round trip; their PUBACKs are awaited together
 STATS_EVERY = 60.0
 ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
+CHUNK = 500  # stats or availability messages in flight at once (memory, not speed)
 
 
 @dataclass(frozen=True)
@@ -195,10 +196,13 @@ class MqttUpstream:
         prefix = mqtt.prefix
         self.status_topic = f"{prefix}/gateway/{config.name}/status"
         self._changed: asyncio.Queue[NodeStats] = asyncio.Queue()
-        self._fields: dict[int, set[str]] = {}  # what each node has sent since we started
-        self._announced: dict[int, set[str]] = {}  # what Home Assistant has been told
+        # What each node has sent since we started, and what Home Assistant has been
+        # told: one shared frozenset per combination of fields, not a set per node.
+        self._fields: dict[int, frozenset[str]] = {}
+        self._announced: dict[int, frozenset[str]] = {}
+        self._field_sets: dict[frozenset[str], frozenset[str]] = {}
         self._said_online: dict[int, float] = {}  # node -> monotonic time "online" was queued
-        self._stats_sent: dict[int, NodeStats] = {}  # node -> the stats last published
+        self._stats_version: int | None = None  # of the stats last published; None: none yet
         self.published = 0  # state messages confirmed by the broker
 
     # -- the service's interface ---------------------------------------------
@@ -227,7 +231,7 @@ class MqttUpstream:
                     # Retained, but the broker may be a new one: say it all again.
                     self._announced.clear()
                     self._said_online.clear()
-                    self._stats_sent.clear()
+                    self._stats_version = None
                     await client.publish(self.status_topic, "online", qos=1, retain=True)
                     if self.mqtt.discovery:
                         await self._announce_gateway(client)
@@ -337,7 +341,10 @@ class MqttUpstream:
             frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-            self._fields.setdefault(stored.node, set()).update(messages.published_fields(frame))
+            known = self._fields.get(stored.node, frozenset())
+            if not known.issuperset(messages.published_fields(frame)):
+                both = known.union(messages.published_fields(frame))
+                self._fields[stored.node] = self._field_sets.setdefault(both, both)
         # Discovery first on the one connection, so Home Assistant has a new
         # field's config before its first value; the batch's PUBACKs and the
         # configs' are awaited together in _settle, not before sending.
@@ -389,8 +396,8 @@ class MqttUpstream:
         own = acks is None
         acks = Acks(client) if acks is None else acks
         for node in sorted(nodes):
-            fields = self._fields.get(node, set())
-            if fields <= self._announced.get(node, set()):
+            fields = self._fields.get(node, frozenset())
+            if fields <= self._announced.get(node, frozenset()):
                 continue
             cfg = self.config.node(node)
             interval = cfg.interval if cfg is not None else 600.0
@@ -406,7 +413,11 @@ class MqttUpstream:
             )
             for topic, payload in configs:
                 acks.publish(topic, payload, retain=True)
-            self._announced[node] = set(fields)
+            self._announced[node] = fields
+            if acks.unconfirmed >= CHUNK:
+                # A thousand new nodes are eleven thousand configs: what is in
+                # flight (and the memory it holds) stays bounded.
+                await acks.wait()
         if own:
             await acks.wait()
 
@@ -445,14 +456,14 @@ class MqttUpstream:
             try:
                 async with asyncio.timeout(max(0.0, next_stats - loop.time())):
                     stats = await self._changed.get()
-                # Whatever else is queued goes with it, the PUBACKs awaited together.
+                # What else is queued goes with it (up to CHUNK), awaited together.
                 said = Acks(client)
-                while True:
+                queued = [stats]
+                while len(queued) < CHUNK and not self._changed.empty():
+                    queued.append(self._changed.get_nowait())
+                for stats in queued:
                     state = "online" if stats.online else "offline"
                     said.publish(self._availability(stats.node), state, retain=True)
-                    if self._changed.empty():
-                        break
-                    stats = self._changed.get_nowait()
                 await said.wait()
             except TimeoutError:
                 next_stats = loop.time() + STATS_EVERY
@@ -465,18 +476,14 @@ class MqttUpstream:
         thousands of nodes known, a round is then one message, not one per node.
         """
         prefix = self.mqtt.prefix
-        snapshot = outbox.stats()
-        changed = [s for n, s in snapshot.nodes.items() if self._stats_sent.get(n) != s]
-        await asyncio.gather(
-            *(
-                client.publish(
-                    f"{prefix}/{s.node}/stats", messages.node_stats_message(s), qos=1, retain=True
-                )
-                for s in changed
-            )
-        )
-        for s in changed:
-            self._stats_sent[s.node] = s
+        snapshot = outbox.stats(since=self._stats_version)
+        changed = list(snapshot.nodes.values())
+        for start in range(0, len(changed), CHUNK):
+            acks = Acks(client)
+            for s in changed[start : start + CHUNK]:
+                acks.publish(f"{prefix}/{s.node}/stats", messages.node_stats_message(s), retain=True)
+            await acks.wait()
+        self._stats_version = snapshot.version
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
             messages.gateway_stats_message(snapshot.inputs, self.published),

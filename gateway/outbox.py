@@ -101,5 +101,5 @@ class StoreOutbox:
     async def wait_for_more(self, mark: int, timeout: float) -> None:
         await self._committer.wait_stored(mark, timeout)
 
-    def stats(self) -> Snapshot:
-        return self._health.snapshot()
+    def stats(self, *, since: int | None = None) -> Snapshot:
+        return self._health.snapshot(since)

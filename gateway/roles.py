@@ -87,8 +87,9 @@ class Outbox(Protocol):
         """Return once something was committed after mark(), or after timeout seconds."""
         ...
 
-    def stats(self) -> Snapshot:
-        """Every node's and input's tallies, copied now."""
+    def stats(self, *, since: int | None = None) -> Snapshot:
+        """Every node's and input's tallies, copied now; with since (the version of an
+        earlier snapshot), only the nodes whose tallies changed after it."""
         ...
 
 

@@ -50,10 +50,15 @@ class InputStats:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Copies of every tally at one moment: safe to read while the gateway runs on."""
+    """Copies of every tally at one moment: safe to read while the gateway runs on.
+
+    version: give it as `since` to the next snapshot to get only the nodes
+    whose tallies changed in between.
+    """
 
     nodes: dict[int, NodeStats]
     inputs: dict[str, InputStats]
+    version: int = 0
 
 
 class Health:
@@ -65,6 +70,15 @@ class Health:
         self.nodes: dict[int, NodeStats] = {}
         self.sources: dict[str, InputStats] = {}
         self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
+        # Each node's last change, the most recent last: a snapshot of what changed
+        # since a version costs what changed, not what is known (idle stays idle).
+        self.version = 0
+        self._changed: dict[int, int] = {}
+
+    def _touch(self, node: int) -> None:
+        self.version += 1
+        self._changed.pop(node, None)
+        self._changed[node] = self.version
 
     def node(self, node: int) -> NodeStats:
         stats = self.nodes.get(node)
@@ -78,6 +92,7 @@ class Health:
     def seed(self, node: int, window: SequenceWindow) -> None:
         """A node known from the store: its window's tallies carry on across restarts."""
         self._tallies(self.node(node), window)
+        self._touch(node)
 
     def record(self, source: str, decision: Decision) -> NodeStats | None:
         """Count one frame an input heard; the node's stats when it just came online."""
@@ -93,10 +108,12 @@ class Health:
         elif outcome is Outcome.MIC_FAILED:
             assert decision.node is not None
             self.node(decision.node).mic_failures += 1
+            self._touch(decision.node)
         elif decision.window is not None:
             assert decision.node is not None
             stats = self.node(decision.node)
             self._tallies(stats, decision.window)
+            self._touch(decision.node)
             reading, frame = decision.reading, decision.frame
             if reading is not None and frame is not None:
                 return self._heard(stats, reading.received, reading.rssi, reading.snr, frame)
@@ -134,6 +151,7 @@ class Health:
             last = stats.last_seen if stats.last_seen is not None else self.started
             if stats.online is not False and now - last > interval * self.config.offline_after:
                 stats.online = False
+                self._touch(node)
                 log.warning("node %d: silent for %.0f s: offline", node, now - last)
                 went.append(stats)
         return went
@@ -141,10 +159,20 @@ class Health:
     def shortest_interval(self) -> float:
         return min((n.interval for n in self.config.nodes.values()), default=DEFAULT_INTERVAL)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, since: int | None = None) -> Snapshot:
+        """Every node's tallies; with since (a snapshot's version), those changed after it."""
+        if since is None:
+            nodes = self.nodes
+        else:
+            nodes = {}
+            for node, version in reversed(self._changed.items()):
+                if version <= since:
+                    break
+                nodes[node] = self.nodes[node]
         return Snapshot(
-            nodes={n: dataclasses.replace(s) for n, s in self.nodes.items()},
+            nodes={n: dataclasses.replace(s) for n, s in nodes.items()},
             inputs={name: dataclasses.replace(s) for name, s in self.sources.items()},
+            version=self.version,
         )
 
     def summary(self) -> str:
