@@ -74,6 +74,22 @@ class Health:
         # since a version costs what changed, not what is known (idle stays idle).
         self.version = 0
         self._changed: dict[int, int] = {}
+        # The nodes that may yet go offline, by interval: those not heard since
+        # start-up (all due at once), and those heard, the longest silent first.
+        # A look for silent nodes then costs what went silent, not what is known.
+        self._never_heard: dict[float, dict[int, None]] = {}
+        self._by_last_heard: dict[float, dict[int, None]] = {}
+        for node in config.nodes:
+            self._watch(self._never_heard, node)
+
+    def _interval(self, node: int) -> float:
+        cfg = self.config.node(node)
+        return cfg.interval if cfg is not None else DEFAULT_INTERVAL
+
+    def _watch(self, groups: dict[float, dict[int, None]], node: int) -> None:
+        group = groups.setdefault(self._interval(node), {})
+        group.pop(node, None)
+        group[node] = None
 
     def _touch(self, node: int) -> None:
         self.version += 1
@@ -84,6 +100,8 @@ class Health:
         stats = self.nodes.get(node)
         if stats is None:
             stats = self.nodes[node] = NodeStats(node)
+            if node not in self.config.nodes:  # those are watched from the start
+                self._watch(self._never_heard, node)
         return stats
 
     def source(self, name: str) -> InputStats:
@@ -124,6 +142,8 @@ class Health:
     ) -> NodeStats | None:
         stats.received += 1
         stats.last_seen = now
+        self._never_heard.get(self._interval(stats.node), {}).pop(stats.node, None)
+        self._watch(self._by_last_heard, stats.node)
         stats.rssi, stats.snr = rssi, snr
         battery = f.raw(frames.BATTERY)
         if battery is not None:
@@ -144,12 +164,29 @@ class Health:
     def check_offline(self, now: float) -> list[NodeStats]:
         """The nodes silent for offline_after of their intervals, not yet reported."""
         went: list[NodeStats] = []
-        for node in set(self.nodes) | set(self.config.nodes):
-            cfg = self.config.node(node)
-            interval = cfg.interval if cfg is not None else DEFAULT_INTERVAL
+        for interval, group in self._never_heard.items():
+            if group and now - self.started > interval * self.config.offline_after:
+                nodes = list(group)
+                group.clear()
+                went += self._offline(nodes, now)
+        for interval, group in self._by_last_heard.items():
+            silent = []
+            for node in group:  # the longest silent first: stop at the first still heard
+                last = self.nodes[node].last_seen
+                if last is not None and now - last <= interval * self.config.offline_after:
+                    break
+                silent.append(node)
+            for node in silent:
+                del group[node]
+            went += self._offline(silent, now)
+        return went
+
+    def _offline(self, nodes: list[int], now: float) -> list[NodeStats]:
+        went = []
+        for node in nodes:
             stats = self.node(node)
-            last = stats.last_seen if stats.last_seen is not None else self.started
-            if stats.online is not False and now - last > interval * self.config.offline_after:
+            if stats.online is not False:
+                last = stats.last_seen if stats.last_seen is not None else self.started
                 stats.online = False
                 self._touch(node)
                 log.warning("node %d: silent for %.0f s: offline", node, now - last)
