@@ -422,7 +422,9 @@ class Bench:
         with contextlib.ExitStack() as stack:
             line = PseudoTerminal()
             stack.callback(line.close)
-            gw = GatewayProcess(self.tmp / f"gateway-{self._n}", port=line.path, mqtt=self.broker.url)
+            gw = GatewayProcess(
+                self.tmp / f"gateway-{self._n}", port=line.path, mqtt=self.broker.url
+            )
             stack.callback(gw.close)
             try:
                 gw.start()
@@ -538,9 +540,10 @@ class Bench:
             self.sub.expect(())
             cpu = gw.cpu_seconds()
             wait_until(lambda: self.sub.others["stats"] >= KNOWN, "the nodes' stats", 180)
+            n, cpu = self.sub.others["stats"], gw.cpu_seconds() - cpu
             print(
-                f"  {head}: their stats published in the next round, {self.sub.others['stats']:,}"
-                f" messages; gateway CPU from the last reading to then: {gw.cpu_seconds() - cpu:.2f} s"
+                f"  {head}: their stats published in the next round, {n:,} messages;"
+                f" gateway CPU from the last reading to then: {cpu:.2f} s"
             )
             time.sleep(SETTLE_SECONDS)
             self.sub.expect(())

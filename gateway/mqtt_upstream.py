@@ -481,7 +481,9 @@ class MqttUpstream:
         for start in range(0, len(changed), CHUNK):
             acks = Acks(client)
             for s in changed[start : start + CHUNK]:
-                acks.publish(f"{prefix}/{s.node}/stats", messages.node_stats_message(s), retain=True)
+                acks.publish(
+                    f"{prefix}/{s.node}/stats", messages.node_stats_message(s), retain=True
+                )
             await acks.wait()
         self._stats_version = snapshot.version
         await client.publish(
