@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meteolink.firmware import frames
 from meteolink.gateway import homeassistant, messages
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
@@ -321,7 +320,7 @@ class MqttUpstream:
                     else:
                         await outbox.wait_for_more(mark, timeout=30.0)
                     continue
-                acks = await self._send(client, batch)
+                acks = await self._send(client, outbox, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
                     asyncio.create_task(self._settle(client, outbox, batch, acks, previous))
@@ -334,11 +333,11 @@ class MqttUpstream:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _send(self, client: aiomqtt.Client, batch: list[Stored]) -> Acks:
+    async def _send(self, client: aiomqtt.Client, outbox: Outbox, batch: list[Stored]) -> Acks:
         """Start publishing a batch; its Acks complete with the PUBACKs."""
         states = []
         for stored in batch:
-            frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
+            frame = outbox.frame(stored)  # decoded on arrival, or when read back and checked
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
             known = self._fields.get(stored.node, frozenset())

@@ -15,7 +15,8 @@ Readings committed while the upstream keeps up are not read back: the outbox
 keeps the tail of what was committed since it was made (the committer hands
 it each reading, checked on arrival), and serves pending readings from there
 while its cursor is inside that tail. Only a lagging or restarted upstream
-reads the store, and only those rows are decoded to check them.
+reads the store, and only those rows are decoded to check them. Either way
+the decoded frame is kept for frame(): each reading is decoded once.
 """
 
 import bisect
@@ -44,6 +45,7 @@ class StoreOutbox:
         # Every reading committed after id _tail_after, in id order; None: not known yet.
         self._tail: list[Stored] = []
         self._tail_after: int | None = None
+        self._frames: dict[int, frames.Frame] = {}  # reading id -> its frame, until frame()
         committer.observers.append(self._committed)
 
     def _committed(self, accepted: Accepted) -> None:
@@ -52,10 +54,20 @@ class StoreOutbox:
             # Ids are handed out in order: every earlier reading is in the store already.
             self._tail_after = stored.id - 1
         self._tail.append(stored)
+        self._keep(stored.id, accepted.frame)
         if len(self._tail) > TAIL_MAX:  # the upstream is far behind: it reads the store
             drop = len(self._tail) - TAIL_MAX // 2
             self._tail_after = self._tail[drop - 1].id
             del self._tail[:drop]
+
+    def _keep(self, reading_id: int, frame: frames.Frame) -> None:
+        if len(self._frames) >= 2 * TAIL_MAX:  # an upstream that never asks: start again
+            self._frames.clear()
+        self._frames[reading_id] = frame
+
+    def frame(self, stored: Stored) -> frames.Frame:
+        kept = self._frames.pop(stored.id, None)
+        return kept if kept is not None else frames.decode(stored.frame)
 
     def mark(self) -> int:
         return self._committer.commits
@@ -73,10 +85,11 @@ class StoreOutbox:
         good = []
         for row in rows:
             try:
-                frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form here
+                frame = frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form
             except FrameError as e:
                 await self._set_aside(row, e)
                 continue
+            self._keep(row.id, frame)
             good.append(row)
         return good
 

@@ -18,6 +18,7 @@ Neither gets the Gateway itself.
 from collections.abc import Callable
 from typing import Protocol
 
+from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.stats import NodeStats, Snapshot
 from meteolink.gateway.store import Stored
@@ -77,6 +78,11 @@ class Outbox(Protocol):
     async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
         """Up to limit readings after this upstream's cursor, or after reading id `after`
         (to fetch the next batch while earlier ones are still unconfirmed)."""
+        ...
+
+    def frame(self, stored: Stored) -> frames.Frame:
+        """A pending reading's frame, decoded: kept from its arrival or its check where the
+        outbox can, so that it is decoded once (frames.decode(stored.frame) does the same)."""
         ...
 
     async def forwarded(self, last_id: int) -> None:
