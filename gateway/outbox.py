@@ -31,7 +31,9 @@ from meteolink.gateway.store import Stored
 
 log = logging.getLogger(__name__)
 
-TAIL_MAX = 4 * BACKLOG_MAX  # readings kept for an upstream that is not keeping up
+# Readings (and frames) kept for an upstream a little behind; one further behind
+# reads the store. Kept small: a decoded frame is about a kilobyte.
+TAIL_MAX = 2 * BACKLOG_MAX
 
 
 class StoreOutbox:
@@ -61,7 +63,7 @@ class StoreOutbox:
             del self._tail[:drop]
 
     def _keep(self, reading_id: int, frame: frames.Frame) -> None:
-        if len(self._frames) >= 2 * TAIL_MAX:  # an upstream that never asks: start again
+        if len(self._frames) >= TAIL_MAX:  # an upstream that never asks, or far behind
             self._frames.clear()
         self._frames[reading_id] = frame
 
