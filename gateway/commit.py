@@ -22,6 +22,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,11 @@ class StoreThread:
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """Run fn(*args) on the store's thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await self.submit(fn, *args)
+
+    def submit(self, fn: Callable[..., T], *args: object) -> "asyncio.Future[T]":
+        """Start fn(*args) on the store's thread; its result, once done, in the future."""
+        return asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
     async def close(self) -> None:
         await self.call(self.store.close)
@@ -148,8 +153,29 @@ class Committer:
         if not batch and not windows and not acks:
             return 0
         self._committing_since = self._clock()
+        work = self._db.submit(self._commit, [r for r, _, _ in batch], windows)
         try:
-            stored = await self._db.call(self._commit, [r for r, _, _ in batch], windows)
+            await asyncio.wait([work])
+        except asyncio.CancelledError:
+            # Stopping mid-commit: the transaction under way is finished, not
+            # dropped with its batch, and what it stored is acknowledged.
+            await asyncio.wait([work])
+            await self._settle(work, batch, acks, windows)
+            raise
+        finally:
+            self._committing_since = None
+        return await self._settle(work, batch, acks, windows)
+
+    async def _settle(
+        self,
+        work: "asyncio.Future[list[Stored]]",
+        batch: list[tuple[Reading, frames.Frame, str]],
+        acks: list[tuple[Callable[[bytes], None], bytes]],
+        windows: Windows,
+    ) -> int:
+        """After a commit: acknowledge and tell observers; or hold it all on a full disk."""
+        try:
+            stored = work.result()
         except DiskFull as full:
             # Rolled back: hold it all, in order, ahead of what came meanwhile.
             self._batch[:0] = batch
@@ -157,8 +183,6 @@ class Committer:
             self._held_windows = windows
             await self._pause(full)
             return 0
-        finally:
-            self._committing_since = None
         for reply, ack in acks:
             reply(ack)
         if stored:
@@ -174,18 +198,28 @@ class Committer:
         return len(stored)
 
     async def run(self) -> None:
-        """Commit whenever woken, gathering what arrives in the next moment; forever."""
+        """Commit whenever woken; forever.
+
+        Group commit: a reading that finds the store idle is committed at
+        once, and whatever arrives while a commit is under way goes into the
+        next one, a single transaction. The interval is the shortest time
+        from one commit's start to the next one's: at most one SD-card write
+        per interval however fast frames come, and a reading waits at most
+        that long for its transaction to start. A batch that fills up goes
+        at once.
+        """
+        loop = asyncio.get_running_loop()
+        last = -math.inf
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if len(self._batch) < BATCH_MAX:
-                # Gather what else arrives in the next moment into the same
-                # transaction: one SD-card write per batch, not per frame;
-                # a batch that fills up goes at once.
+            early = last + self._interval - loop.time()
+            if early > 0 and len(self._batch) < BATCH_MAX:
                 self._full.clear()
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self._interval):
+                    async with asyncio.timeout(early):
                         await self._full.wait()
+            last = loop.time()
             await self.commit_once()
 
     def _commit(self, readings: list[Reading], windows: Windows) -> list[Stored]:

@@ -57,7 +57,7 @@ class Config:
     # node heard is stored, for a lab (anyone in radio range can add nodes).
     unknown_nodes: str = "reject"
     retention_days: float = 90.0
-    commit_interval: float = 1.0
+    commit_interval: float = 0.05  # the shortest time between two commits (gateway/commit.py)
     offline_after: float = 3.0  # node intervals of silence before it is reported offline
     nodes: Mapping[int, NodeConfig] = field(default_factory=dict)
     plausible: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(PLAUSIBLE))
@@ -202,7 +202,7 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
     if unknown not in ("accept", "reject"):
         raise gw.error("unknown_nodes", f'{unknown!r}: give "accept" or "reject"')
     retention = gw.number("retention_days", 90.0, low=1, high=36500)
-    commit_interval = gw.number("commit_interval", 1.0, low=0.01, high=60)
+    commit_interval = gw.number("commit_interval", 0.05, low=0.01, high=60)
     offline_after = gw.number("offline_after", 3.0, low=1, high=1000)
     gw.finish()
 

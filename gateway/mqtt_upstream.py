@@ -26,9 +26,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import ipaddress
+import itertools
 import logging
+import math
 import ssl
+import time
 import urllib.parse
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +41,7 @@ from meteolink.firmware import frames
 from meteolink.gateway import homeassistant, messages
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
+from meteolink.gateway.mqtt_acks import Acks
 from meteolink.gateway.roles import Outbox, Upstream
 from meteolink.gateway.stats import NodeStats
 from meteolink.gateway.store import Stored
@@ -48,6 +53,9 @@ log = logging.getLogger(__name__)
 
 BATCH = 200  # readings per round trip; their PUBACKs are awaited together
 STATS_EVERY = 60.0
+ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
+CHUNK = 500  # stats or availability messages in flight at once (memory, not speed)
+DISCOVER_AT_ONCE = 50  # nodes whose discovery configs are sent, then confirmed, together
 
 
 @dataclass(frozen=True)
@@ -201,11 +209,21 @@ class MqttUpstream:
         # (a dict as an ordered set); _discover sends them beside the readings.
         self._owed: dict[int, None] = {}
         self._owe_more = asyncio.Event()
+        self._said_online: dict[int, float] = {}  # node -> monotonic time "online" was queued
+        self._stats_version: int | None = None  # of the stats last published; None: none yet
         self.published = 0  # state messages confirmed by the broker
 
     # -- the service's interface ---------------------------------------------
 
     def node_changed(self, stats: NodeStats) -> None:
+        self._say_status(stats)
+
+    def _say_status(self, stats: NodeStats) -> None:
+        """Queue the node's availability for _statuses; an "online" counts as said from now."""
+        if stats.online:
+            self._said_online[stats.node] = time.monotonic()
+        else:
+            self._said_online.pop(stats.node, None)
         self._changed.put_nowait(stats)
 
     async def run(self, outbox: Outbox) -> None:
@@ -219,7 +237,10 @@ class MqttUpstream:
                     outbox.connected()
                     complained = False
                     self._backoff.reset()
-                    self._announced.clear()  # retained, but the broker may be a new one
+                    # Retained, but the broker may be a new one: say it all again.
+                    self._announced.clear()
+                    self._said_online.clear()
+                    self._stats_version = None
                     await client.publish(self.status_topic, "online", qos=1, retain=True)
                     if self.mqtt.discovery:
                         await self._announce_gateway(client)
@@ -283,7 +304,10 @@ class MqttUpstream:
             tls_context=tls,
             keepalive=30,
             timeout=10,
-            max_inflight_messages=2 * self.batch,
+            # Unlimited in paho: what is in flight is bounded here (two batches
+            # of readings, and the discovery and availability that go with
+            # them), and paho's own limit scans every message on each PUBACK.
+            max_inflight_messages=0,
         )
         # A whole batch is published at once by design; aiomqtt would log a
         # warning for each publish past 10 pending (19,000 lines per 20,000
@@ -307,10 +331,10 @@ class MqttUpstream:
                     else:
                         await outbox.wait_for_more(mark, timeout=30.0)
                     continue
-                publishes = await self._send(client, batch)
+                acks = await self._send(client, outbox, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
-                    asyncio.create_task(self._settle(client, outbox, batch, publishes, previous))
+                    asyncio.create_task(self._settle(client, outbox, batch, acks, previous))
                 )
                 last_sent = batch[-1].id
                 if len(inflight) >= 2:
@@ -320,46 +344,47 @@ class MqttUpstream:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
-    async def _send(
-        self, client: aiomqtt.Client, batch: list[Stored]
-    ) -> list[asyncio.Future[None]]:
-        """Start publishing a batch; the futures complete with the PUBACKs."""
+    async def _send(self, client: aiomqtt.Client, outbox: Outbox, batch: list[Stored]) -> Acks:
+        """Start publishing a batch; its Acks complete with the PUBACKs."""
         states = []
         for stored in batch:
-            frame = frames.decode(stored.frame)  # checked on arrival; the MIC needs no key now
+            frame = outbox.frame(stored)  # decoded on arrival, or when read back and checked
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
             self._heard_fields(stored.node, frame)
         if self.mqtt.discovery:
             self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
-        return [
-            asyncio.ensure_future(client.publish(topic, messages.compact(msg), qos=1))
-            for topic, msg in states
-        ]
+        acks = Acks(client)
+        for topic, msg in states:
+            acks.publish(topic, messages.compact(msg))
+        return acks
 
     async def _settle(
         self,
         client: aiomqtt.Client,
         outbox: Outbox,
         batch: list[Stored],
-        publishes: list[asyncio.Future[None]],
+        acks: Acks,
         previous: asyncio.Task[None] | None,
     ) -> None:
-        try:
-            await asyncio.gather(*publishes)
-        finally:
-            for p in publishes:
-                p.cancel()
+        await acks.wait()
         if previous is not None:
             await previous
-        # Each node heard is online: said again with every batch, so that a
-        # second gateway that lost the node cannot leave it marked offline.
-        await asyncio.gather(
-            *(
-                client.publish(self._availability(n), "online", qos=1, retain=True)
-                for n in {s.node for s in batch}
-            )
-        )
+        # Each node heard is online: said when it comes online (_statuses),
+        # and again with its reading once a minute has passed since, so that
+        # a second gateway that lost the node cannot leave it marked offline
+        # for long; not with every batch, which doubled the messages.
+        now = time.monotonic()
+        again = [
+            n
+            for n in {s.node for s in batch}
+            if now - self._said_online.get(n, -math.inf) >= ONLINE_AGAIN
+        ]
+        said = Acks(client)
+        for n in again:
+            self._said_online[n] = now
+            said.publish(self._availability(n), "online", retain=True)
+        await said.wait()
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
@@ -378,40 +403,59 @@ class MqttUpstream:
                 self._owe_more.set()
 
     async def _discover(self, client: aiomqtt.Client) -> None:
-        """Send owed discovery configs, one node at a time, beside the readings.
+        """Send owed discovery configs beside the readings, never in a batch's path.
 
-        Never in a batch's path: a new node's up to 63 retained configs (and,
-        under unknown_nodes = "accept", hundreds of new ids at once) must not
-        hold back the readings of nodes already known. The price: Home
-        Assistant may see a new node's first reading before the node's
-        configs, and shows it from the next one.
+        A new node's up to 63 retained configs (and, under unknown_nodes =
+        "accept", hundreds of new ids at once) must not hold back the readings
+        of nodes already known. The price: Home Assistant may see a new node's
+        first reading before the node's configs, and shows it from the next one.
         """
         while True:
             await self._owe_more.wait()
             self._owe_more.clear()
             while self._owed:
-                node = next(iter(self._owed))
-                await self._announce(client, node)  # stays owed if the connection fails
-                del self._owed[node]
-                self._owe([node])  # fields that arrived meanwhile: owed again, at the end
+                nodes = list(itertools.islice(self._owed, DISCOVER_AT_ONCE))
+                await self._announce(client, nodes)  # stay owed if the connection fails
+                for node in nodes:
+                    del self._owed[node]
+                self._owe(nodes)  # fields that arrived meanwhile: owed again, at the end
 
-    async def _announce(self, client: aiomqtt.Client, node: int) -> None:
-        """Send node's discovery configs, and wait for the broker to confirm them."""
-        fields = self._fields.get(node, frozenset())
-        cfg = self.config.node(node)
-        interval = cfg.interval if cfg is not None else 600.0
-        configs = homeassistant.discovery(
-            node=node,
-            name=cfg.name if cfg is not None else None,
-            location=cfg.location if cfg is not None else None,
-            fields=sorted(fields),
-            prefix=self.mqtt.prefix,
-            discovery_prefix=self.mqtt.discovery_prefix,
-            gateway=self.config.name,
-            expire_after=int(interval * self.config.offline_after),
-        )
-        await asyncio.gather(*(client.publish(t, p, qos=1, retain=True) for t, p in configs))
-        self._announced[node] = fields
+    async def _announce(
+        self, client: aiomqtt.Client, nodes: Iterable[int], acks: Acks | None = None
+    ) -> None:
+        """Send discovery configs for fields Home Assistant has not been told about.
+
+        Every node's at once, their PUBACKs awaited together (awaited node by
+        node, a thousand new nodes held forwarding to a round trip each); with
+        acks, not awaited here but added to what the caller awaits.
+        """
+        own = acks is None
+        acks = Acks(client) if acks is None else acks
+        for node in sorted(nodes):
+            fields = self._fields.get(node, frozenset())
+            if fields <= self._announced.get(node, frozenset()):
+                continue
+            cfg = self.config.node(node)
+            interval = cfg.interval if cfg is not None else 600.0
+            configs = homeassistant.discovery(
+                node=node,
+                name=cfg.name if cfg is not None else None,
+                location=cfg.location if cfg is not None else None,
+                fields=sorted(fields),
+                prefix=self.mqtt.prefix,
+                discovery_prefix=self.mqtt.discovery_prefix,
+                gateway=self.config.name,
+                expire_after=int(interval * self.config.offline_after),
+            )
+            for topic, payload in configs:
+                acks.publish(topic, payload, retain=True)
+            self._announced[node] = fields
+            if acks.unconfirmed >= CHUNK:
+                # A thousand new nodes are eleven thousand configs: what is in
+                # flight (and the memory it holds) stays bounded.
+                await acks.wait()
+        if own:
+            await acks.wait()
 
     def _availability(self, node: int) -> str:
         return f"{self.mqtt.prefix}/{node}/availability"
@@ -437,27 +481,47 @@ class MqttUpstream:
                 self._owe(sorted(self._fields))
 
     async def _statuses(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        while not self._changed.empty():  # said below, as things stand now
+            self._changed.get_nowait()
         for stats in outbox.stats().nodes.values():  # what was judged before this connection
             if stats.online is not None:
-                self._changed.put_nowait(stats)
+                self._say_status(stats)
         loop = asyncio.get_running_loop()
         next_stats = loop.time()
         while True:
             try:
                 async with asyncio.timeout(max(0.0, next_stats - loop.time())):
                     stats = await self._changed.get()
-                state = "online" if stats.online else "offline"
-                await client.publish(self._availability(stats.node), state, qos=1, retain=True)
+                # What else is queued goes with it (up to CHUNK), awaited together.
+                said = Acks(client)
+                queued = [stats]
+                while len(queued) < CHUNK and not self._changed.empty():
+                    queued.append(self._changed.get_nowait())
+                for stats in queued:
+                    state = "online" if stats.online else "offline"
+                    said.publish(self._availability(stats.node), state, retain=True)
+                await said.wait()
             except TimeoutError:
                 next_stats = loop.time() + STATS_EVERY
                 await self._publish_stats(client, outbox)
 
     async def _publish_stats(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+        """Each node's stats that changed since they were last published, and the gateway's.
+
+        Retained: a node's last message stands until it has news. Idle, with
+        thousands of nodes known, a round is then one message, not one per node.
+        """
         prefix = self.mqtt.prefix
-        snapshot = outbox.stats()
-        for node, stats in snapshot.nodes.items():
-            payload = messages.node_stats_message(stats)
-            await client.publish(f"{prefix}/{node}/stats", payload, qos=1, retain=True)
+        snapshot = outbox.stats(since=self._stats_version)
+        changed = list(snapshot.nodes.values())
+        for start in range(0, len(changed), CHUNK):
+            acks = Acks(client)
+            for s in changed[start : start + CHUNK]:
+                acks.publish(
+                    f"{prefix}/{s.node}/stats", messages.node_stats_message(s), retain=True
+                )
+            await acks.wait()
+        self._stats_version = snapshot.version
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
             messages.gateway_stats_message(snapshot.inputs, self.published, snapshot.unlisted),

@@ -112,7 +112,7 @@ def _line(text: str) -> str:
 async def keep_alive(notifier: Notifier, healthy: Callable[[], bool]) -> None:
     """Ping the watchdog while healthy() says the pipeline moves; forever.
 
-    Returns at once when systemd asked for no watchdog, so a TaskGroup is not
+    Returns at once when systemd asked for no watchdog, so the service is not
     held open by it. An unhealthy pipeline gets no ping, and systemd restarts
     the service one WatchdogSec later; a stalled event loop runs no pings at all.
     """

@@ -10,8 +10,16 @@ A reading whose stored frame no longer decodes (a damaged SD card, a hand
 edit) is set aside before any upstream sees it: moved to the store's
 set_aside table, counted, and logged once. Every upstream can then decode
 what it is given, and one bad row never stops forwarding.
+
+Readings committed while the upstream keeps up are not read back: the outbox
+keeps the tail of what was committed since it was made (the committer hands
+it each reading, checked on arrival), and serves pending readings from there
+while its cursor is inside that tail. Only a lagging or restarted upstream
+reads the store, and only those rows are decoded to check them. Either way
+the decoded frame is kept for frame(): each reading is decoded once.
 """
 
+import bisect
 import contextlib
 import logging
 import time
@@ -19,12 +27,16 @@ from collections.abc import Callable
 
 from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
-from meteolink.gateway.commit import Committer, StoreThread
+from meteolink.gateway.commit import BACKLOG_MAX, Accepted, Committer, StoreThread
 from meteolink.gateway.progress import Progress
 from meteolink.gateway.stats import Health, Snapshot
 from meteolink.gateway.store import DiskFull, Stored
 
 log = logging.getLogger(__name__)
+
+# Readings (and frames) kept for an upstream a little behind; one further behind
+# reads the store. Kept small: a decoded frame is about a kilobyte.
+TAIL_MAX = 2 * BACKLOG_MAX
 
 
 class StoreOutbox:
@@ -45,11 +57,41 @@ class StoreOutbox:
         self._health = health
         self._progress = progress
         self._clock = clock
+        # Every reading committed after id _tail_after, in id order; None: not known yet.
+        self._tail: list[Stored] = []
+        self._tail_after: int | None = None
+        self._frames: dict[int, frames.Frame] = {}  # reading id -> its frame, until frame()
+        committer.observers.append(self._committed)
+
+    def _committed(self, accepted: Accepted) -> None:
+        stored = accepted.stored
+        if self._tail_after is None:
+            # Ids are handed out in order: every earlier reading is in the store already.
+            self._tail_after = stored.id - 1
+        self._tail.append(stored)
+        self._keep(stored.id, accepted.frame)
+        if len(self._tail) > TAIL_MAX:  # the upstream is far behind: it reads the store
+            drop = len(self._tail) - TAIL_MAX // 2
+            self._tail_after = self._tail[drop - 1].id
+            del self._tail[:drop]
+
+    def _keep(self, reading_id: int, frame: frames.Frame) -> None:
+        if len(self._frames) >= TAIL_MAX:  # an upstream that never asks, or far behind
+            self._frames.clear()
+        self._frames[reading_id] = frame
+
+    def frame(self, stored: Stored) -> frames.Frame:
+        kept = self._frames.pop(stored.id, None)
+        return kept if kept is not None else frames.decode(stored.frame)
 
     def mark(self) -> int:
         return self._committer.commits
 
     async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
+        tail_after = self._tail_after
+        if after is not None and tail_after is not None and after >= tail_after:
+            start = bisect.bisect_right(self._tail, after, key=lambda r: r.id)
+            return self._tail[start : start + limit]
         store = self._db.store
         if after is None:
             rows = await self._db.call(store.pending, self.name, limit)
@@ -58,11 +100,12 @@ class StoreOutbox:
         good = []
         for row in rows:
             try:
-                frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form here
+                frame = frames.decode(row.frame)  # the MIC was checked on arrival; CRC and form
             except FrameError as e:
                 with contextlib.suppress(DiskFull):  # kept out of the way; set aside later
                     await self._set_aside(row, e)
                 continue
+            self._keep(row.id, frame)
             good.append(row)
         if good:
             self._progress.handed_out(self._clock())
@@ -87,6 +130,9 @@ class StoreOutbox:
         # readings go again, and consumers deduplicate on the reading's id.
         with contextlib.suppress(DiskFull):
             await self._db.call(self._db.store.forwarded, self.name, last_id)
+        if self._tail_after is not None and last_id > self._tail_after:
+            del self._tail[: bisect.bisect_right(self._tail, last_id, key=lambda r: r.id)]
+            self._tail_after = last_id
         self._progress.forwarded(last_id, self._clock())  # it got there, stored cursor or not
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:
@@ -98,5 +144,5 @@ class StoreOutbox:
     def retrying(self, reason: str) -> None:
         self._progress.retrying(reason, self._clock())
 
-    def stats(self) -> Snapshot:
-        return self._health.snapshot()
+    def stats(self, *, since: int | None = None) -> Snapshot:
+        return self._health.snapshot(since)

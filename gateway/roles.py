@@ -5,7 +5,7 @@ module, its optional package imported only when the configuration asks for
 it). Each module there reads its own section of the configuration and has a
 `create` function: for an input, create(config, settings, feed) -> [Input];
 for an upstream, create(config, settings) -> [Upstream]. The service runs
-each one as a named task of its TaskGroup until it is cancelled, and knows
+each one as a named task until it is cancelled, and knows
 nothing else of it.
 
 An input sees the gateway only as a Feed: where to hand each frame, where to
@@ -19,6 +19,7 @@ Neither gets the Gateway itself.
 from collections.abc import Callable
 from typing import Protocol
 
+from meteolink.firmware import frames
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.stats import NodeStats, Snapshot
 from meteolink.gateway.store import Stored
@@ -80,6 +81,11 @@ class Outbox(Protocol):
         (to fetch the next batch while earlier ones are still unconfirmed)."""
         ...
 
+    def frame(self, stored: Stored) -> frames.Frame:
+        """A pending reading's frame, decoded: kept from its arrival or its check where the
+        outbox can, so that it is decoded once (frames.decode(stored.frame) does the same)."""
+        ...
+
     async def forwarded(self, last_id: int) -> None:
         """Every reading up to last_id has arrived: move this upstream's cursor."""
         ...
@@ -96,8 +102,9 @@ class Outbox(Protocol):
         """An attempt to reach the destination failed (reason: why); another will follow."""
         ...
 
-    def stats(self) -> Snapshot:
-        """Every node's and input's tallies, copied now."""
+    def stats(self, *, since: int | None = None) -> Snapshot:
+        """Every node's and input's tallies, copied now; with since (the version of an
+        earlier snapshot), only the nodes whose tallies changed after it."""
         ...
 
 

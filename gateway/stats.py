@@ -121,11 +121,16 @@ class Unlisted:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """Copies of every tally at one moment: safe to read while the gateway runs on."""
+    """Copies of every tally at one moment: safe to read while the gateway runs on.
+
+    version: give it as `since` to the next snapshot to get only the nodes
+    whose tallies changed in between.
+    """
 
     nodes: dict[int, NodeStats]
     inputs: dict[str, InputStats]
     unlisted: dict[int, UnlistedNode] = field(default_factory=dict)  # most recent first
+    version: int = 0
 
 
 class Health:
@@ -139,11 +144,38 @@ class Health:
         self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
         self.unlisted = Unlisted()
         self._warn = Throttle(log)  # one line a minute, however many ids are invented
+        # Each node's last change, the most recent last: a snapshot of what changed
+        # since a version costs what changed, not what is known (idle stays idle).
+        self.version = 0
+        self._changed: dict[int, int] = {}
+        # The nodes that may yet go offline, by interval: those not heard since
+        # start-up (all due at once), and those heard, the longest silent first.
+        # A look for silent nodes then costs what went silent, not what is known.
+        self._never_heard: dict[float, dict[int, None]] = {}
+        self._by_last_heard: dict[float, dict[int, None]] = {}
+        for node in config.nodes:
+            self._watch(self._never_heard, node)
+
+    def _interval(self, node: int) -> float:
+        cfg = self.config.node(node)
+        return cfg.interval if cfg is not None else DEFAULT_INTERVAL
+
+    def _watch(self, groups: dict[float, dict[int, None]], node: int) -> None:
+        group = groups.setdefault(self._interval(node), {})
+        group.pop(node, None)
+        group[node] = None
+
+    def _touch(self, node: int) -> None:
+        self.version += 1
+        self._changed.pop(node, None)
+        self._changed[node] = self.version
 
     def node(self, node: int) -> NodeStats:
         stats = self.nodes.get(node)
         if stats is None:
             stats = self.nodes[node] = NodeStats(node)
+            if node not in self.config.nodes:  # those are watched from the start
+                self._watch(self._never_heard, node)
         return stats
 
     def source(self, name: str) -> InputStats:
@@ -152,6 +184,7 @@ class Health:
     def seed(self, node: int, window: SequenceWindow) -> None:
         """A node known from the store: its window's tallies carry on across restarts."""
         self._tallies(self.node(node), window)
+        self._touch(node)
 
     def record(
         self,
@@ -183,10 +216,12 @@ class Health:
         elif outcome is Outcome.MIC_FAILED:
             assert decision.node is not None
             self.node(decision.node).mic_failures += 1
+            self._touch(decision.node)
         elif decision.window is not None:
             assert decision.node is not None
             stats = self.node(decision.node)
             self._tallies(stats, decision.window)
+            self._touch(decision.node)
             reading, frame = decision.reading, decision.frame
             if reading is not None and frame is not None:
                 return self._heard(stats, reading.received, reading.rssi, reading.snr, frame)
@@ -197,6 +232,8 @@ class Health:
     ) -> NodeStats | None:
         stats.received += 1
         stats.last_seen = now
+        self._never_heard.get(self._interval(stats.node), {}).pop(stats.node, None)
+        self._watch(self._by_last_heard, stats.node)
         stats.rssi, stats.snr = rssi, snr
         battery = f.raw(frames.BATTERY)
         if battery is not None:
@@ -233,13 +270,31 @@ class Health:
     def check_offline(self, now: float) -> list[NodeStats]:
         """The nodes silent for offline_after of their intervals, not yet reported."""
         went: list[NodeStats] = []
-        for node in set(self.nodes) | set(self.config.nodes):
-            cfg = self.config.node(node)
-            interval = cfg.interval if cfg is not None else DEFAULT_INTERVAL
+        for interval, group in self._never_heard.items():
+            if group and now - self.started > interval * self.config.offline_after:
+                nodes = list(group)
+                group.clear()
+                went += self._offline(nodes, now)
+        for interval, group in self._by_last_heard.items():
+            silent = []
+            for node in group:  # the longest silent first: stop at the first still heard
+                last = self.nodes[node].last_seen
+                if last is not None and now - last <= interval * self.config.offline_after:
+                    break
+                silent.append(node)
+            for node in silent:
+                del group[node]
+            went += self._offline(silent, now)
+        return went
+
+    def _offline(self, nodes: list[int], now: float) -> list[NodeStats]:
+        went = []
+        for node in nodes:
             stats = self.node(node)
-            last = stats.last_seen if stats.last_seen is not None else self.started
-            if stats.online is not False and now - last > interval * self.config.offline_after:
+            if stats.online is not False:
+                last = stats.last_seen if stats.last_seen is not None else self.started
                 stats.online = False
+                self._touch(node)
                 log.warning("node %d: silent for %.0f s: offline", node, now - last)
                 went.append(stats)
         return went
@@ -247,11 +302,21 @@ class Health:
     def shortest_interval(self) -> float:
         return min((n.interval for n in self.config.nodes.values()), default=DEFAULT_INTERVAL)
 
-    def snapshot(self) -> Snapshot:
+    def snapshot(self, since: int | None = None) -> Snapshot:
+        """Every node's tallies; with since (a snapshot's version), those changed after it."""
+        if since is None:
+            nodes = self.nodes
+        else:
+            nodes = {}
+            for node, version in reversed(self._changed.items()):
+                if version <= since:
+                    break
+                nodes[node] = self.nodes[node]
         return Snapshot(
-            nodes={n: dataclasses.replace(s) for n, s in self.nodes.items()},
+            nodes={n: dataclasses.replace(s) for n, s in nodes.items()},
             inputs={name: dataclasses.replace(s) for name, s in self.sources.items()},
             unlisted=self.unlisted.snapshot(),
+            version=self.version,
         )
 
     def summary(self) -> str:

@@ -54,3 +54,20 @@ def test_a_window_from_the_store_carries_its_tallies() -> None:
     assert (snapshot.nodes[5].lost, snapshot.nodes[5].online) == (3, None)
     snapshot.nodes[5].lost = 0
     assert h.nodes[5].lost == 3, "a snapshot is a copy"
+
+
+def test_silent_nodes_go_offline_by_their_own_interval_and_come_back() -> None:
+    nodes = {1: NodeConfig(interval=60), 2: NodeConfig(interval=600)}
+    cfg = Config(nodes=nodes, unknown_nodes="accept")
+    a, h = Acceptor(cfg), Health(cfg, started=START)
+    for node in (1, 2, 5):  # 5 is unlisted, taken in a lab: 600 s by default
+        h.record("t", a.judge(reading(node, 1), source="t", now=START))
+    h.record("t", a.judge(reading(1, 2), source="t", now=START + 100))
+    assert h.check_offline(START + 280) == []
+    assert [s.node for s in h.check_offline(START + 281)] == [1]
+    h.record("t", a.judge(reading(1, 3), source="t", now=START + 1000))
+    assert h.nodes[1].online is True
+    assert h.check_offline(START + 1180) == []
+    assert [s.node for s in h.check_offline(START + 1181)] == [1]
+    assert sorted(s.node for s in h.check_offline(START + 1801)) == [2, 5]
+    assert h.check_offline(START + 5000) == []

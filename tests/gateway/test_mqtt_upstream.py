@@ -1,0 +1,100 @@
+"""The MQTT upstream in-process against a real Mosquitto: which messages, and how often."""
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from meteolink.gateway import mqtt_upstream
+from meteolink.gateway.config import Config, NodeConfig
+from meteolink.gateway.mqtt_upstream import Mqtt, MqttUpstream
+from meteolink.gateway.service import Gateway
+from tests.support.broker import Broker, Subscriber
+from tests.support.gateway_process import reading
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def run_gateway(
+    tmp_path: Path, broker: Broker, script: Callable[[Gateway], Awaitable[None]]
+) -> None:
+    """A gateway with the MQTT upstream to the broker, running while script(gateway) runs."""
+    cfg = Config(data=tmp_path / "data", name="gw", nodes={7: NodeConfig(name="roof")})
+    up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port, discovery=False))
+    gw = Gateway(cfg, upstreams=[up])
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        try:
+            await script(gw)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    asyncio.run(main())
+
+
+def arrived(sub: Subscriber, n: int) -> bool:
+    return len(sub.on("/state")) == n
+
+
+def said(sub: Subscriber) -> list[bytes]:
+    """Node 7's availability as the gateway sent it (not the broker's retained copies that a
+    subscriber gets again when it subscribes anew)."""
+    return [m.payload for m in sub.on("7/availability") if not m.retain]
+
+
+def test_a_node_is_said_online_once_not_with_every_batch(
+    tmp_path: Path, broker: Broker, subscribe: Callable[..., Subscriber]
+) -> None:
+    """Issue 9: every batch republished a retained "online" for each node in it, as many
+    availability messages as readings (20,000 for 20,000 readings from 1,000 nodes)."""
+    sub = subscribe("meteolink/#")
+
+    async def script(gw: Gateway) -> None:
+        for seq in range(1, 5):  # each its own batch: sent once the last has arrived
+            gw.receive(reading(7, seq), source="t")
+            await until(functools.partial(arrived, sub, seq), f"reading {seq}")
+        broker.stop()  # a new connection says it again: the broker may have lost it
+        broker.start()
+        await until(lambda: len(said(sub)) == 2, "online said again")
+        gw.receive(reading(7, 5), source="t")
+        await until(lambda: len(sub.on("/state")) == 5, "reading 5")
+
+    run_gateway(tmp_path, broker, script)
+    assert said(sub) == [b"online", b"online"]
+
+
+def test_a_node_whose_stats_did_not_change_is_not_published_again(
+    tmp_path: Path,
+    broker: Broker,
+    subscribe: Callable[..., Subscriber],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 9: every 60 s, one retained stats message per known node, changed or not:
+    idle work grew with the number of nodes."""
+    monkeypatch.setattr(mqtt_upstream, "STATS_EVERY", 0.2)
+    sub = subscribe("meteolink/#")
+
+    async def script(gw: Gateway) -> None:
+        gw.receive(reading(7, 1), source="t")
+        await until(lambda: sub.on("7/stats"), "the node's stats")
+        rounds = len(sub.on("gateway/gw/stats"))
+        await until(lambda: len(sub.on("gateway/gw/stats")) >= rounds + 3, "three more rounds")
+        gw.receive(reading(7, 2), source="t")  # news: published in the next round
+        await until(lambda: len(sub.on("7/stats")) == 2, "the node's new stats")
+
+    run_gateway(tmp_path, broker, script)
+    first, second = (m.payload for m in sub.on("7/stats"))
+    assert b'"received": 1' in first and b'"received": 2' in second
