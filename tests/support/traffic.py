@@ -1,0 +1,115 @@
+"""Readings flowing on a serial line while a test does something else to the gateway.
+
+Traffic is a LoRa bridge passing on its nodes' readings, steadily, in a
+thread of its own, whatever happens to the gateway at the other end: killed,
+restarted, its broker gone. It keeps what it sent and the acknowledgements
+that came back, so that a test can hold the gateway to its promise: a reading
+acknowledged, or committed, is delivered.
+"""
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+
+from meteolink.firmware import frames, framing
+from tests.support.broker import Subscriber
+from tests.support.gateway_process import reading
+from tests.support.lines import Line
+
+
+class Traffic:
+    """Sends readings of nodes {node id: key or None} on line, round the nodes, every `period` s.
+
+    Every frame asks for an acknowledgement, and every other one comes behind
+    radio metadata (RSSI and SNR), as from a LoRa bridge. A serial line does
+    not wait for its reader: bytes the port has no room for while the gateway
+    is down are dropped (counted in `dropped`), and the frames they belonged
+    to are lost, as they would be on the wire.
+    """
+
+    def __init__(
+        self, line: Line, nodes: Mapping[int, bytes | None], *, period: float = 0.01, first: int = 1
+    ) -> None:
+        self.line = line
+        self.nodes = dict(nodes)
+        self.period = period
+        self.sent: list[tuple[int, int]] = []
+        self.acked: set[tuple[int, int]] = set()
+        self.bad_acks: list[str] = []  # what came back and was no acknowledgement of ours
+        self.dropped = 0  # frames the port had no room for, whole or in part
+        self._next = dict.fromkeys(self.nodes, first)
+        self._deframer = framing.Deframer()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
+
+    def start(self) -> "Traffic":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop sending; keep the acknowledgements already on the line."""
+        self._stop.set()
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the traffic thread did not stop"
+        self._take_acks()
+
+    def snapshot(self) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
+        """(sent, acknowledged) so far, copied."""
+        with self._lock:
+            return list(self.sent), set(self.acked)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            for node, key in self.nodes.items():
+                seq = self._next[node]
+                self._next[node] = seq + 1
+                frame = reading(node, seq, key=key, flags=frames.FLAG_ACK_REQUEST)
+                record = framing.radio_record(frame, -90 - i % 30, 5.5) if i % 2 else frame
+                self._send(framing.cobs_encode(record))
+                with self._lock:
+                    self.sent.append((node, seq))
+                i += 1
+            self._take_acks()
+            time.sleep(self.period)
+
+    def _send(self, data: bytes) -> None:
+        try:
+            written = os.write(self.line.master, data)
+        except BlockingIOError:
+            written = 0
+        if written < len(data):
+            self.dropped += 1
+
+    def _take_acks(self) -> None:
+        for record in self._deframer.feed(self.line.read()):
+            try:
+                if isinstance(record, frames.FrameError):
+                    raise record
+                _, _, node, _ = frames.header(record)
+                ack = frames.decode(record, self.nodes.get(node))
+            except frames.FrameError as e:
+                self.bad_acks.append(f"{e}")
+                continue
+            if not ack.flags & frames.FLAG_ACK or (ack.node not in self.nodes):
+                self.bad_acks.append(f"not an acknowledgement of ours: {record.hex()}")
+                continue
+            with self._lock:
+                self.acked.add((ack.node, ack.seq))
+
+
+def delivered(sub: Subscriber) -> list[tuple[int, int]]:
+    """(node, counter) of every state message the subscriber got, repeats included."""
+    found = []
+    for message in sub.on("/state"):
+        msg = json.loads(message.payload)
+        found.append((int(msg["node"]), int(msg["seq"])))
+    return found
+
+
+def duplicates(got: list[tuple[int, int]]) -> int:
+    """How many messages repeated a reading already delivered (at least once allows them)."""
+    return len(got) - len(set(got))
