@@ -36,6 +36,11 @@ def config(line: Line, broker: Broker) -> str:
     )
 
 
+def more_than(g: GatewayProcess, n: int) -> Callable[[], bool]:
+    """A condition: more than n readings in g's store."""
+    return lambda: len(g.stored()) > n
+
+
 def test_every_stored_reading_reaches_the_broker_across_repeated_outages(
     line: Line,
     broker: Broker,
@@ -57,10 +62,7 @@ def test_every_stored_reading_reaches_the_broker_across_repeated_outages(
             down = rng.uniform(1.5, 3.0) * scale()
             down_for.append(round(down, 1))
             time.sleep(down)
-            wait_until(
-                lambda n=stored_before: len(g.stored()) > n,
-                f"readings stored during outage {outage + 1}",
-            )
+            wait_until(more_than(g, stored_before), f"readings stored in outage {outage + 1}")
             broker.start()
     finally:
         traffic.stop()
