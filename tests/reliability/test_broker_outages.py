@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.broker import Broker, Subscriber
 from tests.support.figures import Figures, scale
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, config
 from tests.support.lines import Line
 from tests.support.tools import wait_until
 from tests.support.traffic import Traffic, delivered, duplicates
@@ -27,13 +27,6 @@ pytestmark = pytest.mark.reliability
 
 OUTAGES = 5
 NODES = {31: bytes(range(16)), 32: None, 33: None}
-
-
-def config(line: Line, broker: Broker) -> str:
-    return (
-        f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n'
-        f'[mqtt]\nurl = "{broker.url}"\n\n[nodes.31]\nkey = "{bytes(range(16)).hex()}"\n'
-    )
 
 
 def more_than(g: GatewayProcess, n: int) -> Callable[[], bool]:
@@ -50,7 +43,7 @@ def test_every_stored_reading_reaches_the_broker_across_repeated_outages(
 ) -> None:
     rng = random.Random(31)
     sub = subscribe("meteolink/+/state")
-    g = gateway(config(line, broker))
+    g = gateway(config(line.link, mqtt=broker.url, keys=NODES))
     traffic = Traffic(line, NODES, period=0.02).start()
     down_for = []
     try:

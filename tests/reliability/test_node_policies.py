@@ -8,9 +8,10 @@ change what happens to a listed node, and an unlisted node's frame is either
 turned away or judged exactly as a listed keyless node's. The story runs
 through the real Acceptor, and once per policy through a real gateway
 process on a pseudo-terminal, which must store exactly what the Acceptor
-accepted, in order.
+accepted, in order, though killed with SIGKILL halfway and started again.
 """
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from meteolink.firmware import frames
 from meteolink.gateway.accept import Acceptor, Outcome
 from meteolink.gateway.config import Config, NodeConfig
 from tests.support.figures import Figures
-from tests.support.gateway_process import GatewayProcess, reading
+from tests.support.gateway_process import GatewayProcess, config, reading
 from tests.support.lines import Line
 from tests.support.policies import unknown_node_policies
 from tests.support.tools import wait_until
@@ -80,20 +81,25 @@ def nodes() -> dict[int, NodeConfig]:
     return {KEYED: NodeConfig(key=KEY), KEYLESS: NodeConfig(), LAST: NodeConfig()}
 
 
-def story(node: int) -> list[bytes]:
-    return [frame_of(node, step, KEY if node == KEYED else None) for step in STORY]
+NODES = (KEYED, KEYLESS, UNLISTED)
+
+
+def told() -> list[tuple[int, Step, bytes]]:
+    """The story, step by step, each step told by the three nodes in turn."""
+    return [
+        (node, step, frame_of(node, step, KEY if node == KEYED else None))
+        for step in STORY
+        for node in NODES
+    ]
 
 
 def tell(acceptor: Acceptor) -> dict[int, list[Outcome]]:
-    """Every node's story through the acceptor: node -> the outcome of each step."""
-    outcomes: dict[int, list[Outcome]] = {}
+    """The story through the acceptor: node -> the outcome of each step."""
+    outcomes: dict[int, list[Outcome]] = {node: [] for node in NODES}
     t = 1_790_000_000.0
-    for node in (KEYED, KEYLESS, UNLISTED):
-        for data in story(node):
-            t += 60
-            outcomes.setdefault(node, []).append(
-                acceptor.judge(data, source="t", now=t, can_reply=True).outcome
-            )
+    for node, _, data in told():
+        t += 60
+        outcomes[node].append(acceptor.judge(data, source="t", now=t, can_reply=True).outcome)
     return outcomes
 
 
@@ -101,9 +107,9 @@ def accepted(outcomes: dict[int, list[Outcome]]) -> list[tuple[int, int]]:
     """(node, counter) of each frame the story had stored, in the order it was told."""
     return [
         (node, step.seq)
-        for node in (KEYED, KEYLESS, UNLISTED)
-        for step, outcome in zip(STORY, outcomes[node], strict=True)
-        if outcome is Outcome.ACCEPTED
+        for i, step in enumerate(STORY)
+        for node in NODES
+        if outcomes[node][i] is Outcome.ACCEPTED
     ]
 
 
@@ -139,31 +145,31 @@ def test_every_frame_has_its_verdict_under_every_policy(policy: str, figures: Fi
     figures.record(steps=len(STORY), **tallies)
 
 
-def serial_config(line: Line, policy: str) -> str:
-    listed = "".join(
-        f"\n[nodes.{n}]\n" + (f'key = "{c.key.hex()}"\n' if c.key else 'name = "keyless"\n')
-        for n, c in nodes().items()
-    )
-    return (
-        f'unknown_nodes = "{policy}"\ncommit_interval = 0.05\n\n'
-        f'[[serial]]\nport = "{line.link}"\n' + listed
-    )
-
-
 @pytest.mark.parametrize("policy", unknown_node_policies())
-def test_a_gateway_process_stores_what_the_verdicts_say(
+def test_a_gateway_process_killed_mid_story_stores_what_the_verdicts_say(
     policy: str, line: Line, gateway: Callable[..., GatewayProcess], figures: Figures
 ) -> None:
+    """The process stores what the Acceptor accepts; its windows survive a SIGKILL."""
     expected = accepted(tell(Acceptor(Config(unknown_nodes=policy, nodes=nodes()))))
-    g = gateway(serial_config(line, policy))
-    for node in (KEYED, KEYLESS, UNLISTED):
-        for data in story(node):
+    keys = {node: c.key for node, c in nodes().items()}
+    g = gateway(config(line.link, keys=keys, gateway=f'unknown_nodes = "{policy}"\n'))
+    frames_told = told()
+    half = len(frames_told) // 2
+
+    def send(part: int, these: list[tuple[int, Step, bytes]]) -> None:
+        for _, _, data in these:
             line.send(data, rssi=-100, snr=3.0)
-    line.send(reading(LAST, 1))  # committed with or after every frame before it
-    wait_until(lambda: (LAST, 1) in g.stored(), "the last frame stored")
-    assert g.stored() == [*expected, (LAST, 1)]
+        line.send(reading(LAST, part))  # committed with or after every frame before it
+        wait_until(lambda: (LAST, part) in g.stored(), f"part {part}'s last frame stored")
+
+    send(1, frames_told[:half])
+    g.stop(signal.SIGKILL)  # what the windows were is all in the store
+    g.start()
+    g.wait_open(2)
+    send(2, frames_told[half:])
+    assert [r for r in g.stored() if r[0] != LAST] == expected
     assert g.stop() == 0
     log = g.log()
     assert "Traceback" not in log
     assert KEY.hex() not in log and WRONG.hex() not in log
-    figures.record(sent=3 * len(STORY) + 1, stored=len(expected) + 1)
+    figures.record(sent=len(frames_told) + 2, stored=len(expected) + 2)

@@ -12,6 +12,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping
+from itertools import islice
 
 from meteolink.firmware import frames, framing
 from tests.support.broker import Subscriber
@@ -23,22 +24,37 @@ class Traffic:
     """Sends readings of nodes {node id: key or None} on line, round the nodes, every `period` s.
 
     Every frame asks for an acknowledgement, and every other one comes behind
-    radio metadata (RSSI and SNR), as from a LoRa bridge. A serial line does
-    not wait for its reader: bytes the port has no room for while the gateway
-    is down are dropped (counted in `dropped`), and the frames they belonged
-    to are lost, as they would be on the wire.
+    radio metadata (RSSI and SNR), as from a LoRa bridge. A frame not
+    acknowledged within `retry` seconds is sent again (the same counter, as a
+    node resends its backlog), a few per round, until BACKLOG_S have passed.
+    A serial line does not wait for its reader: bytes the port has no room
+    for while the gateway is down are dropped (counted in `dropped`), and the
+    frames they belonged to are lost, as they would be on the wire.
     """
 
+    BACKLOG_S = 20.0  # how long a frame not acknowledged is resent
+    RESENDS = 4  # frames resent per round at most
+
     def __init__(
-        self, line: Line, nodes: Mapping[int, bytes | None], *, period: float = 0.01, first: int = 1
+        self,
+        line: Line,
+        nodes: Mapping[int, bytes | None],
+        *,
+        period: float = 0.01,
+        first: int = 1,
+        retry: float = 1.0,
     ) -> None:
         self.line = line
         self.nodes = dict(nodes)
         self.period = period
-        self.sent: list[tuple[int, int]] = []
+        self.retry = retry
+        self.sent: list[tuple[int, int]] = []  # each reading once, resends not repeated
         self.acked: set[tuple[int, int]] = set()
         self.bad_acks: list[str] = []  # what came back and was no acknowledgement of ours
         self.dropped = 0  # frames the port had no room for, whole or in part
+        self.resent = 0
+        # (node, counter) -> (when last sent, when first sent, the record): not yet acknowledged
+        self._waiting: dict[tuple[int, int], tuple[float, float, bytes]] = {}
         self._next = dict.fromkeys(self.nodes, first)
         self._deframer = framing.Deframer()
         self._stop = threading.Event()
@@ -69,12 +85,32 @@ class Traffic:
                 self._next[node] = seq + 1
                 frame = reading(node, seq, key=key, flags=frames.FLAG_ACK_REQUEST)
                 record = framing.radio_record(frame, -90 - i % 30, 5.5) if i % 2 else frame
-                self._send(framing.cobs_encode(record))
+                wire = framing.cobs_encode(record)
+                self._send(wire)
+                now = time.monotonic()
                 with self._lock:
                     self.sent.append((node, seq))
+                    self._waiting[node, seq] = (now, now, wire)
                 i += 1
             self._take_acks()
+            self._resend()
             time.sleep(self.period)
+
+    def _resend(self) -> None:
+        now = time.monotonic()
+        due: list[bytes] = []
+        with self._lock:
+            # Oldest first (the dict keeps the order of first sending); a look
+            # at the oldest few each round is enough, and cheap.
+            for reading_id, (last, first, wire) in list(islice(self._waiting.items(), 64)):
+                if now - first > self.BACKLOG_S:
+                    del self._waiting[reading_id]  # a node's backlog is bounded too
+                elif now - last > self.retry and len(due) < self.RESENDS:
+                    due.append(wire)
+                    self._waiting[reading_id] = (now, first, wire)
+        for wire in due:
+            self._send(wire)
+            self.resent += 1
 
     def _send(self, data: bytes) -> None:
         try:
@@ -99,6 +135,7 @@ class Traffic:
                 continue
             with self._lock:
                 self.acked.add((ack.node, ack.seq))
+                self._waiting.pop((ack.node, ack.seq), None)
 
 
 def delivered(sub: Subscriber) -> list[tuple[int, int]]:
