@@ -59,6 +59,7 @@ class Traffic:
         self._deframer = framing.Deframer()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="traffic", daemon=True)
 
     def start(self) -> "Traffic":
@@ -66,10 +67,14 @@ class Traffic:
         return self
 
     def stop(self) -> None:
-        """Stop sending; keep the acknowledgements already on the line."""
+        """Stop sending; keep the acknowledgements already on the line.
+
+        Raises what stopped the thread early, if anything did."""
         self._stop.set()
         self._thread.join(10)
         assert not self._thread.is_alive(), "the traffic thread did not stop"
+        if self._error is not None:
+            raise AssertionError("the traffic thread failed") from self._error
         self._take_acks()
 
     def snapshot(self) -> tuple[list[tuple[int, int]], set[tuple[int, int]]]:
@@ -78,6 +83,12 @@ class Traffic:
             return list(self.sent), set(self.acked)
 
     def _run(self) -> None:
+        try:
+            self._send_until_stopped()
+        except BaseException as e:  # handed to the test by stop()
+            self._error = e
+
+    def _send_until_stopped(self) -> None:
         i = 0
         while not self._stop.is_set():
             for node, key in self.nodes.items():
