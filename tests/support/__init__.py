@@ -9,7 +9,11 @@
   sim LoRa ether's ports;
 - micropython.py: what the MicroPython test scripts printed, read back by case;
 - receiver.py: a stand-in for the gateway that keeps the frames an input hands it;
-- virtual_board.py: a node in its maintenance window on a pty, as mpremote meets a board.
+- virtual_board.py: a node in its maintenance window on a pty, as mpremote meets a board;
+- traffic.py: a bridge's steady readings on a line, its acknowledgements kept, and what a
+  subscriber got of them;
+- policies.py: every policy the gateway takes for unlisted nodes, read from its config.py;
+- figures.py: what the reliability tests measure, and METEOLINK_RELIABILITY_SCALE.
 
 The fixtures that hand these out live in tests/conftest.py, so every test
 folder runs on its own (`pytest tests/firmware`).

@@ -4,6 +4,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
@@ -74,3 +75,21 @@ def reading(node: int, seq: int, *, key: bytes | None = None, flags: int = 0) ->
     """A plausible frame: temperature and humidity that move with seq."""
     values = {"temperature": 2.0 + (seq % 50) / 10, "humidity": 80.0, "battery": 3.1}
     return frames.encode(node, seq, values, key, flags)
+
+
+def config(
+    port: Path,
+    *,
+    mqtt: str | None = None,
+    keys: Mapping[int, bytes | None] | None = None,
+    gateway: str = "",
+) -> str:
+    """A config after the gateway fixture's [gateway] table: commits every 50 ms, one serial
+    port, an MQTT broker's URL if given, and keys {node: key} as [nodes.N] tables (a node
+    listed with None has no key). gateway: more [gateway] lines ("unknown_nodes = ...")."""
+    text = f'{gateway}commit_interval = 0.05\n\n[[serial]]\nport = "{port}"\n'
+    if mqtt is not None:
+        text += f'\n[mqtt]\nurl = "{mqtt}"\n'
+    for node, key in (keys or {}).items():
+        text += f"\n[nodes.{node}]\n" + (f'key = "{key.hex()}"\n' if key else "")
+    return text
