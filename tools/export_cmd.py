@@ -1,6 +1,6 @@
 """`meteolink export`: readings from the gateway's store as CSV or JSON lines.
 
-Each row is the reading's MQTT state message (gateway/messages.py), so the
+Each row is the reading's MQTT state message (gateway/messages.py StateRows), so the
 file and the broker agree; no MQTT client is imported.
 """
 
@@ -78,10 +78,18 @@ def _fields(store: Store, start: float, end: float) -> list[str]:
     """
     seen: set[bytes | int] = set()
     names: set[str] = set()
+    at = frames.HEADER_SIZE
     for frame in store.export_frames(start, end):
-        # Most bitmaps are one byte (fields 0..6): that byte, an int, is the key.
-        first = frame[frames.HEADER_SIZE] if len(frame) > frames.HEADER_SIZE else 0x80
-        bitmap = first if first < 0x80 else _bitmap(frame)
+        # Most bitmaps are one or two bytes (fields 0..13): then the key is an int,
+        # made without a call (millions of readings), else the bitmap's bytes.
+        if len(frame) < frames.MIN_FRAME:
+            bitmap: bytes | int = frame
+        elif frame[at] < 0x80:
+            bitmap = frame[at]
+        elif frame[at + 1] < 0x80:
+            bitmap = frame[at] << 8 | frame[at + 1]
+        else:
+            bitmap = _bitmap(frame)
         if bitmap in seen:
             continue
         try:
