@@ -60,18 +60,17 @@ class IsoUtc:
     """
 
     def __init__(self) -> None:
-        self._minute = -1
-        self._prefix = ""
+        self._last = (-1, "")  # (minute, its text): one attribute, whole in any thread
 
     def __call__(self, t: float) -> str:
         if 0.0 <= t < _YEAR_10000:
             second = int(t)
             if (t - second) * 1e6 < 999_999.0:
                 minute = second // 60
-                if minute != self._minute:
-                    self._prefix = iso_utc(minute * 60)[:-3]  # "2026-09-21T14:13:"
-                    self._minute = minute
-                return self._prefix + _SECONDS[second - minute * 60]
+                last = self._last
+                if minute != last[0]:
+                    last = self._last = (minute, iso_utc(minute * 60)[:-3])  # "…T14:13:"
+                return last[1] + _SECONDS[second - minute * 60]
         return iso_utc(t)
 
 
@@ -92,8 +91,11 @@ class Published(NamedTuple):
 _FLOAT_MAX = sys.float_info.max
 
 # A year of a station's readings repeats a few thousand (field, raw value) pairs;
-# past this many, StateRows forgets them and starts again (memory stays bounded).
+# past this many, StateRows forgets them and starts again (memory stays bounded:
+# some 300 bytes a pair). Export's; state_message's, kept for the gateway's life, is
+# smaller.
 REMEMBERED = 1 << 15
+_REMEMBERED_BY_GATEWAY = 1 << 10
 
 
 class StateRows:
@@ -105,8 +107,9 @@ class StateRows:
     its JSON lines by message_json().
     """
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, remember: int = REMEMBERED) -> None:
         self.config = config
+        self.remember = remember
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
         self._nodes: dict[int, dict[str, str]] = {}
@@ -126,7 +129,7 @@ class StateRows:
             value = frames.to_value(fid, raw)
             plausible = not implausible({name: value}, self.config.plausible)
             out = Published(name, value, plausible, self._item(name, value))
-        if len(self._fields) >= REMEMBERED:
+        if len(self._fields) >= self.remember:
             self._fields.clear()
         self._fields[pair] = out
         return out
@@ -148,7 +151,7 @@ class StateRows:
             out["name"] = conf.name
         if conf is not None and conf.location:
             out["location"] = conf.location
-        if len(self._nodes) >= REMEMBERED:
+        if len(self._nodes) >= self.remember:
             self._nodes.clear()
         self._nodes[node] = out
         return out
@@ -206,7 +209,7 @@ class StateRows:
             return self._json(self.message(node, seq, taken, rssi, snr, fields))
         node_items = self._node_items.get(node)
         if node_items is None:
-            if len(self._node_items) >= REMEMBERED:
+            if len(self._node_items) >= self.remember:
                 self._node_items.clear()
             node_items = ", ".join(self._item(k, v) for k, v in self.node_fields(node).items())
             self._node_items[node] = node_items
@@ -239,13 +242,19 @@ class StateRows:
         return "{" + ", ".join(items) + "}"
 
 
+# state_message's StateRows, for the config it was last given (the gateway has one).
+_ROWS: dict[int, StateRows] = {}
+
+
 def state_message(
     stored: Stored, frame: frames.Frame, config: Config
 ) -> tuple[str, dict[str, Any]]:
     """(reading id, the reading as <prefix>/<node>/state carries it); also export's row."""
-    msg = StateRows(config).message(
-        stored.node, stored.seq, stored.taken, stored.rssi, stored.snr, frame.fields
-    )
+    rows = _ROWS.get(id(config))
+    if rows is None or rows.config is not config:
+        _ROWS.clear()
+        rows = _ROWS[id(config)] = StateRows(config, remember=_REMEMBERED_BY_GATEWAY)
+    msg = rows.message(stored.node, stored.seq, stored.taken, stored.rssi, stored.snr, frame.fields)
     return msg["id"], msg
 
 
