@@ -3,15 +3,21 @@
 Builds a store of 50 nodes every ten minutes for a year (2,628,000 readings)
 in a temporary directory, in the store's own schema, then runs, one after the
 other on the same store:
-- `meteolink export` (CSV), as a user runs it;
+- `meteolink export` (CSV, then JSON lines), as a user runs it;
 - the peer: a 15-line streaming script (sqlite3 cursor -> frames.decode ->
   csv.writer, PEER below) that writes the values without names, quality
   flags or an id; what a user might write instead of the command.
 Each runs in a process of its own, started by a small one that reads its peak
 resident memory from the kernel (os.wait4). `python -m bench.export` runs it alone.
+
+Then what the store's index on `taken` (schema 2, which spares export a sort of
+the whole range) costs: building it when a schema-1 store of that year is
+upgraded, and each commit of the gateway, with and without it (commit_cost()).
 """
 
+import contextlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -21,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from meteolink.firmware import frames
-from meteolink.gateway.store import Store
+from meteolink.gateway.store import Reading, Store
 
 NODES = 50
 INTERVAL_S = 600
@@ -127,6 +133,55 @@ def _tool(name: str) -> str:
     return str(found)
 
 
+def as_schema_1(path: Path) -> None:
+    """Make the store at path what meteolink wrote before schema 2: no readings_taken."""
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX readings_taken")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.execute("VACUUM")
+    db.close()
+
+
+def commit_cost(directory: Path, commits: int = 200) -> dict[str, tuple[float, float]]:
+    """{'with index' / 'without': (ms per commit, WAL pages written per commit)}, the
+    faster of two rounds each (the machine is shared).
+
+    The gateway commits about once per reading at this scale (50 nodes every ten
+    minutes, a one-second commit interval): one reading a transaction, synchronous=FULL,
+    into a store that already holds a month (a copy of directory's, which has the index).
+    WAL pages are what an SD card is written (4 KiB each, and an fsync a commit);
+    `commits` stays below SQLite's checkpoint at 1,000 pages, so the WAL holds them all.
+    """
+    out: dict[str, tuple[float, float]] = {}
+    for label in ("with index", "without") * 2:
+        path = directory / "commit" / "readings.db"
+        path.parent.mkdir(exist_ok=True)
+        shutil.copy(directory / "readings.db", path)
+        store = Store(path)
+        if label == "without":  # dropped behind the store's back: opening would upgrade it
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                db.execute("DROP INDEX readings_taken")
+        store.checkpoint()
+        wal = Path(f"{path}-wal")
+        enc = frames.Encoder(7)
+        t = START + 400 * 86400.0
+        elapsed = 0.0
+        for i in range(commits):
+            enc.clear()
+            enc.put_raw(frames.TEMPERATURE, 2000 + i)
+            r = Reading(7, 10**6 + i, t + 600 * i + 0.2, t + 600 * i, bytes(enc.encode(i + 1)))
+            start = time.perf_counter()
+            store.commit([r], {})
+            elapsed += time.perf_counter() - start
+        pages = (wal.stat().st_size - 32) / (4096 + 24)  # WAL header, then frames of a page
+        store.close()
+        shutil.rmtree(path.parent)
+        ms = 1000 * elapsed / commits
+        out[label] = min(out.get(label, (float("inf"), 0.0)), (ms, pages / commits))
+    return out
+
+
 def main(days: int = DAYS) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
@@ -140,11 +195,16 @@ def main(days: int = DAYS) -> None:
             f" store {size / 1e6:.0f} MB (built in {built:.0f} s)"
         )
         db = str(directory / "readings.db")
-        ours = measure(directory / "ours.csv", _tool("meteolink"), "export", "--data", tmp)
+        meteolink = _tool("meteolink")
+        ours = measure(directory / "ours.csv", meteolink, "export", "--data", tmp)
+        jsonl = measure(
+            directory / "ours.jsonl", meteolink, "export", "--data", tmp, "--format", "jsonl"
+        )
         (directory / "peer.py").write_text(PEER)
         peer = measure(directory / "peer.csv", sys.executable, str(directory / "peer.py"), db)
         for label, fig, out in (
             ("meteolink export (CSV)", ours, "ours.csv"),
+            ("meteolink export (JSONL)", jsonl, "ours.jsonl"),
             ("peer script (15 lines)", peer, "peer.csv"),
         ):
             print(
@@ -155,6 +215,16 @@ def main(days: int = DAYS) -> None:
         print(
             "  (ours: id, names and locations, quality flags; the peer: the values alone;"
             " both in taken order, one process each, peak RSS from the kernel)"
+        )
+        costs = commit_cost(directory)
+        as_schema_1(directory / "readings.db")
+        start = time.perf_counter()
+        Store(directory / "readings.db").close()  # the upgrade to schema 2: builds the index
+        upgrade = time.perf_counter() - start
+        print(
+            f"  the index on taken: upgrading this store to schema 2 took {upgrade:.1f} s;"
+            " a commit of one reading "
+            + ", ".join(f"{ms:.2f} ms, {n:.1f} WAL pages {k}" for k, (ms, n) in costs.items())
         )
 
 

@@ -1,25 +1,23 @@
 """`meteolink export`: readings from the gateway's store as CSV or JSON lines.
 
-Each row is the reading's MQTT state message (gateway/messages.py), so the
+Each row is the reading's MQTT state message (gateway/messages.py StateRows), so the
 file and the broker agree; no MQTT client is imported.
 """
 
 import argparse
 import csv
 import datetime
-import json
 import sys
 from collections.abc import Iterable, Iterator
-from itertools import repeat
-from typing import IO, Any
+from typing import IO
 
 from meteolink.firmware import frames
-from meteolink.gateway.config import Config
-from meteolink.gateway.messages import published_fields, state_message
-from meteolink.gateway.store import Store, StoreError
+from meteolink.gateway.messages import REMEMBERED, StateRows, published_fields, reading_id
+from meteolink.gateway.store import ExportRow, Store, StoreError
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.gateway_cmd import add_config_arguments, load_config
 
+Decoded = tuple[ExportRow, frames.Frame]
 FIXED = ("id", "node", "name", "location", "seq", "time", "gateway", "rssi", "snr")
 
 
@@ -44,20 +42,22 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="file to write (default: standard output)")
 
 
-def _messages(store: Store, cfg: Config, start: float, end: float) -> Iterator[dict[str, Any]]:
-    for stored in store.export(start, end):
+def _decoded(store: Store, start: float, end: float) -> Iterator[Decoded]:
+    """The readings of the range in the order they were taken, each with its frame decoded."""
+    decode = frames.decode
+    for row in store.export_rows(start, end):
         try:
-            frame = frames.decode(stored.frame)
+            frame = decode(row[4])
         except frames.FrameError as e:
             # A damaged row (a failing SD card, a hand edit): said, and left out;
             # the rest of the range is still exported.
             print(
-                f"meteolink: export: reading {stored.id} (node {stored.node}, counter"
-                f" {stored.seq}) no longer decodes ({e}): left out",
+                f"meteolink: export: reading {row[0]} (node {row[1]}, counter"
+                f" {row[2]}) no longer decodes ({e}): left out",
                 file=sys.stderr,
             )
             continue
-        yield state_message(stored, frame, cfg)[1]
+        yield row, frame
 
 
 def _bitmap(frame: bytes) -> bytes:
@@ -76,10 +76,20 @@ def _fields(store: Store, start: float, end: float) -> list[str]:
     readings but a handful of field bitmaps: one reading of each bitmap is decoded
     (until one decodes: a damaged reading contributes no column), the rest skipped.
     """
-    seen: set[bytes] = set()
+    seen: set[bytes | int] = set()
     names: set[str] = set()
+    at = frames.HEADER_SIZE
     for frame in store.export_frames(start, end):
-        bitmap = _bitmap(frame)
+        # Most bitmaps are one or two bytes (fields 0..13): then the key is an int,
+        # made without a call (millions of readings), else the bitmap's bytes.
+        if len(frame) < frames.MIN_FRAME:
+            bitmap: bytes | int = frame
+        elif frame[at] < 0x80:
+            bitmap = frame[at]
+        elif frame[at + 1] < 0x80:
+            bitmap = frame[at] << 8 | frame[at + 1]
+        else:
+            bitmap = _bitmap(frame)
         if bitmap in seen:
             continue
         try:
@@ -92,17 +102,65 @@ def _fields(store: Store, start: float, end: float) -> list[str]:
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
 
 
-def _write_csv(out: IO[str], fields: list[str], rows: Iterable[dict[str, Any]]) -> None:
+def _write_jsonl(out: IO[str], rows: StateRows, readings: Iterable[Decoded]) -> None:
+    """One state message a line, as json.dumps(msg, ensure_ascii=False) writes it."""
+    message = rows.message_json
+    for (_, node, seq, taken, _, rssi, snr), frame in readings:
+        out.write(message(node, seq, taken, rssi, snr, frame.fields) + "\n")
+
+
+def _write_csv(
+    out: IO[str], rows: StateRows, fields: list[str], readings: Iterable[Decoded]
+) -> None:
+    """A row a reading: the state message's values in columns (FIXED, then fields), an
+    implausible value in its column too, with its name in the last."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*FIXED, *fields, "implausible"])
-    columns = [*FIXED, *fields]
-    for row in rows:
-        # An implausible value stays in its column; its name goes in the last.
-        bad = row.get("implausible")
+    column = {name: i for i, name in enumerate(fields, len(FIXED))}
+    blank = [""] * (len(fields) + 1)
+    # What a node's rows share, and each (field id, raw) pair as its column, its
+    # value and its name if implausible: from rows (one definition), looked up once.
+    nodes: dict[int, tuple[str, str, str]] = {}
+    cells_of: dict[tuple[int, int], tuple[int | None, float | int, str | None] | None] = {}
+    time = rows.time
+    for (_, node, seq, taken, _, rssi, snr), frame in readings:
+        fixed = nodes.get(node)
+        if fixed is None:
+            f = rows.node_fields(node)
+            fixed = nodes[node] = (f.get("name", ""), f.get("location", ""), f["gateway"])
+        cells = [
+            reading_id(node, seq),
+            node,
+            fixed[0],
+            fixed[1],
+            seq,
+            time(taken),
+            fixed[2],
+            rssi,  # None is written as an empty cell
+            snr,
+            *blank,
+        ]
+        bad = None
+        for pair in frame.fields:
+            try:
+                cell = cells_of[pair]
+            except KeyError:
+                if len(cells_of) >= REMEMBERED:
+                    cells_of.clear()
+                p = rows.field(pair)
+                cell = cells_of[pair] = p and (
+                    column.get(p.name),
+                    p.value,
+                    None if p.plausible else p.name,
+                )
+            if cell is None:
+                continue  # not published (age)
+            if cell[0] is not None:
+                cells[cell[0]] = cell[1]
+            if cell[2] is not None:
+                bad = [cell[2]] if bad is None else [*bad, cell[2]]
         if bad:
-            row = {**bad, **row}
-        cells = list(map(row.get, columns, repeat("")))
-        cells.append(" ".join(sorted(bad)) if bad else "")
+            cells[-1] = " ".join(sorted(bad))
         writer.writerow(cells)
 
 
@@ -133,13 +191,14 @@ def run(args: argparse.Namespace) -> int:
         # Written as read, a chunk of rows at a time: memory stays the same for a
         # day or a year (issue 9: a year of 50 nodes held in a list took 2.55 GB).
         with store.snapshot():
+            rows = StateRows(cfg)
             if args.format == "jsonl":
-                for msg in _messages(store, cfg, start, end):
-                    out.write(json.dumps(msg, ensure_ascii=False) + "\n")
+                _write_jsonl(out, rows, _decoded(store, start, end))
             else:
                 # The columns are the fields present in the range: a first pass
                 # finds them, over the same snapshot of the store as the rows.
-                _write_csv(out, _fields(store, start, end), _messages(store, cfg, start, end))
+                fields = _fields(store, start, end)
+                _write_csv(out, rows, fields, _decoded(store, start, end))
     finally:
         store.close()
         if out is not sys.stdout:

@@ -5,13 +5,18 @@ import json
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config, NodeConfig
 from meteolink.gateway.messages import (
+    REMEMBERED,
+    IsoUtc,
+    StateRows,
     compact,
     gateway_stats_message,
+    iso_utc,
     node_stats_message,
     published_fields,
     reading_id,
     state_message,
 )
+from meteolink.gateway.quality import implausible
 from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
 from meteolink.gateway.store import Stored
 
@@ -87,3 +92,72 @@ def test_the_stats_messages_have_the_documented_keys() -> None:
             }
         ],
     }
+
+
+def test_times_made_a_minute_at_a_time_read_as_iso_utc_does() -> None:
+    """IsoUtc (export's time column) against iso_utc, around whole seconds and minutes:
+    datetime rounds to the microsecond first, so 59.9999996 s reads as the next minute."""
+    minute = 1_795_604_880.0  # 2026-11-25T11:08:00Z
+    times = [0.0, 59.0, 1e-7, minute - 1, minute, minute + 59.25, minute + 59.9999994]
+    times += [minute + 59.9999996, minute + 59.9999999, minute + 60, 253_402_300_799.0]
+    times += [minute + s / 7 for s in range(0, 1000, 3)]
+    times += [-0.5, -61.0]  # before 1970: left to iso_utc
+    make = IsoUtc()
+    for t in [*times, *reversed(times)]:
+        assert make(t) == iso_utc(t), t
+
+
+def test_rows_of_many_readings_are_state_messages_whatever_they_remember() -> None:
+    """StateRows remembers each (field, raw value) pair's value and quality, a bounded
+    number of them: past REMEMBERED pairs it starts again, and the messages stay right."""
+    cfg = Config(name="cesis-pi", nodes={12: NodeConfig(name="Cēsis skola")})
+    rows = StateRows(cfg)
+    remembered, restarts = 0, 0
+    for i in range(REMEMBERED):  # about two new pairs a reading: it starts again
+        values = {"temperature": (i % 18_000) / 100 - 60, "co2": i % 40_000, "age": i % 9}
+        frame = frames.encode(12, i, values)
+        row = rows.message(12, i, TAKEN, None, 7.5, frames.decode(frame).fields)
+        now = len(rows._fields)  # the bound under test
+        assert now <= REMEMBERED
+        restarts += now < remembered
+        if i % 37 and now >= remembered:
+            remembered = now
+            continue  # checked now and then, and just after each start again
+        remembered = now
+        assert row == state_message(stored(frame, snr=7.5), frames.decode(frame), cfg)[1]
+        # ... and what the message is by its documented rules (docs/gateway.md section 3):
+        published = {k: v for k, v in frames.decode(frame).values().items() if k != "age"}
+        bad = implausible(published, cfg.plausible)
+        expected = {"id": f"12-{i}", "node": 12, "seq": i, "time": "2026-11-25T11:08:58Z"}
+        expected |= {"gateway": "cesis-pi", "name": "Cēsis skola", "snr": 7.5}
+        expected |= {k: v for k, v in published.items() if k not in bad}
+        assert list(row.items()) == list((expected | ({"implausible": bad} if bad else {})).items())
+    assert restarts >= 1
+
+
+def test_message_json_is_the_message_as_json_dumps_writes_it() -> None:
+    """Export's JSON lines are made from pieces; they must be json.dumps's text exactly,
+    whatever the config's names, the radio's figures or a hand-edited store hold."""
+    nodes = {
+        1: NodeConfig(name='Valmiera, "north" mast\\ \t', location="Cēsis ☂"),
+        2: NodeConfig(location="\x00\u2028"),
+    }
+    cfg = Config(name='gw "ā"', nodes=nodes, plausible={"temperature": (-45, 45)})
+    rows = StateRows(cfg)
+    values = [
+        {"temperature": 21.5, "humidity": 45.25, "age": 30},
+        {"temperature": 46.0, "pm1": 3.1, "voc_index": 0},
+        {"status": 0x11, "rain": 0.2},
+        {},
+    ]
+    fields = [frames.decode(frames.encode(3, 1, v)).fields for v in values]
+    fields.append([(0, 2150), (40, 1234), (14, 9)])  # a field this codec has no name for
+    radio = [(None, None), (-97, 7.25), (-97.5, -0.0), (3, float("inf")), (None, -1e-300)]
+    for node in (1, 2, 3, 70_000, 2.5, "x"):
+        for seq in (0, 16_777_215):
+            for rssi, snr in radio:
+                for f in fields:
+                    for taken in (TAKEN, TAKEN + 0.9999999):
+                        message = rows.message(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
+                        text = rows.message_json(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
+                        assert text == json.dumps(message, ensure_ascii=False)

@@ -1,7 +1,9 @@
 """The durable store: committed readings survive, forwarding resumes, nothing unsent is pruned."""
 
+import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -12,6 +14,7 @@ import pytest
 
 from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store, StoreError
+from tests.support.tools import find_tool
 
 
 def reading(node: int, seq: int, received: float = 1000.0) -> Reading:
@@ -108,3 +111,129 @@ def test_every_committed_reading_survives_sigkill(tmp_path: Path) -> None:
     seqs = {r.seq for r in store.pending("mqtt", limit=10**9)}
     store.close()
     assert set(range(committed)) <= seqs
+
+
+def schema_1_store(path: Path, readings: list[Reading]) -> None:
+    """A store as meteolink wrote it before schema 2: the same tables, no readings_taken."""
+    store = Store(path)
+    store.commit(readings, {})
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX IF EXISTS readings_taken")
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+
+
+def schema_of(path: Path) -> tuple[int, list[str]]:
+    """(user_version, the names of the readings table's indexes) of the store at path."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    names = [r[1] for r in db.execute("PRAGMA index_list(readings)")]
+    db.close()
+    return version, sorted(n for n in names if not n.startswith("sqlite_"))
+
+
+def export_plan(path: Path) -> str:
+    """How SQLite runs export's query on the store at path, one step a line."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = db.execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM readings"
+        " WHERE taken >= ? AND taken < ? ORDER BY taken, id",
+        (0, 2e9),
+    ).fetchall()
+    db.close()
+    return "\n".join(r[-1] for r in rows)
+
+
+def test_export_reads_by_time_taken_without_sorting_the_range(tmp_path: Path) -> None:
+    """Issue 9: without an index on taken, SQLite sorted a year (150 MB in /var/tmp)."""
+    Store(tmp_path / "gw.db").close()
+    assert "readings_taken" in export_plan(tmp_path / "gw.db")
+    assert "TEMP B-TREE" not in export_plan(tmp_path / "gw.db")
+
+
+def test_a_schema_1_store_is_upgraded_on_opening_and_keeps_every_reading(tmp_path: Path) -> None:
+    path = tmp_path / "gw.db"
+    readings = [reading(n, s, received=1000.0 + 7 * s - n) for s in range(50) for n in (1, 2)]
+    schema_1_store(path, readings)
+    assert schema_of(path) == (1, ["readings_received"])
+    old = Store(path, readonly=True)  # an export before the gateway's restart: as before
+    assert "TEMP B-TREE" in export_plan(path)
+    expected = [(r.node, r.seq) for r in sorted(readings, key=lambda r: r.taken)]
+    assert [(r.node, r.seq) for r in old.export(0, 1e9)] == expected
+    old.close()
+
+    store = Store(path)
+    assert schema_of(path) == (2, ["readings_received", "readings_taken"])
+    assert "TEMP B-TREE" not in export_plan(path)
+    assert [(r.node, r.seq) for r in store.export(0, 1e9)] == expected
+    assert len(store.pending("mqtt", limit=10**6)) == len(readings)
+    store.close()
+
+
+# Run inside a tmpfs of its own: the schema-1 store at argv[1] is copied in, the
+# tmpfs filled but for argv[2] bytes (room for a commit, not for the index), then
+# opened, written, and opened again once there is room. Prints what it saw as JSON.
+UPGRADE_ON_A_FULL_DISK = """
+import json, os, shutil, sys
+from pathlib import Path
+from meteolink.gateway.store import Reading, Store, free_bytes
+here = Path(os.getcwd())
+shutil.copy(sys.argv[1], here / "gw.db")
+fd = os.open(here / "ballast", os.O_WRONLY | os.O_CREAT)
+try:
+    while True:
+        os.write(fd, bytes(4096))
+except OSError:
+    pass
+os.ftruncate(fd, max(0, os.fstat(fd).st_size - int(sys.argv[2])))
+os.close(fd)
+free = free_bytes(here)
+store = Store(here / "gw.db")
+version = store._db.execute("PRAGMA user_version").fetchone()[0]
+store.commit([Reading(3, 1, 90000.0, 89000.0, b"new")], {})
+seqs = [(r.node, r.seq) for r in store.export(0, 1e9)]
+store.close()
+(here / "ballast").unlink()
+store = Store(here / "gw.db")
+again = store._db.execute("PRAGMA user_version").fetchone()[0]
+store.close()
+print(json.dumps({"free": free, "version": version, "seqs": seqs, "again": again}))
+"""
+
+
+def test_a_disk_without_room_for_the_index_leaves_the_store_usable(tmp_path: Path) -> None:
+    """The upgrade needs room for the index (twice: WAL, then database). Without it the
+    gateway must still open the store and accept readings, not wait for space."""
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a tmpfs: run it as root (as CI does)")
+    readings = [reading(1, s, received=1000.0 + s) for s in range(40_000)]
+    schema_1_store(tmp_path / "gw.db", readings)
+    confined = tmp_path / "confined"
+    confined.mkdir()
+    script = 'mount -t tmpfs -o size=8m meteolink-test "$0" && cd "$0" && exec "$@"'
+    unshare = [find_tool("unshare"), "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [
+            *unshare,
+            "sh",
+            "-c",
+            script,
+            str(confined),
+            sys.executable,
+            "-c",
+            UPGRADE_ON_A_FULL_DISK,
+            str(tmp_path / "gw.db"),
+            str(256 << 10),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert 128 << 10 < seen["free"] <= 300 << 10, seen["free"]
+    assert seen["version"] == 1, "no room for the index: left as it was"
+    assert seen["seqs"][0] == [1, 0] and seen["seqs"][-1] == [3, 1] and len(seen["seqs"]) == 40_001
+    assert seen["again"] == 2, "upgraded at the first start with room"
