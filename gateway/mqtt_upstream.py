@@ -265,13 +265,15 @@ class MqttUpstream:
 
     def _explain(self, e: BaseException) -> str:
         """The broker's refusal, with what to change in the config."""
-        import aiomqtt
+        from aiomqtt.exceptions import MqttConnectError
 
         text = str(e)
         where = self.config.source
         rc = getattr(e, "rc", None)
         code = getattr(rc, "value", rc)  # paho gives a ReasonCode or an int
-        if isinstance(e, aiomqtt.MqttCodeError) and code in (4, 5, 134, 135):
+        # Only a CONNACK refuses credentials: paho's own code 4 on a publish
+        # (MQTT_ERR_NO_CONN, the broker just went away) is no refusal.
+        if isinstance(e, MqttConnectError) and code in (4, 5, 134, 135):
             return (
                 f"the broker refused the user name or password ({text}; check [mqtt] username"
                 f" and password in {where})"

@@ -7,6 +7,7 @@ command line, logging, systemd's notify socket and the signals.
 import argparse
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import os
@@ -188,6 +189,7 @@ async def _serve(cfg: Config, extra: list[Extra]) -> int:
     main = asyncio.current_task()
     assert main is not None
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(loop_exception)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, main.cancel)
     try:
@@ -221,6 +223,25 @@ async def _serve(cfg: Config, extra: list[Extra]) -> int:
     finally:
         notifier.close()
     return 1
+
+
+def loop_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """What asyncio reports from callbacks: one known race said in a line, the rest as usual.
+
+    aiomqtt asks the loop to watch paho's socket for writing from paho's own
+    callback; when the broker has closed the socket by then, that callback
+    fails with EBADF. The upstream has already seen the connection go, says so
+    and reconnects: a traceback in the journal would only alarm whoever reads it.
+    """
+    error = context.get("exception")
+    if (
+        isinstance(error, OSError)
+        and error.errno == errno.EBADF
+        and "add_writer" in str(context.get("message", ""))
+    ):
+        log.debug("mqtt: the connection's socket closed before the client wrote to it: %s", error)
+        return
+    loop.default_exception_handler(context)
 
 
 COMMANDS = [Command("gateway", "run the gateway service", _arguments, run)]

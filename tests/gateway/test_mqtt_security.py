@@ -275,6 +275,7 @@ def test_a_wrong_password_is_refused_and_said_so(
     )
     line.send(reading(7, 1))
     refused(g, listener, "Not authorized")
+    assert "refused the user name or password" in g.log(), "with the keys to check"
     assert WRONG not in g.log()
     assert broker.log().count("not authorised") >= 2  # it was this broker that said no
 

@@ -9,6 +9,7 @@ checked against a real Mosquitto.
 
 import asyncio
 import contextlib
+import errno
 import logging
 import time
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from meteolink.gateway.roles import Outbox
 from meteolink.gateway.service import Gateway
 from meteolink.gateway.stats import NodeStats
 from meteolink.gateway.store import Store
-from meteolink.tools.gateway_cmd import drop_tasks
+from meteolink.tools.gateway_cmd import drop_tasks, loop_exception
 from tests.support.broker import Broker
 from tests.support.gateway_process import reading
 from tests.support.tools import Clock
@@ -243,3 +244,20 @@ def test_the_mqtt_upstream_reports_connected_and_retrying_to_a_real_broker(
     asyncio.run(main())
     assert states[0] == ("connected", "")
     assert states[1][0] == "retrying" and states[1][1], "with the reason"
+
+
+def test_the_socket_closed_under_the_mqtt_client_is_one_quiet_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Found by tests/reliability: aiomqtt's add_writer on a socket the broker closed
+    reached the journal as a traceback through asyncio's default handler."""
+    loop = asyncio.new_event_loop()
+    raced = OSError(errno.EBADF, "Bad file descriptor")
+    other = RuntimeError("a real bug")
+    with caplog.at_level(logging.DEBUG):
+        loop_exception(loop, {"message": "Exception in callback add_writer(7)", "exception": raced})
+        loop_exception(loop, {"message": "Exception in callback f()", "exception": other})
+    loop.close()
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert [r.exc_info[1] for r in tracebacks if r.exc_info] == [other], "only the real bug"
+    assert any("socket closed" in r.getMessage() for r in caplog.records)
