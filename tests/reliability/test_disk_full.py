@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,9 +23,12 @@ import pytest
 
 from meteolink.firmware import frames, framing
 from tests.support.broker import Broker, Subscriber
+from tests.support.figures import Figures
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line
 from tests.support.tools import find_tool, wait_until
+
+pytestmark = pytest.mark.reliability
 
 NODE = 7
 TMPFS = "32m"  # room for the store, its reserve (gateway/diskspace.py) and a little more
@@ -208,6 +212,7 @@ def test_full_disk_is_said_plainly_waited_out_and_loses_nothing(
     subscribe: Callable[..., Subscriber],
     confined: Callable[..., ConfinedGateway],
     watchdog: Watchdog,
+    figures: Figures,
 ) -> None:
     sub = subscribe("meteolink/+/state")
     g = confined(config(line, broker), watchdog.env(), full_at_start=False)
@@ -238,21 +243,34 @@ def test_full_disk_is_said_plainly_waited_out_and_loses_nothing(
     assert set(range(40, 50)).isdisjoint(acks()), "acknowledged while the disk is full"
     assert g.stored() == [(NODE, s) for s in range(40)]
 
+    full_pings = watchdog.count() - pings
     g.free()
+    freed = time.monotonic()
     wait_until(lambda: "disk space is back" in g.log(), "the gateway to notice space came back")
+    noticed_s = time.monotonic() - freed
     back = next(ln for ln in g.log().splitlines() if "disk space is back" in ln)
     assert "frames turned away" in back, back
     assert g.inside("space-reserve").stat().st_size > 0, "the reserve is made again"
     send(line, range(40, 50))  # the node's backlog, sent again
     wait_until(lambda: acks() == set(range(50)), "the resent readings acknowledged")
     wait_until(lambda: at_broker(sub) == set(range(50)), "every reading at the broker", 40)
-    assert g.stored() == [(NODE, s) for s in range(50)]
+    final = g.stored()
+    assert final == [(NODE, s) for s in range(50)]
     assert g.proc is not None and g.proc.pid == pid and g.alive()
 
     assert g.stop() == 0
     log = g.log()
     assert log.count("disk full") == 1, log
     assert "Traceback" not in log and "permission" not in log, log
+    figures.record(
+        stored_before=40,
+        forwarded_while_full=40,
+        not_acknowledged_while_full=10,
+        watchdog_pings_while_full=full_pings,
+        space_back_noticed_s=round(noticed_s, 1),
+        stored_at_end=len(final),
+        restarts=0,
+    )
 
 
 def test_start_on_a_full_disk_waits_for_space_instead_of_exiting(
