@@ -79,6 +79,25 @@ def published_fields(frame: frames.Frame) -> list[str]:
     return [k for k in frame.values() if k not in NOT_PUBLISHED]
 
 
+# field ids, in a frame's order -> their published names; a node sends the same few
+# sets over and over, and the upstream asks for each frame's (issue 9)
+_FIELD_SETS: dict[tuple[int, ...], frozenset[str]] = {}
+
+
+def published_field_set(frame: frames.Frame) -> frozenset[str]:
+    """set(published_fields(frame)), without converting a value: from the field ids alone."""
+    ids = tuple([fid for fid, _ in frame.fields])
+    try:
+        return _FIELD_SETS[ids]
+    except KeyError:
+        pass
+    names = frozenset(name for name in map(frames.field_name, ids) if name not in NOT_PUBLISHED)
+    if len(_FIELD_SETS) >= _REMEMBERED_BY_GATEWAY:
+        _FIELD_SETS.clear()
+    _FIELD_SETS[ids] = names
+    return names
+
+
 class Published(NamedTuple):
     """One field of a frame as a state message carries it."""
 
@@ -258,9 +277,13 @@ def state_message(
     return msg["id"], msg
 
 
+# json.dumps(msg, separators=(",", ":")) makes an encoder per call: one, made once.
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def compact(msg: Mapping[str, Any]) -> str:
     """A message as the wire carries it: JSON without spaces."""
-    return json.dumps(msg, separators=(",", ":"))
+    return _COMPACT(msg)
 
 
 def node_stats_message(stats: NodeStats) -> str:

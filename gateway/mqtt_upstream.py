@@ -392,7 +392,7 @@ class MqttUpstream:
 
     def _heard_fields(self, node: int, frame: frames.Frame) -> None:
         have = self._fields.get(node, frozenset())
-        fields = messages.published_fields(frame)
+        fields = messages.published_field_set(frame)
         if not have.issuperset(fields):
             grown = have.union(fields)
             self._fields[node] = self._field_sets.setdefault(grown, grown)

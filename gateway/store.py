@@ -13,7 +13,6 @@ checkpointed, and the committer waits for space instead of exiting.
 """
 
 import contextlib
-import dataclasses
 import errno
 import json
 import os
@@ -256,7 +255,21 @@ class Store:
                     (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr),
                 )
                 if cur.rowcount:
-                    added.append(Stored(**dataclasses.asdict(r), id=cur.lastrowid or 0))
+                    # Field by field: dataclasses.asdict deep-copies every row, on
+                    # this thread but holding the GIL the event loop needs (issue 9).
+                    added.append(
+                        Stored(
+                            r.node,
+                            r.seq,
+                            r.received,
+                            r.taken,
+                            r.frame,
+                            r.rssi,
+                            r.snr,
+                            r.epoch,
+                            cur.lastrowid or 0,
+                        )
+                    )
             db.executemany(
                 "INSERT INTO counters (node, epoch, state, key_id) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch,"

@@ -12,6 +12,7 @@ from meteolink.gateway.messages import (
     gateway_stats_message,
     iso_utc,
     node_stats_message,
+    published_field_set,
     published_fields,
     reading_id,
     state_message,
@@ -161,3 +162,17 @@ def test_message_json_is_the_message_as_json_dumps_writes_it() -> None:
                         message = rows.message(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
                         text = rows.message_json(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
                         assert text == json.dumps(message, ensure_ascii=False)
+
+
+def test_the_published_field_set_is_that_of_published_fields() -> None:
+    # From the field ids alone, cached (issue 9); "age" is folded into "time",
+    # an id this gateway does not know is published as field_<id>.
+    for values, extra in (
+        ({"temperature": 21.5, "humidity": 40.0, "age": 60}, []),
+        ({"pressure": 1008.5}, [(200, 7)]),
+        ({}, []),
+    ):
+        f = frames.decode(frames.encode(5, 9, values))
+        f.fields = f.fields + extra
+        assert published_field_set(f) == frozenset(published_fields(f))
+        assert published_field_set(f) == frozenset(published_fields(f)), "from the cache"

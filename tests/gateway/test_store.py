@@ -1,5 +1,6 @@
 """The durable store: committed readings survive, forwarding resumes, nothing unsent is pruned."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -33,6 +34,17 @@ def test_committed_readings_and_counters_survive_reopening(tmp_path: Path) -> No
     again = Store(tmp_path / "gw.db")
     assert [(r.node, r.seq) for r in again.pending("mqtt")] == [(1, 4), (1, 5), (2, 9)]
     assert again.counters() == {1: (0, c, "k1")}
+
+
+def test_a_committed_reading_comes_back_whole_with_its_id(tmp_path: Path) -> None:
+    # Store.commit builds each Stored field by field (issue 9: no asdict per row);
+    # every field of a Reading must come back, as the store would read it.
+    store = Store(tmp_path / "gw.db")
+    r = Reading(7, 41, 1000.5, 940.25, b"\x01\x02", rssi=-97, snr=7.5, epoch=3)
+    (added,) = store.commit([r], {})
+    assert dataclasses.asdict(added) == {**dataclasses.asdict(r), "id": added.id}
+    assert added.id > 0
+    assert store.pending("mqtt") == [added]
 
 
 def test_a_reading_is_stored_once(tmp_path: Path) -> None:
