@@ -117,7 +117,12 @@ def describe(cfg: Config) -> str:
         "no upstream: readings stay in the local store"
     ]
     keyed = sum(1 for n in cfg.nodes.values() if n.key is not None)
-    lines.append(f"{len(cfg.nodes)} nodes listed, {keyed} with keys; unlisted: {cfg.unknown_nodes}")
+    listed = f"{len(cfg.nodes)} node{'' if len(cfg.nodes) == 1 else 's'} listed, {keyed} with keys"
+    if cfg.unknown_nodes == "reject":
+        listed += '; unlisted nodes are turned away (unknown_nodes = "reject")'
+    else:
+        listed += '; unlisted nodes are stored too (unknown_nodes = "accept")'
+    lines.append(listed)
     return "\n".join(lines)
 
 

@@ -177,7 +177,7 @@ def test_an_upstream_added_by_one_module_and_one_row_is_parsed_planned_built_and
     cfg = config.load(write(tmp_path, f'[jsonl]\npath = "{out}"\n[nodes.4]\n'))
     assert describe(cfg).splitlines()[2:4] == [
         f"appends readings to {out}",
-        "1 nodes listed, 0 with keys; unlisted: reject",
+        '1 node listed, 0 with keys; unlisted nodes are turned away (unknown_nodes = "reject")',
     ]
     gw = assembly.build(cfg)
     (up,) = gw.upstreams

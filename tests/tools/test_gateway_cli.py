@@ -182,7 +182,7 @@ def test_the_shipped_example_config_is_valid() -> None:
         "reads /dev/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit_XX:XX:XX:XX:XX:XX-if00"
         " at 115200 baud",
         "forwards to mqtt://localhost:1883, topics meteolink/<node>/state",
-        "1 nodes listed, 0 with keys; unlisted: reject",
+        '1 node listed, 0 with keys; unlisted nodes are turned away (unknown_nodes = "reject")',
     ]
 
 
