@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import ipaddress
 import itertools
 import logging
@@ -56,6 +57,7 @@ STATS_EVERY = 60.0
 ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
 CHUNK = 500  # stats or availability messages in flight at once (memory, not speed)
 DISCOVER_AT_ONCE = 50  # nodes whose discovery configs are sent, then confirmed, together
+DISCOVERY_WAIT = 5.0  # seconds a chunk of discovery configs waits for forwarding to catch up
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,7 @@ class MqttUpstream:
         # (a dict as an ordered set); _discover sends them beside the readings.
         self._owed: dict[int, None] = {}
         self._owe_more = asyncio.Event()
+        self._caught_up = asyncio.Event()  # set while nothing waits to be forwarded
         self._said_online: dict[int, float] = {}  # node -> monotonic time "online" was queued
         self._stats_version: int | None = None  # of the stats last published; None: none yet
         self.published = 0  # state messages confirmed by the broker
@@ -331,8 +334,10 @@ class MqttUpstream:
                     if inflight:
                         await inflight.popleft()
                     else:
+                        self._caught_up.set()  # discovery's turn (_discover)
                         await outbox.wait_for_more(mark, timeout=30.0)
                     continue
+                self._caught_up.clear()
                 acks = await self._send(client, outbox, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
@@ -409,13 +414,19 @@ class MqttUpstream:
 
         A new node's up to 63 retained configs (and, under unknown_nodes =
         "accept", hundreds of new ids at once) must not hold back the readings
-        of nodes already known. The price: Home Assistant may see a new node's
-        first reading before the node's configs, and shows it from the next one.
+        of nodes already known: each chunk goes once forwarding has caught up.
+        The price: Home Assistant may see a new node's first reading before
+        the node's configs, and shows it from the next one.
         """
         while True:
             await self._owe_more.wait()
             self._owe_more.clear()
             while self._owed:
+                # Readings first: a chunk of configs waits until forwarding has
+                # caught up, or DISCOVERY_WAIT at most under a steady flood.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(DISCOVERY_WAIT):
+                        await self._caught_up.wait()
                 nodes = list(itertools.islice(self._owed, DISCOVER_AT_ONCE))
                 await self._announce(client, nodes)  # stay owed if the connection fails
                 for node in nodes:

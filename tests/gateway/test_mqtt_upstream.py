@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -98,3 +98,58 @@ def test_a_node_whose_stats_did_not_change_is_not_published_again(
     run_gateway(tmp_path, broker, script)
     first, second = (m.payload for m in sub.on("7/stats"))
     assert b'"received": 1' in first and b'"received": 2' in second
+
+
+def node_config(topic: str) -> int | None:
+    """The node a Home Assistant discovery topic configures, or None (the gateway's own)."""
+    parts = topic.split("/")
+    if len(parts) == 5 and parts[4] == "config" and parts[1] == "sensor":
+        object_id = parts[2].removeprefix("meteolink_")
+        return int(object_id) if object_id.isdigit() else None
+    return None
+
+
+@pytest.fixture
+def roomy_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker that queues all of a burst for a subscriber (Mosquitto drops past 1000)."""
+    broker = Broker(tmp_path / "roomy", config=["allow_anonymous true", "max_queued_messages 0"])
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+def test_discovery_waits_until_the_readings_are_forwarded(
+    tmp_path: Path, roomy_broker: Broker
+) -> None:
+    """Issue 9: 1,000 nodes heard for the first time went at 1.2-2.3 times the line rate, as
+    each new node's discovery configs went out beside the readings. Readings first: a burst of
+    new nodes' readings is forwarded whole before any of their configs is sent."""
+    broker = roomy_broker
+    sub = Subscriber(broker.port, ["meteolink/+/state", "homeassistant/#"])
+    nodes = range(100, 1100)  # five MQTT batches, two in flight at a time
+    cfg = Config(data=tmp_path / "data", name="gw", unknown_nodes="accept")
+    up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port))
+    gw = Gateway(cfg, upstreams=[up])
+
+    def configured() -> set[int]:
+        return {n for m in sub.on("/config") if (n := node_config(m.topic)) is not None}
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        await until(lambda: gw.progress[up.name].state == "connected", "the upstream to connect")
+        for node in nodes:
+            gw.receive(reading(node, 0), source="t")
+        await until(lambda: len(sub.on("/state")) == len(nodes), "every reading", 90)
+        await until(lambda: configured() == set(nodes), "discovery of every node", 90)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    try:
+        asyncio.run(main())
+    finally:
+        sub.close()
+    order = [m.topic for m in sub.messages]
+    last_state = max(i for i, t in enumerate(order) if t.endswith("/state"))
+    first_config = min(i for i, t in enumerate(order) if node_config(t) is not None)
+    assert last_state < first_config, "a node's discovery went ahead of another's reading"
