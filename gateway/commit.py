@@ -247,8 +247,22 @@ class Committer:
 
         The first look is at once: a gateway started on a full disk waits.
         """
+        complained = False
         while True:
-            ready = await self._db.call(self._space.ready)
+            try:
+                ready = await self._db.call(self._space.ready)
+            except DiskFull:
+                ready = False  # room by statvfs, none for the reserve (a quota, a race)
+            except OSError as e:
+                # The reserve cannot be made for another reason: go on without it.
+                if not complained:
+                    log.warning(
+                        "%s: cannot make the space reserve (%s); going on without it",
+                        self._space.reserve,
+                        e,
+                    )
+                    complained = True
+                ready = await self._db.call(self._space.free) >= diskspace.LOW
             if not ready and not self.paused:
                 await self._pause(await self._db.call(self._space.full))
             elif ready and self.paused:

@@ -88,6 +88,16 @@ class StoreOutbox:
         return self._committer.commits
 
     async def pending(self, limit: int, *, after: int | None = None) -> list[Stored]:
+        rows = await self._pending(limit, after)
+        # Every answer is news of the upstream's loop (gateway/progress.py): an
+        # idle one asks every 30 s and must not look silent.
+        if rows:
+            self._progress.handed_out(self._clock())
+        else:
+            self._progress.asked(self._clock(), caught_up=after is None)
+        return rows
+
+    async def _pending(self, limit: int, after: int | None) -> list[Stored]:
         tail_after = self._tail_after
         if after is not None and tail_after is not None and after >= tail_after:
             start = bisect.bisect_right(self._tail, after, key=lambda r: r.id)
@@ -107,10 +117,6 @@ class StoreOutbox:
                 continue
             self._keep(row.id, frame)
             good.append(row)
-        if good:
-            self._progress.handed_out(self._clock())
-        elif after is None:
-            self._progress.caught_up(self._clock())
         return good
 
     async def _set_aside(self, row: Stored, error: FrameError) -> None:

@@ -59,9 +59,10 @@ class Progress:
             self.handed = now
         self.heard = now
 
-    def caught_up(self, now: float) -> None:
-        """Nothing is waiting for this upstream."""
-        self.handed = None
+    def asked(self, now: float, *, caught_up: bool) -> None:
+        """The upstream asked for readings and got none; caught_up: none are in flight either."""
+        if caught_up:
+            self.handed = None
         self.heard = now
 
     def forwarded(self, last_id: int, now: float) -> None:

@@ -210,7 +210,7 @@ class Store:
             raise StoreError(f"{path}: {e} (check the --data directory and its permissions)") from e
 
     def _upgrade(self) -> None:
-        """Bring a store made by an earlier meteolink to this schema, in one transaction.
+        """Bring a store made by an earlier meteolink to this schema.
 
         Schema 1 -> 2 adds readings_taken: about 1 s for a year of 50 nodes on the
         benchmark's machine (bench/export.py; more on a Pi's SD card), and room for the
@@ -220,10 +220,10 @@ class Store:
         """
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            db.execute(_TAKEN_INDEX)
+            # Every table and index of this schema, each IF NOT EXISTS: an early
+            # schema-1 store also lacks set_aside, which came without a version.
+            db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("COMMIT")
         except sqlite3.Error as e:
             if db.in_transaction:
                 db.execute("ROLLBACK")

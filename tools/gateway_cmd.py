@@ -187,6 +187,13 @@ async def _wait_for_space(cfg: Config, notifier: "Notifier", full: DiskFull) -> 
         pings.cancel()
 
 
+def _stop_once(main: "asyncio.Task[int]") -> None:
+    """The first SIGTERM or Ctrl-C stops the service; a second one, while it commits what
+    it holds, would cut that short: it is ignored."""
+    if not main.cancelling():
+        main.cancel()
+
+
 async def _serve(cfg: Config, extra: list[Extra]) -> int:
     from meteolink.gateway.notify import Notifier, keep_alive
 
@@ -196,7 +203,7 @@ async def _serve(cfg: Config, extra: list[Extra]) -> int:
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(loop_exception)
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, main.cancel)
+        loop.add_signal_handler(sig, functools.partial(_stop_once, main))
     try:
         try:
             gateway = _build(cfg)
@@ -216,7 +223,7 @@ async def _serve(cfg: Config, extra: list[Extra]) -> int:
     tasks = [lambda: keep_alive(notifier, gateway.healthy)]
 
     def stop() -> None:
-        main.cancel()
+        _stop_once(main)
 
     tasks += [functools.partial(make, gateway, stop) for make in extra]
     try:

@@ -2,8 +2,11 @@
 
 import asyncio
 import contextlib
+import logging
 import threading
 from pathlib import Path
+
+import pytest
 
 from meteolink.firmware import frames
 from meteolink.gateway.commit import Accepted, Committer, StoreThread
@@ -104,3 +107,29 @@ def test_a_stop_mid_commit_finishes_the_transaction_and_acknowledges_it(tmp_path
         return seqs, acks
 
     assert asyncio.run(main()) == ([1], [b"ack 3/1"])
+
+
+def test_a_reserve_that_cannot_be_made_does_not_stop_the_gateway(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Found in review: an error making the space reserve escaped watch_space(), and the
+    gateway exited into the restart loop the reserve is there to prevent."""
+    (tmp_path / "space-reserve.new").mkdir()  # where the reserve is made: not a file
+
+    async def main() -> tuple[bool, bool, int]:
+        db = StoreThread(tmp_path / "readings.db")
+        committer = Committer(db, interval=0.01, windows=dict)
+        watch = asyncio.create_task(committer.watch_space())
+        await asyncio.sleep(0.2)
+        alive = not watch.done()
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+        queue(committer, 3, 1)
+        stored = await committer.commit_once()
+        await db.close()
+        return alive, committer.paused, stored
+
+    with caplog.at_level(logging.WARNING, logger="meteolink.gateway.commit"):
+        assert asyncio.run(main()) == (True, False, 1), "still watching, accepting, storing"
+    assert any("cannot make the space reserve" in r.getMessage() for r in caplog.records)

@@ -125,13 +125,16 @@ def test_every_committed_reading_survives_sigkill(tmp_path: Path) -> None:
     assert set(range(committed)) <= seqs
 
 
-def schema_1_store(path: Path, readings: list[Reading]) -> None:
-    """A store as meteolink wrote it before schema 2: the same tables, no readings_taken."""
+def schema_1_store(path: Path, readings: list[Reading], *, set_aside: bool = True) -> None:
+    """A store as meteolink wrote it before schema 2: the same tables, no readings_taken
+    (and, before set_aside came in without a new version, no set_aside table either)."""
     store = Store(path)
     store.commit(readings, {})
     store.close()
     db = sqlite3.connect(path)
     db.execute("DROP INDEX IF EXISTS readings_taken")
+    if not set_aside:
+        db.execute("DROP TABLE set_aside")
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
@@ -249,3 +252,15 @@ def test_a_disk_without_room_for_the_index_leaves_the_store_usable(tmp_path: Pat
     assert seen["version"] == 1, "no room for the index: left as it was"
     assert seen["seqs"][0] == [1, 0] and seen["seqs"][-1] == [3, 1] and len(seen["seqs"]) == 40_001
     assert seen["again"] == 2, "upgraded at the first start with room"
+
+
+def test_an_early_schema_1_store_gets_its_set_aside_table(tmp_path: Path) -> None:
+    """Found in review: upgrading ran only the new index, and a store from before set_aside
+    then failed on its first damaged row ("no such table"), crash-looping the gateway."""
+    path = tmp_path / "gw.db"
+    schema_1_store(path, [reading(1, 0)], set_aside=False)
+    store = Store(path)
+    (row,) = store.pending("mqtt")
+    store.set_aside(row.id, "CRC mismatch", 1000.0)
+    assert store.pending("mqtt") == []
+    store.close()

@@ -261,3 +261,44 @@ def test_the_socket_closed_under_the_mqtt_client_is_one_quiet_line(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert [r.exc_info[1] for r in tracebacks if r.exc_info] == [other], "only the real bug"
     assert any("socket closed" in r.getMessage() for r in caplog.records)
+
+
+class ForwardsThenIdles(Upstream):
+    """The MQTT upstream's loop (_forward): after its first batch it asks for what follows it."""
+
+    async def run(self, outbox: Outbox) -> None:
+        outbox.connected()
+        last: int | None = None
+        while True:
+            mark = outbox.mark()
+            batch = await outbox.pending(10, after=last)
+            if not batch:
+                await outbox.wait_for_more(mark, timeout=0.02)
+                continue
+            await outbox.forwarded(batch[-1].id)
+            self.handed += [s.seq for s in batch]
+            last = batch[-1].id
+
+
+def test_a_connected_upstream_with_nothing_to_forward_is_not_taken_as_hung(
+    tmp_path: Path,
+) -> None:
+    """Found in review: an upstream that had forwarded once and then had nothing new (a node
+    every 10 minutes, a bridge unplugged) looked silent after 300 s, and the watchdog restarted
+    the gateway every five minutes."""
+    up = ForwardsThenIdles()
+    gw, clock = gateway(tmp_path, up)
+
+    async def main() -> list[bool]:
+        running = asyncio.create_task(gw.run())
+        gw.receive(reading(3, 0), source="t")
+        await settle(lambda: up.handed == [0], "the reading forwarded")
+        seen = []
+        for _ in range(12):  # an hour without a reading, in five-minute steps
+            clock.now += 300
+            await asyncio.sleep(0.1)  # the upstream asks again meanwhile
+            seen.append(gw.healthy())
+        await stop(running)
+        return seen
+
+    assert all(asyncio.run(main())), "a quiet hour is not a hang"
