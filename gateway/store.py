@@ -354,9 +354,15 @@ class Store:
         """Delete readings received before a time that every upstream has confirmed."""
         names = list(upstreams)
         floor = min((self._cursor(name) for name in names), default=2**63 - 1)
+        # The newest reading stays, however old: SQLite numbers a new row one past
+        # the highest there is, and a store emptied by retention (a site silent for
+        # longer than retention_days) would number new readings from 1 again, below
+        # every upstream's cursor, and they would never be forwarded.
         try:
             cur = self._db.execute(
-                "DELETE FROM readings WHERE received < ? AND id <= ?", (received_before, floor)
+                "DELETE FROM readings WHERE received < ? AND id <= ?"
+                " AND id < (SELECT max(id) FROM readings)",
+                (received_before, floor),
             )
         except sqlite3.Error as e:
             raise self._failed(e) from e

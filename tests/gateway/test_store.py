@@ -264,3 +264,17 @@ def test_an_early_schema_1_store_gets_its_set_aside_table(tmp_path: Path) -> Non
     store.set_aside(row.id, "CRC mismatch", 1000.0)
     assert store.pending("mqtt") == []
     store.close()
+
+
+def test_readings_after_a_silence_longer_than_retention_are_forwarded(tmp_path: Path) -> None:
+    """Found in review: retention could empty the store after a long silence (a station
+    taken in for the winter); SQLite then numbered new readings from 1 again, below the
+    upstream's cursor, and they were never forwarded."""
+    store = Store(tmp_path / "gw.db")
+    store.commit([reading(1, s, received=1000.0 + s) for s in range(3)], {})
+    (last,) = store.pending("mqtt", limit=10)[-1:]
+    store.forwarded("mqtt", last.id)
+    store.prune(1e9, ["mqtt"])  # everything is old and forwarded
+    store.commit([reading(1, 3, received=2e9)], {})
+    assert [r.seq for r in store.pending("mqtt", limit=10)] == [3]
+    store.close()
