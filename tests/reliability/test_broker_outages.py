@@ -7,9 +7,10 @@ has reconnected, while the backlog is on its way. Pass: every reading in the
 store reaches the subscriber, at least once; the repeats (a batch cut by an
 outage is sent again, with the same reading id) are counted, not forbidden.
 
-An outage in the middle of a batch showed two faults, both counted as figures:
-a traceback that asyncio logs for aiomqtt (KNOWN_TRACEBACK), and a lost
-connection explained as a refused password (the xfail test at the end).
+An outage in the middle of a batch showed two faults, both fixed and both
+still counted as figures: a traceback that asyncio logged for aiomqtt
+(KNOWN_TRACEBACK), and a lost connection explained as a refused password (the
+test at the end holds _explain() to it).
 
 In CI each outage lasts 1.5 to 3 s; METEOLINK_RELIABILITY_SCALE stretches
 them (docs/reliability.md: the full run's outages last minutes).
