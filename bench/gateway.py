@@ -55,6 +55,7 @@ from meteolink.firmware import frames, framing
 from meteolink.gateway.messages import reading_id
 from meteolink.tools.pseudo_terminal import PseudoTerminal
 from tests.support.broker import Broker
+from tests.support.tools import memory_kb
 
 FRAMES = 20_000  # streamed as fast as the line takes them
 STATIONS = 8  # node ids on the one bridge
@@ -225,10 +226,7 @@ class Process:
 
     def memory_kb(self, key: str) -> int:
         """VmRSS (resident now) or VmHWM (the peak) from /proc/<pid>/status."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith(f"{key}:"):
-                return int(line.split()[1])
-        raise RuntimeError(f"no {key} in /proc/<pid>/status")
+        return memory_kb(self.pid, key)
 
     def close(self) -> None:
         if self.proc is not None:

@@ -14,7 +14,6 @@ stretches it (docs/reliability.md names the full run's length).
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +21,7 @@ from tests.support.broker import Broker, Subscriber
 from tests.support.figures import Figures, scale
 from tests.support.gateway_process import GatewayProcess, config, reading
 from tests.support.lines import Line
-from tests.support.tools import wait_until
+from tests.support.tools import memory_kb, wait_until
 from tests.support.traffic import delivered, duplicates
 
 pytestmark = pytest.mark.reliability
@@ -32,13 +31,6 @@ FIRST = 2001  # node ids FIRST .. FIRST + NODES - 1
 RATE = 200.0  # frames per second, steadily
 STEADY_S = 20.0  # seconds of steady traffic in CI, times the scale
 GROWTH_KB = 4096  # what the second half may add to the first half's peak
-
-
-def rss_kb(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for process {pid}")
 
 
 def test_many_nodes_at_a_high_rate_keep_memory_flat_and_lose_nothing(
@@ -76,7 +68,7 @@ def test_many_nodes_at_a_high_rate_keep_memory_flat_and_lose_nothing(
     next_sample = start
     while (now := time.monotonic()) - start < steady_s:
         if now >= next_sample:
-            samples.append(rss_kb(pid))
+            samples.append(memory_kb(pid))
             next_sample += 1.0
         send(nodes[i], seq)
         i += 1
@@ -86,7 +78,7 @@ def test_many_nodes_at_a_high_rate_keep_memory_flat_and_lose_nothing(
         behind = start + (len(sent) - NODES) / RATE - time.monotonic()
         if behind > 0:
             time.sleep(behind)
-    samples.append(rss_kb(pid))
+    samples.append(memory_kb(pid))
     wait_until(
         lambda: len(set(delivered(sub))) == len(sent), f"all {len(sent)} readings delivered", 120
     )

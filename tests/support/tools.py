@@ -84,3 +84,11 @@ def meteolink_bytes(*args: str, stdin: bytes) -> subprocess.CompletedProcess[byt
     return subprocess.run(
         [find_tool("meteolink"), *args], input=stdin, capture_output=True, timeout=60, check=False
     )
+
+
+def memory_kb(pid: int, key: str = "VmRSS") -> int:
+    """A process's memory from /proc/PID/status in kB: VmRSS (resident now) or VmHWM (its peak)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {key} in /proc/{pid}/status")
