@@ -483,7 +483,7 @@ class Bench:
         print(
             f"  {head}: CPU per frame: gateway {gw['cpu_per_frame'] * 1e6:,.0f} µs,"
             f" peer {peer['cpu_per_frame'] * 1e6:,.0f} µs; gateway committed"
-            f" {gw['stored']:,.0f} frames/s; gateway's {others(gw['others'])}"
+            f" {gw['stored']:,.0f} frames/s; from the gateway, {others(gw['others'])}"
             + (f"; {gw['copies']:,} readings delivered twice" if gw["copies"] else ""),
             flush=True,
         )
