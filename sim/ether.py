@@ -1,0 +1,331 @@
+"""The sim ether: the air between the sim board's radio chips.
+
+A chip model (sim/sx127x.py, sim/sx126x.py) holds one antenna and uses
+three calls of it, all starting "now" in real time:
+
+    transmit(mod, payload, power_dbm) -> µs   put a packet on air; returns its time on air
+    listen(mod)                               receive with mod from now on; None = deaf
+    poll() -> Heard | None                    the next packet that ENDED while listening
+
+mod is a tuple, the same for sending and receiving:
+
+    (freq_hz, sf, bw_hz, cr, sync_word, implicit_header, invert_iq, crc_on,
+     preamble_symbols, payload_len_if_implicit)
+
+cr is the coding rate's denominator 5..8 (4/5..4/8), as lora_cfg's
+"coding_rate"; invert_iq is the chip's inversion in that direction (a chip
+passes its TX setting to transmit() and its RX setting to listen());
+sync_word is the SX127x byte (0x12 private, 0x34 public) or the SX126x's
+16 bits, whose nibbles carry that byte (0x1424 is 0x12): both are compared
+in the 8-bit form. bw_hz is the bandwidth in Hz (7812.5 ... 500000).
+
+A Heard has .payload (bytes), .rssi_dbm and .snr_db (floats), .crc_ok and
+.header_ok (bools). A packet is heard when it ends, by a radio that listened
+with matching settings for the whole of it; transmit() makes the radio deaf
+(as listen(None)) until it listens again.
+
+Two kinds of antenna keep that contract:
+
+- LoopbackAntenna: two or more antennas in ONE process passing packets
+  directly, for chip-model tests. What a receiver hears is set on it:
+  its rssi_dbm, snr_db, crc_ok (defaults), or per packet with next_packet().
+- Antenna: a client of the ether hub, which runs the physics for every
+  radio of every process (delivery, timing, path loss, sensitivity,
+  collisions, bad CRCs); docs/lora.md, "The sim ether".
+
+Runs on the MicroPython unix port and CPython.
+"""
+
+import time
+
+try:
+    import airtime  # type: ignore[import-not-found, unused-ignore]  # firmware/ on the path
+except ImportError:  # CPython, from the repository root
+    from firmware import airtime  # type: ignore[no-redef, unused-ignore]
+
+TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
+if TYPE_CHECKING:
+    Mod = tuple[int, int, float, int, int, bool, bool, bool, int, int]
+
+try:
+    _ticks_us = time.ticks_us  # type: ignore[attr-defined]
+    _ticks_diff = time.ticks_diff  # type: ignore[attr-defined]
+except AttributeError:  # CPython
+
+    def _ticks_us() -> int:
+        return time.monotonic_ns() // 1000
+
+    def _ticks_diff(a: int, b: int) -> int:
+        return a - b
+
+
+# The tuple's fields, by index.
+FREQ = 0
+SF = 1
+BW = 2
+CR = 3
+SYNC = 4
+IMPLICIT = 5
+INVERT_IQ = 6
+CRC = 7
+PREAMBLE = 8
+LENGTH = 9
+
+
+def mod(
+    freq_hz: int = 868_100_000,
+    sf: int = 7,
+    bw_hz: float = 125_000,
+    cr: int = 5,
+    sync_word: int = 0x12,
+    implicit_header: bool = False,
+    invert_iq: bool = False,
+    crc_on: bool = True,
+    preamble: int = 8,
+    payload_len: int = 0,
+) -> "Mod":
+    """A modulation tuple, by keyword (for tests and tools)."""
+    return (
+        freq_hz,
+        sf,
+        bw_hz,
+        cr,
+        sync_word,
+        implicit_header,
+        invert_iq,
+        crc_on,
+        preamble,
+        payload_len,
+    )
+
+
+def sync_byte(sync_word: int) -> int:
+    """The SX127x form of a sync word: an SX126x's 0xX4Y4 is 0xXY."""
+    if sync_word > 0xFF:
+        return ((sync_word >> 8) & 0xF0) | ((sync_word >> 4) & 0x0F)
+    return sync_word
+
+
+def bw_divisor(bw_hz: float) -> int:
+    """d such that the bandwidth is 500 kHz / d (exact, whatever the rounding of bw_hz)."""
+    return int(airtime.bw_divisor(bw_hz / 1000))
+
+
+def time_on_air_us(m: "Mod", payload_len: int) -> int:
+    """A packet's time on air, by Semtech's formula (firmware/airtime.py);
+    low data rate optimisation as the datasheet mandates it."""
+    return int(
+        airtime.time_on_air_us(
+            payload_len, m[SF], m[BW] / 1000, m[CR], m[PREAMBLE], not m[IMPLICIT], m[CRC]
+        )
+    )
+
+
+def same_channel(a: "Mod", b: "Mod") -> bool:
+    """Same frequency, spreading factor and bandwidth: the packets interfere."""
+    return a[FREQ] == b[FREQ] and a[SF] == b[SF] and bw_divisor(a[BW]) == bw_divisor(b[BW])
+
+
+def decodes(rx: "Mod", tx: "Mod", payload_len: int) -> bool:
+    """True when a receiver set to rx demodulates a packet sent with tx.
+
+    The channel, the sync word, the header mode and the IQ inversion must
+    match. In implicit header mode nothing on air says how the payload is
+    coded, so the coding rate, CRC setting and length must match too; in
+    explicit mode the header carries them. The preamble length is not
+    compared (a receiver set longer still locks on).
+    """
+    if not same_channel(rx, tx):
+        return False
+    if sync_byte(rx[SYNC]) != sync_byte(tx[SYNC]):
+        return False
+    if bool(rx[IMPLICIT]) != bool(tx[IMPLICIT]) or bool(rx[INVERT_IQ]) != bool(tx[INVERT_IQ]):
+        return False
+    if rx[IMPLICIT]:
+        return rx[CR] == tx[CR] and bool(rx[CRC]) == bool(tx[CRC]) and rx[LENGTH] == payload_len
+    return True
+
+
+class Heard:
+    """One packet as a receiver heard it."""
+
+    def __init__(
+        self,
+        payload: bytes,
+        rssi_dbm: float,
+        snr_db: float,
+        crc_ok: bool = True,
+        header_ok: bool = True,
+    ) -> None:
+        self.payload = payload
+        self.rssi_dbm = rssi_dbm
+        self.snr_db = snr_db
+        self.crc_ok = crc_ok
+        self.header_ok = header_ok
+
+    def __repr__(self) -> str:
+        return "Heard(%r, rssi_dbm=%s, snr_db=%s, crc_ok=%s, header_ok=%s)" % (
+            self.payload,
+            self.rssi_dbm,
+            self.snr_db,
+            self.crc_ok,
+            self.header_ok,
+        )
+
+
+def corrupt(payload: bytes, seed: int = 0) -> bytes:
+    """The payload with one byte damaged (what a failed CRC stands for)."""
+    if not payload:
+        return payload
+    out = bytearray(payload)
+    i = seed % len(out)
+    out[i] ^= 0x5A if (seed >> 8) & 1 else 0xA5
+    return bytes(out)
+
+
+class _Loopback:
+    """The air shared by LoopbackAntennas: the antennas, nothing else."""
+
+    def __init__(self) -> None:
+        self.antennas: list[LoopbackAntenna] = []
+
+
+class LoopbackAntenna:
+    """An antenna that passes packets straight to the others of its air, in
+    this process: for chip-model tests without a hub.
+
+        a = LoopbackAntenna()
+        b = LoopbackAntenna(a)       # b shares a's air
+        b.rssi_dbm = -100            # what b hears from now on
+        b.next_packet(crc_ok=False)  # ... except the next packet: a bad CRC
+
+    Delivery and timing are the ether's (matching settings, heard when the
+    packet ends, listening for the whole of it, deaf while transmitting);
+    there is no path loss, sensitivity or collision here: a receiver hears
+    every matching packet with the rssi_dbm, snr_db, crc_ok and header_ok
+    set on it. A packet with crc_ok False arrives with a damaged payload.
+    inject() puts a packet on air from no transmitter.
+    """
+
+    def __init__(self, peer: "LoopbackAntenna | None" = None) -> None:
+        self._air = peer._air if peer is not None else _Loopback()
+        self._air.antennas.append(self)
+        self.rssi_dbm = -60.0
+        self.snr_db = 9.5
+        self.crc_ok = True
+        self.header_ok = True
+        self._script: list[tuple[float, float, bool, bool]] = []
+        self._mod: Mod | None = None
+        self._since = 0  # ticks_us when the current listen() began
+        # Packets on their way to this antenna: (end_us, start_us, mod, payload)
+        self._coming: list[tuple[int, int, Mod, bytes]] = []
+        self._heard: list[Heard] = []
+        self.sent = 0  # packets this antenna transmitted
+
+    def next_packet(
+        self,
+        rssi_dbm: "float | None" = None,
+        snr_db: "float | None" = None,
+        crc_ok: bool = True,
+        header_ok: bool = True,
+    ) -> None:
+        """How the next packet this antenna hears arrives (queued: one call per
+        packet); rssi_dbm and snr_db None take the antenna's defaults."""
+        self._script.append(
+            (
+                self.rssi_dbm if rssi_dbm is None else rssi_dbm,
+                self.snr_db if snr_db is None else snr_db,
+                crc_ok,
+                header_ok,
+            )
+        )
+
+    def transmit(self, mod: "Mod", payload: bytes, power_dbm: int) -> int:
+        """Start sending payload now; returns its time on air in µs."""
+        payload = bytes(payload)
+        toa = time_on_air_us(mod, len(payload))
+        self.listen(None)
+        self.sent += 1
+        self._send(mod, payload, toa)
+        return toa
+
+    def inject(self, payload: bytes, mod: "Mod | None" = None, toa_us: "int | None" = None) -> int:
+        """A packet on air from no antenna, starting now: heard by this antenna
+        (with mod None: whatever it listens with) after toa_us (default: the
+        packet's time on air; 0 = ended already). Returns toa_us."""
+        m = mod if mod is not None else self._mod
+        if m is None:
+            raise ValueError("inject: the antenna is not listening; give a mod")
+        payload = bytes(payload)
+        toa = time_on_air_us(m, len(payload)) if toa_us is None else toa_us
+        now = _ticks_us()
+        if self._mod is not None and decodes(self._mod, m, len(payload)):
+            self._coming.append((now + toa, now, m, payload))
+        return toa
+
+    def _send(self, mod: "Mod", payload: bytes, toa: int) -> None:
+        now = _ticks_us()
+        for a in self._air.antennas:
+            if a is not self and a._mod is not None and decodes(a._mod, mod, len(payload)):
+                a._coming.append((now + toa, now, mod, payload))
+
+    def listen(self, mod: "Mod | None") -> None:
+        """Receive with mod from now on (None: deaf). Packets that ended while
+        listening are kept for poll(); those still on air are lost."""
+        if mod is not None:
+            mod = tuple(mod)  # type: ignore[assignment]
+        if mod == self._mod:
+            return
+        self._settle()
+        self._coming = []
+        self._mod = mod
+        self._since = _ticks_us()
+
+    def poll(self) -> "Heard | None":
+        """The next packet that ended while this antenna listened, else None."""
+        self._settle()
+        if self._heard:
+            return self._heard.pop(0)
+        return None
+
+    def _settle(self) -> None:
+        # Packets whose end has passed are heard, in the order they ended.
+        if not self._coming:
+            return
+        now = _ticks_us()
+        self._coming.sort(key=lambda c: _ticks_diff(c[0], now))
+        while self._coming and _ticks_diff(now, self._coming[0][0]) >= 0:
+            end, start, m, payload = self._coming.pop(0)
+            if self._script:
+                rssi, snr, crc_ok, header_ok = self._script.pop(0)
+            else:
+                rssi, snr, crc_ok, header_ok = self.rssi_dbm, self.snr_db, self.crc_ok, self.header_ok
+            if not header_ok:
+                # A bad header ends reception: no payload (the chip flags it).
+                self._heard.append(Heard(b"", rssi, snr, False, False))
+                continue
+            if not crc_ok:
+                payload = corrupt(payload, end)
+            self._heard.append(Heard(payload, rssi, snr, crc_ok, True))
+
+    def close(self) -> None:
+        """Leave the air."""
+        if self in self._air.antennas:
+            self._air.antennas.remove(self)
+
+
+class Antenna:
+    """A radio's antenna on the sim ether between processes: a client of
+    the ether hub (python -m sim.ether). Not yet available."""
+
+    def __init__(self, address: "str | None" = None, name: "str | None" = None) -> None:
+        raise OSError("sim ether: the hub is not written yet; use LoopbackAntenna")
+
+    def transmit(self, mod: "Mod", payload: bytes, power_dbm: int) -> int:
+        raise NotImplementedError
+
+    def listen(self, mod: "Mod | None") -> None:
+        raise NotImplementedError
+
+    def poll(self) -> "Heard | None":
+        raise NotImplementedError
