@@ -2,12 +2,19 @@
 #   make demo    set up, then run the embedded demo (no hardware, no broker)
 #   make test    set up everything the tests need, then lint, type-check and test
 #   make bench   the benchmarks, printing their figures
+#
+# MIP_INDEX: the mip package index the tests install micropython-lib's LoRa
+# drivers from (lora, lora-sync, lora-async, lora-sx127x, lora-sx126x), a URL
+# or a local directory in mip's layout; passed to pytest as METEOLINK_MIP_INDEX.
+# Empty: ../shared/micropython-lib/index when it exists, else micropython.org's.
+#   make test MIP_INDEX=http://127.0.0.1:8765
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SOURCES := $(shell find tools firmware gateway boards -name "*.py" 2>/dev/null) $(wildcard boards/*.json)
 STUBS_VERSION := 1.29.*
+MIP_INDEX ?= $(METEOLINK_MIP_INDEX)
 
 .PHONY: demo test lint typecheck system-tools bench clean
 
@@ -15,7 +22,7 @@ demo: $(VENV)/.installed
 	$(BIN)/meteolink demo
 
 test: lint typecheck system-tools
-	$(BIN)/pytest
+	METEOLINK_MIP_INDEX='$(MIP_INDEX)' $(BIN)/pytest
 
 # Tools the tests run that pip cannot install: a real Mosquitto broker,
 # systemd-analyze for the unit file, openssl for TLS certificates, socat for

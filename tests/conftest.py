@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support import lora_drivers as drivers
 from tests.support.broker import Broker, Subscriber
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, by_id
@@ -24,16 +25,31 @@ settings.load_profile("meteolink")
 
 
 @pytest.fixture(scope="session")
-def micropython() -> Callable[..., str]:
+def lora_drivers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """micropython-lib's LoRa drivers, installed with mip (tests/support/lora_drivers.py).
+
+    From the index $METEOLINK_MIP_INDEX names (`make test MIP_INDEX=...`), a
+    URL or a local directory; by default ../shared/micropython-lib/index when
+    it exists, else micropython.org's. A failed install fails the tests.
+    """
+    try:
+        return drivers.installed(tmp_path_factory.mktemp("lora-drivers"))
+    except drivers.InstallError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture(scope="session")
+def micropython(lora_drivers: Path) -> Callable[..., str]:
     """Runs a script under the real MicroPython unix port.
 
-    firmware/ is on its path, as the node's filesystem root, and so is the
-    repository root, for the `sim` board's emulated parts (`import sim.i2c`).
+    The LoRa drivers come first on its path, then firmware/, as the node's
+    filesystem root, then the repository root, for the `sim` board's emulated
+    parts (`import sim.i2c`).
     """
     binary = find_tool("micropython")
 
     def run(script: Path, *args: str, timeout: float = 120) -> str:
-        env = dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}:.frozen")
+        env = dict(os.environ, MICROPYPATH=f"{lora_drivers}:{FIRMWARE}:{ROOT}:.frozen")
         proc = subprocess.run(
             [binary, str(script), *args],
             capture_output=True,

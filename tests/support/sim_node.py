@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from tests.support.lines import SimLine
-from tests.support.tools import FIRMWARE, ROOT, find_tool
+from tests.support.lora_drivers import micropypath
+from tests.support.tools import ROOT, find_tool
 
 SIM_BOARD = ROOT / "boards" / "sim.json"
 
@@ -66,7 +67,7 @@ class SimNode:
     def _env(self) -> dict[str, str]:
         return dict(
             os.environ,
-            MICROPYPATH=f"{FIRMWARE}:{ROOT}",
+            MICROPYPATH=micropypath(),
             METEOLINK_SIM=str(self.world_path),
             **self.env,
         )

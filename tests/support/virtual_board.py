@@ -12,8 +12,9 @@ import subprocess
 import time
 from pathlib import Path
 
+from tests.support.lora_drivers import micropypath
 from tests.support.sim_node import SIM_BOARD
-from tests.support.tools import FIRMWARE, ROOT, find_tool
+from tests.support.tools import find_tool
 
 # Long enough for a test's mpremote commands, short enough to end by itself.
 MAINTENANCE: dict[str, object] = {"node": 5, "maintenance_s": 60}
@@ -56,7 +57,7 @@ class VirtualBoard:
                 "pty,echo=0,icanon=0,opost=0,setsid,ctty",
             ],
             cwd=self.flash,
-            env=dict(os.environ, MICROPYPATH=f"{FIRMWARE}:{ROOT}", METEOLINK_SIM=str(self.world)),
+            env=dict(os.environ, MICROPYPATH=micropypath(), METEOLINK_SIM=str(self.world)),
             start_new_session=True,
         )
         deadline = time.monotonic() + 10
