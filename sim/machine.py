@@ -21,23 +21,26 @@ Any other pin is a plain GPIO that reads back what was written.
 
 import sys
 
-try:
-    import machine as _builtin  # the unix port's own: idle(), Signal, mem8, ...
-except ImportError:  # CPython
-    _builtin = None
-
-try:
-    from micropython import schedule as _schedule
-except ImportError:  # CPython
-
-    def _schedule(fn: "Any", arg: object) -> None:
-        fn(arg)
-
-
 TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+_builtin: "Any" = None  # the unix port's own machine: idle(), Signal, mem8, ...
+try:
+    import machine
+
+    _builtin = machine
+except ImportError:  # CPython
+    pass
+
+_schedule: "Any" = None  # micropython.schedule: a soft IRQ handler runs from it
+try:
+    import micropython
+
+    _schedule = micropython.schedule
+except (ImportError, AttributeError):  # CPython
+    pass
 
 if _builtin is not None and _builtin is not sys.modules.get(__name__):
     for _name in dir(_builtin):
@@ -131,8 +134,16 @@ class Pin:
             chip.on_rise(role, self._rose)
 
     def _rose(self, role: str) -> None:
-        if self._handler is not None:
-            _schedule(self._handler, self)
+        handler = self._handler
+        if handler is None:
+            return
+        if _schedule is not None:
+            try:
+                _schedule(handler, self)
+                return
+            except RuntimeError:  # the queue is full: run it now
+                pass
+        handler(self)
 
     def __repr__(self) -> str:
         return "Pin(%s)" % (self.id,)
