@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 _RX_ANY_LENGTH = const(0xFF)  # recv()'s rx_length: explicit header gives the length
 _ACK_LISTEN_MS = const(100)
+_REG_FIFO_ADDR_PTR = const(0x0D)  # SX127x: where the host reads and writes the FIFO
+_REG_FIFO_RX_CURRENT_ADDR = const(0x10)  # SX127x: where the last packet received starts
 
 # The driver's bandwidth labels (lora_cfg["bw"]), by 500 kHz / bandwidth.
 _BW_LABELS = {
@@ -222,6 +224,31 @@ class LoRaLink:
         self._modem.sleep()
 
 
+def _rx_current(cls: "Any") -> "Any":
+    """lora-sx127x's class, reading each packet from where the chip put it.
+
+    The driver reads a packet from the FIFO at RegFifoAddrPtr, which only
+    the host moves: start_recv() sets it to 0, and each packet read moves it
+    past that packet. In continuous receive the chip writes each packet
+    after the one before (RegFifoRxCurrentAddr is where the last one
+    starts), so the two stay in step only while every packet is read. The
+    driver does not read a packet that failed its CRC (unless rx_crc_error
+    is set), nor one that came in while an earlier one waited, and from then
+    on it read stale bytes for every packet, until a send reset the pointers
+    (never, at a bridge of nodes that want no acknowledgement). Moving
+    RegFifoAddrPtr to RegFifoRxCurrentAddr before each read, as other LoRa
+    stacks do, keeps every good packet whole after any number of bad ones.
+    The driver itself is not changed: this overrides one of its methods.
+    """
+
+    class SX127x(cls):  # type: ignore[misc]
+        def _read_packet(self, rx_packet: "Any", flags: int) -> "Any":
+            self._reg_write(_REG_FIFO_ADDR_PTR, self._reg_read(_REG_FIFO_RX_CURRENT_ADDR))
+            return super()._read_packet(rx_packet, flags)
+
+    return SX127x
+
+
 def make_modem(
     radio: "dict[str, Any]",
     spi: object,
@@ -269,6 +296,8 @@ def make_modem(
         return None if n is None else pin(n)
 
     if chip in _SX127X:
+        if hasattr(cls, "_read_packet"):  # the driver, not the sim board's stand-in
+            cls = _rx_current(cls)
         cfg = {"output_power": output_power, "tx_ant": radio.get("tx_ant") or "PA_BOOST"}
         modem: Modem = cls(
             spi, opt("cs"), dio0=opt("dio0"), dio1=opt("dio1"), reset=opt("reset"), lora_cfg=cfg
