@@ -44,44 +44,43 @@ import struct
 import time
 
 try:
-    import airtime  # type: ignore[import-not-found, unused-ignore]  # firmware/ on the path
-except ImportError:  # CPython, from the repository root
-    from firmware import airtime  # type: ignore[no-redef, unused-ignore]
+    import airtime  # firmware/ on the path (MicroPython)
+except ImportError:  # CPython: the installed package's copy of the same file
+    from meteolink.firmware import airtime  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
 if TYPE_CHECKING:
+    from typing import Final
+
     Mod = tuple[int, int, float, int, int, bool, bool, bool, int, int]
 
-try:
-    _ticks_us = time.ticks_us  # type: ignore[attr-defined]
-    _ticks_diff = time.ticks_diff  # type: ignore[attr-defined]
-    _ticks_add = time.ticks_add  # type: ignore[attr-defined]
-except AttributeError:  # CPython: the same clock as the unix port's ticks_us (CLOCK_MONOTONIC)
+if hasattr(time, "ticks_us"):  # MicroPython; on the unix port ticks_us is CLOCK_MONOTONIC
 
     def _ticks_us() -> int:
-        return time.monotonic_ns() // 1000
+        return time.ticks_us()  # type: ignore[return-value, unused-ignore]
 
-    def _ticks_diff(a: int, b: int) -> int:
-        return a - b
+else:  # CPython: the same clock
 
-    def _ticks_add(a: int, b: int) -> int:
-        return a + b
+    def _ticks_us() -> int:
+        return time.monotonic_ns() // 1000  # type: ignore[attr-defined, no-any-return, unused-ignore]
 
 
+# Times here are plain integers: the unix port's ticks_us wraps at 2^62 µs
+# (ticks_add(0, -1) + 1), never in practice, so no ticks_diff is needed.
 TS_MASK = 0x3FFFFFFF  # times on the wire: ticks_us modulo 2^30 (about 17.9 minutes)
 
 
 # The tuple's fields, by index.
-FREQ = 0
-SF = 1
-BW = 2
-CR = 3
-SYNC = 4
-IMPLICIT = 5
-INVERT_IQ = 6
-CRC = 7
-PREAMBLE = 8
-LENGTH = 9
+FREQ: "Final" = 0
+SF: "Final" = 1
+BW: "Final" = 2
+CR: "Final" = 3
+SYNC: "Final" = 4
+IMPLICIT: "Final" = 5
+INVERT_IQ: "Final" = 6
+CRC: "Final" = 7
+PREAMBLE: "Final" = 8
+LENGTH: "Final" = 9
 
 
 def mod(
@@ -222,7 +221,7 @@ class LoopbackAntenna:
     """
 
     def __init__(self, peer: "LoopbackAntenna | None" = None) -> None:
-        self._air = peer._air if peer is not None else _Loopback()
+        self._air: _Loopback = peer._air if peer is not None else _Loopback()
         self._air.antennas.append(self)
         self.rssi_dbm = -60.0
         self.snr_db = 9.5
@@ -307,8 +306,8 @@ class LoopbackAntenna:
         if not self._coming:
             return
         now = _ticks_us()
-        self._coming.sort(key=lambda c: _ticks_diff(c[0], now))
-        while self._coming and _ticks_diff(now, self._coming[0][0]) >= 0:
+        self._coming.sort(key=lambda c: c[0])
+        while self._coming and self._coming[0][0] <= now:
             end, _start, _mod, payload = self._coming.pop(0)
             if self._script:
                 rssi, snr, crc_ok, header_ok = self._script.pop(0)
@@ -456,12 +455,12 @@ class Antenna:
 
     def _ask(self, message: bytes, answer: int, timeout_ms: int) -> "bytes | None":
         # Send message until a datagram of kind answer comes back (UDP may drop).
-        deadline = _ticks_add(_ticks_us(), timeout_ms * 1000)
+        deadline = _ticks_us() + timeout_ms * 1000
         while True:
             self._sock.sendto(message, self._hub)  # type: ignore[arg-type]
             for _ in range(200):  # 200 ms, then ask again
                 if not self._poll.poll(1):
-                    if _ticks_diff(deadline, _ticks_us()) <= 0:
+                    if _ticks_us() >= deadline:
                         return None
                     continue
                 data = self._sock.recv(1024)
@@ -516,7 +515,7 @@ class Antenna:
             return
         end30, rssi, snr, flags = struct.unpack_from("<IffB", data, 1)
         now = _ticks_us()
-        end = _ticks_add(now, -(((now & TS_MASK) - end30) & TS_MASK))
+        end = now - (((now & TS_MASK) - end30) & TS_MASK)
         self._heard.append(
             Heard(bytes(data[14:]), rssi, snr, bool(flags & 1), bool(flags & 2), end)
         )
@@ -543,8 +542,8 @@ def control(
     poll.register(sock, select.POLLIN)
     try:
         message = b"C" + json.dumps(request).encode()
-        deadline = _ticks_add(_ticks_us(), timeout_ms * 1000)
-        while _ticks_diff(deadline, _ticks_us()) > 0:
+        deadline = _ticks_us() + timeout_ms * 1000
+        while _ticks_us() < deadline:
             sock.sendto(message, hub)  # type: ignore[arg-type]
             if poll.poll(200):
                 data = sock.recv(65536)
