@@ -130,7 +130,11 @@ class Hub:
                     data, addr = self.sock.recvfrom(1024)
                 except OSError:
                     break
-                self._handle(data, addr)
+                try:
+                    self._handle(data, addr)
+                except Exception as e:  # struct.error on CPython is no ValueError
+                    # A malformed datagram costs its sender, never the air.
+                    sys.stderr.write("sim ether hub: datagram %r: %s\n" % (bytes(data[:32]), e))
                 if not self._poll.poll(0):
                     break
         self._settle(ether._ticks_us())
