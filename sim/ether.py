@@ -413,8 +413,9 @@ class Antenna:
 
     name identifies the radio in the hub's links and statistics (default:
     the world file's radio "name", else one the hub makes up); position
-    (metres) places it for the distance model. Raises OSError when no hub
-    answers within timeout_ms.
+    (metres) places it for the distance model; loss_db is its loss on links
+    without another setting (the world file's "position" and "loss_db" are
+    the defaults). Raises OSError when no hub answers within timeout_ms.
     """
 
     def __init__(
@@ -423,12 +424,15 @@ class Antenna:
         name: "str | None" = None,
         position: "list[float] | None" = None,
         timeout_ms: int = 2000,
+        loss_db: "float | None" = None,
     ) -> None:
         radio = _world_radio()
         if name is None and radio.get("name"):
             name = str(radio["name"])
         if position is None and radio.get("position"):
             position = radio["position"]  # type: ignore[assignment]
+        if loss_db is None and radio.get("loss_db") is not None:
+            loss_db = float(radio["loss_db"])  # type: ignore[arg-type]
         self.address = hub_address(address)
         self._hub = _sockaddr(self.address)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -444,6 +448,8 @@ class Antenna:
             hello["name"] = name
         if position is not None:
             hello["position"] = list(position)
+        if loss_db is not None:
+            hello["loss_db"] = loss_db
         reply = self._ask(b"H" + json.dumps(hello).encode(), 0x57, timeout_ms)  # W
         if reply is None:
             self._sock.close()

@@ -6,7 +6,7 @@
 It prints "sim ether hub on HOST:PORT" (--port 0: a free port) and serves
 until stopped. Radios (sim.ether.Antenna) send it UDP datagrams on loopback:
 
-    H json              hello: {"name": ..., "position": [x, y]}; answered W json
+    H json              hello: {"name", "position": [x, y], "loss_db"}; answered W json
     L ts [mod]          listen with mod from ts on (no mod: deaf)
     T ts mod p payload  a packet sent at ts with power p (dBm, i8)
     B                   bye
@@ -175,6 +175,8 @@ class Hub:
         self.radios[_key(addr)] = radio
         if info.get("position") is not None:
             self.physics.place(name, info["position"])
+        if info.get("loss_db") is not None:
+            self.physics.set_own_loss(name, info["loss_db"])
         self.sock.sendto(b"W" + json.dumps({"name": name}).encode(), addr)
 
     def _radio(self, addr: "Any") -> _Radio:

@@ -8,7 +8,9 @@ says the same in prose, with the sources.
 Received power = transmit power - path loss of the link. The loss of a link
 is, first found: set in dB for the link; the log-distance model at the
 link's distance; the model at the distance between the two radios'
-positions; the default loss (everyone hears everyone).
+positions; the sum of the two radios' own loss_db, where either has one
+(a node's "the bridge hears me at -97 dBm"); the default loss (everyone
+hears everyone).
 
     PL(d) = PL(d0) + 10 n log10(d / d0)
 
@@ -169,7 +171,8 @@ class Physics:
     config (JSON-able), every key optional:
         seed, bad_crc, capture_db, noise_figure_db, fading_db, default_loss_db
         path_loss: {"exponent", "reference_m", "reference_db"}
-        radios: {name: {"position": [x, y] or [x, y, z]}}   metres
+        radios: {name: {"position": [x, y] or [x, y, z],    metres
+                         "loss_db": dB}}                 on its links without a setting
         links: [{"a": name, "b": name, "loss_db": dB}       symmetric
                 or {"a", "b", "distance_m": m}]
     """
@@ -185,6 +188,7 @@ class Physics:
         self.reference_m = 1.0
         self.reference_db: float | None = None
         self.positions: dict[str, list[float]] = {}
+        self.own_loss: dict[str, float] = {}  # a radio's loss_db
         self.links: dict[str, dict[str, float]] = {}  # "a|b" (sorted) -> loss_db or distance_m
         self.configure(config or {})
 
@@ -205,7 +209,10 @@ class Physics:
                 ref = pl["reference_db"]
                 self.reference_db = None if ref is None else float(ref)
         for name, radio in (config.get("radios") or {}).items():
-            self.place(name, radio.get("position"))
+            if "position" in radio:
+                self.place(name, radio["position"])
+            if "loss_db" in radio:
+                self.set_own_loss(name, radio["loss_db"])
         for link in config.get("links") or ():
             self.link(
                 link["a"], link["b"], link.get("loss_db"), link.get("distance_m"), link.get("clear")
@@ -217,6 +224,13 @@ class Physics:
             self.positions.pop(name, None)
         else:
             self.positions[name] = [float(x) for x in position]
+
+    def set_own_loss(self, name: str, loss_db: "float | None") -> None:
+        """A radio's loss on its links that have no other setting (None: none)."""
+        if loss_db is None:
+            self.own_loss.pop(name, None)
+        else:
+            self.own_loss[name] = float(loss_db)
 
     def link(
         self,
@@ -248,6 +262,10 @@ class Physics:
         pb = self.positions.get(b)
         if pa is not None and pb is not None:
             return self.model_db(_distance(pa, pb), freq_hz)
+        la = self.own_loss.get(a)
+        lb = self.own_loss.get(b)
+        if la is not None or lb is not None:
+            return (la or 0.0) + (lb or 0.0)
         return self.default_loss_db
 
     def model_db(self, distance_m: float, freq_hz: float) -> float:

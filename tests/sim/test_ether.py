@@ -76,6 +76,11 @@ def test_path_loss_models() -> None:
     p.link("a", "b", distance_m=10)
     assert p.loss_db("a", "b", 868e6) == pytest.approx(61.22, abs=0.01)
     assert p.loss_db("a", "nobody", 868e6) == p.default_loss_db
+    # A radio's own loss serves its links with no other setting; two add up.
+    p.configure({"radios": {"node": {"loss_db": 111}, "wall": {"loss_db": 20}}})
+    assert p.loss_db("node", "nobody", 868e6) == 111
+    assert p.loss_db("wall", "node", 868e6) == 131
+    assert p.loss_db("node", "a", 868e6) == 111  # a's position alone is no distance
 
 
 def test_hash_draws_are_the_same_on_micropython(
@@ -477,12 +482,12 @@ def test_the_world_file_names_and_places_a_radio(
     hub: HubProcess, radios: Callable[..., Radio], tmp_path: Path
 ) -> None:
     world = tmp_path / "world.json"
-    radio = {"ether": hub.address, "name": "node-7", "position": [3000, 4000]}
+    radio = {"ether": hub.address, "name": "node-7", "position": [3000, 4000], "loss_db": 111}
     world.write_text(json.dumps({"radio": radio}))
     r = Radio(hub, "", env={"METEOLINK_SIM": str(world)})
     try:
         assert r.name == "node-7"
-        assert hub.control(loss=["node-7", "origin", 868e6])["loss_db"] == 90  # no origin yet
+        assert hub.control(loss=["node-7", "origin", 868e6])["loss_db"] == 111  # no origin yet
         hub.configure(radios={"origin": {"position": [0, 0]}})
         loss = hub.control(loss=["node-7", "origin", 868e6])["loss_db"]
         assert loss == pytest.approx(31.22 + 30 * math.log10(5000), abs=0.01)
