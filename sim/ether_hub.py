@@ -127,7 +127,7 @@ class Hub:
         if self._poll.poll(wait):
             for _ in range(256):  # all that is queued, bounded
                 try:
-                    data, addr = self.sock.recvfrom(1024)
+                    data, addr = self.sock.recvfrom(65536)
                 except OSError:
                     break
                 try:
@@ -226,8 +226,13 @@ class Hub:
             tx = self.on_air.pop(0)
             self._judge(tx)
             self.recent.append(tx)
-        oldest = self.on_air[0].start_us if self.on_air else now
-        cut = min(oldest, now) - 1_000_000
+        # What a packet still on air may need: the radios' state at its start,
+        # the packets that overlap it. (on_air is in order of end, not start.)
+        oldest = now
+        for t in self.on_air:
+            if t.start_us < oldest:
+                oldest = t.start_us
+        cut = oldest - 1_000_000
         self.recent = [t for t in self.recent if t.end_us > cut]
         for k in list(self._sender):
             if self._sender[k].end_us <= cut:

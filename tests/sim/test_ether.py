@@ -11,6 +11,7 @@ import json
 import math
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from sim import ether
+from sim.ether_hub import Hub
 from sim.ether_physics import (
     SENSITIVITY_DBM,
     SNR_LIMIT_DB,
@@ -171,6 +173,56 @@ def test_decodes_compares_what_a_receiver_must_match() -> None:
     assert ether.decodes(implicit, implicit, 10)
     assert not ether.decodes(implicit, implicit, 11)
     assert not ether.decodes(implicit, ether.mod(implicit_header=True, payload_len=10, cr=6), 10)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 5_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def test_the_hub_remembers_what_overlaps_a_long_packet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long packet outlives many short ones: the short one that overlapped
+    its start is still there to collide with it when it ends."""
+    clock = FakeClock()
+    monkeypatch.setattr(ether, "_ticks_us", clock)
+    hub = Hub(Physics())
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    rx.settimeout(1)
+    addr = {"long": ("127.0.0.1", 1), "short": ("127.0.0.1", 2), "busy": ("127.0.0.1", 3)}
+    try:
+        for name, a in addr.items():
+            hub._hello(a, {"name": name})
+        hub._hello(rx.getsockname(), {"name": "rx"})
+        rx.recv(100)  # its welcome
+        for a in addr.values():
+            hub._sender.pop(a, None)
+
+        def send(kind: bytes, a: Any, body: bytes) -> None:
+            ts = struct.pack("<I", clock.now & ether.TS_MASK)
+            hub._handle(kind + ts + body, a)
+
+        sf12, sf7 = ether.mod(sf=12), ether.mod(sf=7, freq_hz=868_300_000)
+        send(b"L", rx.getsockname(), ether.pack_mod(sf12))
+        clock.now += 1000
+        send(b"T", addr["long"], ether.pack_mod(sf12) + b"\x0e" + b"L" * 40)
+        long_end = clock.now + ether.time_on_air_us(sf12, 40)  # about 2.5 s
+        clock.now += 10_000
+        send(b"T", addr["short"], ether.pack_mod(sf12) + b"\x0e" + b"S")  # at its start
+        while clock.now < long_end + 2000:
+            clock.now += 50_000
+            send(b"T", addr["busy"], ether.pack_mod(sf7) + b"\x0e" + b"B")
+            hub._settle(clock.now)
+        outcomes = {e["from"]: e["event"] for e in hub.events if e.get("to") == "rx"}
+        assert outcomes == {"long": "collision", "short": "lost"}
+        heard = rx.recv(100)
+        assert heard[0] == ord("P") and not heard[13] & 1  # crc_ok False
+    finally:
+        rx.close()
+        hub.close()
 
 
 # -- LoopbackAntenna, for the chip models' tests -------------------------------
