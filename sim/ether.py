@@ -133,8 +133,15 @@ def time_on_air_us(m: "Mod", payload_len: int) -> int:
 
 
 def same_channel(a: "Mod", b: "Mod") -> bool:
-    """Same frequency, spreading factor and bandwidth: the packets interfere."""
-    return a[FREQ] == b[FREQ] and a[SF] == b[SF] and bw_divisor(a[BW]) == bw_divisor(b[BW])
+    """Same frequency, spreading factor and bandwidth: the packets interfere.
+
+    The same frequency is within a quarter of the bandwidth, the offset a
+    LoRa receiver tolerates (SX1276 datasheet 4.1.5): each chip rounds 868.1 MHz to its own
+    synthesiser step (61 Hz on an SX127x, 0.95 Hz on an SX126x), and
+    neighbouring channels are a whole bandwidth or more apart."""
+    if a[SF] != b[SF] or bw_divisor(a[BW]) != bw_divisor(b[BW]):
+        return False
+    return abs(a[FREQ] - b[FREQ]) * 4 <= a[BW]
 
 
 def decodes(rx: "Mod", tx: "Mod", payload_len: int) -> bool:

@@ -159,6 +159,12 @@ def test_a_packet_without_crc_takes_its_damage_unnoticed() -> None:
 
 def test_decodes_compares_what_a_receiver_must_match() -> None:
     assert ether.decodes(M7, ether.mod(sync_word=0x1424), 10)  # the SX126x's form of 0x12
+    # Each chip's synthesiser step rounds the frequency its own way: 868.1 MHz
+    # on an SX1276 is Frf = 14222950 steps of 32 MHz / 2^19.
+    sx1276_hz = 14222950 * 32_000_000 // (1 << 19)
+    assert sx1276_hz != 868_100_000 and ether.decodes(M7, ether.mod(freq_hz=sx1276_hz), 10)
+    assert ether.decodes(M7, ether.mod(freq_hz=868_100_000 + 31_250), 10)  # BW / 4
+    assert not ether.decodes(M7, ether.mod(freq_hz=868_100_000 + 31_251), 10)
     assert ether.decodes(M7, ether.mod(bw_hz=125_000.0, preamble=12, cr=8), 10)
     for changed in (
         {"freq_hz": 868_300_000},
