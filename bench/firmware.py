@@ -112,13 +112,20 @@ def cycle_figures(
             flash.mkdir()
             shutil.copy(ROOT / "boards" / "sim.json", flash / "board.json")
             config: dict[str, object] = {"node": 7, "sensors": sensors, "maintenance_s": 0}
-            if lora:  # the sim radio: packets go out over UDP on loopback, unheard
+            if lora:  # the sim radio: an SX1276 model, on the UDP sim ether, unheard
                 config.update(transport="lora", lora={"sf": SF, "bw_khz": BW_KHZ, "cr": CR})
             (flash / "config.json").write_text(json.dumps(config))
             world = Path(tmp) / "world.json"
             world.write_text(json.dumps({"link": line.path, "battery_v": 3.0}))
             lib = Path(tmp) / "lib"
             compile_tree(lib)
+            if lora:  # micropython-lib's driver, as `meteolink flash` installs it
+                from tests.support.lora_drivers import InstallError, install
+
+                try:
+                    install(lib)
+                except InstallError as e:
+                    sys.exit(f"bench: {e}")
             heap = ["-X", f"heapsize={heapsize}"] if heapsize else []
             proc = subprocess.run(
                 [

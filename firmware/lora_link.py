@@ -12,9 +12,11 @@ break the limit is never sent. The airtime charged is computed here, by
 airtime.py, for the modulation this link itself configured on the radio,
 so what is counted is what goes on air.
 
-On the unix port (sys.platform "linux") make_modem() takes the sim board's
-stand-in, sim.lora, instead of `lora`: same classes and methods, packets
-carried between processes over UDP (sim/lora/__init__.py says why).
+On the unix port (sys.platform "linux") make_modem() takes the same driver
+for an SX1276/77/78/79, installed on the sim board's path, which runs it
+on a register model of the chip (sim/sx127x.py) through the sim board's
+machine.SPI and machine.Pin; for an SX1261/62 it still takes the sim
+board's API-level stand-in, sim.lora (same classes and methods).
 """
 
 import sys
@@ -267,8 +269,8 @@ def make_modem(
     25 mW, the most most EU868 sub-bands allow with a 0 dBi antenna).
 
     The driver is imported here, not at the top, so a node without a radio
-    never loads it: `lora` on a board, sim.lora on the unix port, or the
-    module named by `module`.
+    never loads it: `lora` on a board and for an SX127x on the unix port,
+    sim.lora for an SX126x there, or the module named by `module`.
     """
     chip = str(radio.get("chip", "")).lower()
     if chip not in _SX127X and chip not in _SX126X:
@@ -276,7 +278,7 @@ def make_modem(
     if radio.get("ant_switch") is not None:
         raise ValueError("radio.ant_switch: not supported by this firmware yet")
     if module is None:
-        module = "sim.lora" if sys.platform == "linux" else "lora"
+        module = "sim.lora" if sys.platform == "linux" and chip not in _SX127X else "lora"
     package = radio.get("package") or ("lora-sx127x" if chip in _SX127X else "lora-sx126x")
     try:
         driver = __import__(module)

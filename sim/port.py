@@ -12,7 +12,14 @@ by the METEOLINK_SIM environment variable:
      "absent": ["scd41"], "silent": [], "corrupt": [],
      "chips": {"bme280": {"temperature": 19.5}},   one chip's own reading
      "maintenance_pin": false, "usb_power": false,
-     "radio": {"port": 47000, "rssi": -97, "snr": 7.5}}
+     "radio": {"ether": "127.0.0.1:47000", "name": "node-7"}}
+
+The radio is the chip the board file names, at its registers (sim/sx127x.py,
+sim/sx126x.py), on machine.SPI and machine.Pin of the sim board's own
+(sim/machine.py), its pins numbered as the board file numbers them. Its
+antenna is on the ether hub when the world's "radio" names one ("ether", or
+"port"; sim/ether.py reads the rest of that entry), else on sim/lora's UDP
+ether ($METEOLINK_LORA_ETHER), hearing with the entry's "rssi" and "snr".
 
 RTC memory is the file <world>.rtc: deep sleep writes it and exits; the next
 process reads it. Deleting it is pulling the battery. A process that ends
@@ -29,6 +36,7 @@ import time
 import catalogue
 import frames
 
+import sim.machine  # the sim board's machine (Pin, SPI) before any driver imports it
 from sim import clock
 
 TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
@@ -315,9 +323,61 @@ def ble() -> "BLE":
     return BLE(path)
 
 
-def pin(n: object) -> object:
-    return n  # the sim radio takes no pins
+# The radio: the chip model the board file's "radio" names (sim/sx127x.py for
+# an SX1276/77/78/79, sim/sx126x.py for an SX1261/62), on the sim board's SPI
+# bus, its pins wired as the board file numbers them, its antenna on the air.
+
+antenna: "Any" = None  # the radio's Antenna (sim/ether.py's contract); made on first use
+_radio: "Any" = None
 
 
-def spi(cfg: object) -> object:
-    return None  # the sim radio is not on a bus: sim.lora carries its packets
+def _antenna() -> "Any":
+    """The world's "radio" says which air: "ether" (or "port") names the
+    ether hub (sim/ether.py); otherwise the UDP sim ether of sim/lora, which
+    its API-level stand-in modems share, with the world's "rssi" and "snr"."""
+    global antenna
+    if antenna is None:
+        r = world().get("radio") or {}
+        if r.get("ether") or r.get("port"):
+            from sim import ether
+
+            antenna = ether.Antenna()
+        else:
+            import sim.lora
+
+            antenna = sim.lora.Antenna(float(r.get("rssi", -80.0)), float(r.get("snr", 9.5)))
+    return antenna
+
+
+def radio() -> "Any":
+    """The board's radio chip model, made (and wired) once per process."""
+    global _radio
+    if _radio is None:
+        with open("board.json") as f:
+            cfg = json.load(f).get("radio")
+        if not cfg:
+            raise OSError("sim: board.json has no radio")
+        chip = str(cfg["chip"]).lower()
+        family = "sx127x" if chip.startswith("sx127") else "sx126x"
+        name = "SX12" + family[4:]  # SX127x, SX126x
+        cls = getattr(__import__("sim." + family, None, None, [name]), name)
+        _radio = cls(_antenna(), chip)
+        for key, role in (("cs", "nss"), ("reset", "reset"), ("dio0", "dio0"), ("dio1", "dio1")):
+            if cfg.get(key) is not None:
+                sim.machine.wire(cfg[key], _radio, role)
+        if cfg.get("busy") is not None:
+            sim.machine.wire(cfg["busy"], _radio, "busy")
+        parts["radio"] = _radio
+    return _radio
+
+
+def pin(n: "int | str") -> "sim.machine.Pin":
+    """machine.Pin(n): a radio pin when the board file names n in its "radio"."""
+    radio()
+    return sim.machine.Pin(n)
+
+
+def spi(cfg: object) -> "sim.machine.SPI":
+    """machine.SPI: it reaches the radio while the radio's NSS pin is low."""
+    radio()
+    return sim.machine.SPI(cfg.get("id", 0) if isinstance(cfg, dict) else 0)

@@ -41,7 +41,7 @@ What is modelled (DS 4.1 and 6.4):
   on the LF port, below 525 MHz), + PacketSnr x 0.25 when the SNR is below 0.
   RegModemStat's RxCodingRate, RegHopChannel's CrcOnPayload. RegVersion 0x12.
 - The modulation a transmission or a receive uses, handed to the Antenna:
-  frequency from RegFrf (32 MHz / 2^19 steps, to the nearest kHz), SF and
+  frequency from RegFrf (32 MHz / 2^19 steps, to the nearest Hz), SF and
   CRC on from RegModemConfig2, bandwidth (32 MHz divided down, to the
   nearest Hz), coding rate and implicit header from RegModemConfig1,
   RegSyncWord, RegPreamble, RegPayloadLength (implicit header), I/Q
@@ -381,12 +381,9 @@ class SX127x:
     def frequency_hz(self) -> int:
         r = self.regs
         frf = (r[_FRF_MSB] << 16) | (r[_FRF_MSB + 1] << 8) | r[_FRF_MSB + 2]
-        hz = (frf * 15625 + 128) // 256  # F(XOSC) / 2^19 = 15625 / 256 Hz a step
-        # To the nearest kHz: the 61 Hz step puts 868.1 MHz at 868,099,963 Hz, an
-        # SX126x (0.95 Hz step) elsewhere, and the ether compares frequencies
-        # exactly where a LoRa receiver takes an offset of up to a quarter of
-        # its bandwidth.
-        return (hz + 500) // 1000 * 1000
+        # F(XOSC) / 2^19 = 15625 / 256 Hz a step, to the nearest Hz: the driver's
+        # 868.1 MHz is 868,099,976 Hz (the ether takes a quarter of the bandwidth).
+        return (frf * 15625 + 128) // 256
 
     def _rssi_offset(self) -> int:
         """DS 5.5.5: -157 on the HF port (band 1, above 525 MHz), -164 on the LF port."""

@@ -37,6 +37,10 @@ import time
 
 import sim.clock
 
+TYPE_CHECKING = False  # mypy takes this name as True; MicroPython has no typing module
+if TYPE_CHECKING:
+    from typing import Any
+
 present = True  # False: no chip answers on the bus
 
 _MAGIC = 0xA5
@@ -78,6 +82,22 @@ def ether(port: int) -> None:
 
 def _addr(port: int) -> object:
     return socket.getaddrinfo("127.0.0.1", port)[0][-1]
+
+
+def _slot() -> "tuple[socket.socket, int, list[object], Any]":
+    """A socket on the first free port of the sim ether, its port, the other
+    ports, and a poll object with the socket registered."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for port in range(_base, _base + _SLOTS):
+        try:
+            sock.bind(_addr(port))  # type: ignore[arg-type]
+        except OSError:
+            continue
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+        return sock, port, [_addr(p) for p in range(_base, _base + _SLOTS) if p != port], poll
+    sock.close()
+    raise OSError("sim ether: ports %d..%d all taken" % (_base, _base + _SLOTS - 1))
 
 
 class RxPacket(bytearray):
@@ -125,21 +145,7 @@ class _Modem:
         self._invert_tx = False
         self._invert_rx = False
         self._out = bytearray(_HEAD + 255)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._port = 0
-        for port in range(_base, _base + _SLOTS):
-            try:
-                self._sock.bind(_addr(port))  # type: ignore[arg-type]
-            except OSError:
-                continue
-            self._port = port
-            break
-        if not self._port:
-            self._sock.close()
-            raise OSError("sim ether: ports %d..%d all taken" % (_base, _base + _SLOTS - 1))
-        self._peers = [_addr(p) for p in range(_base, _base + _SLOTS) if p != self._port]
-        self._poll = select.poll()
-        self._poll.register(self._sock, select.POLLIN)
+        self._sock, self._port, self._peers, self._poll = _slot()
         if lora_cfg:
             self.configure(lora_cfg)
 
@@ -370,3 +376,111 @@ class SX1262(_Modem):
 
 
 SX1261 = SX1262
+
+
+def _khz(freq_hz: int) -> int:
+    """A chip's frequency (an SX1276's 61 Hz steps) as these modems have it: whole kHz."""
+    return (int(freq_hz) + 500) // 1000 * 1000
+
+
+def _bw_index(bw_hz: float) -> int:
+    """The index in _BW_HZ of the bandwidth nearest bw_hz."""
+    best = 0
+    for i, hz in enumerate(_BW_HZ):
+        if abs(hz - bw_hz) < abs(_BW_HZ[best] - bw_hz):
+            best = i
+    return best
+
+
+class Antenna:
+    """This UDP sim ether as an Antenna (sim/ether.py's contract), for the
+    register-level chip models (sim/sx127x.py) until the ether hub carries
+    every radio: a chip on it and the modems above hear each other.
+
+    A packet is sent to every other slot when it starts, and heard when it
+    has ended (its time on air after it arrived) by an antenna that listened
+    with matching settings all that time. What this antenna hears comes
+    with its rssi_dbm and snr_db; corrupt = True makes the packets it sends
+    arrive with a failed payload CRC.
+    """
+
+    def __init__(self, rssi_dbm: float = -80.0, snr_db: float = 9.5) -> None:
+        self.rssi_dbm = rssi_dbm
+        self.snr_db = snr_db
+        self.corrupt = False
+        self.sent = 0
+        self._sock, self._port, self._peers, self._poll = _slot()
+        self._out = bytearray(_HEAD + 255)
+        self._mod: tuple | None = None  # type: ignore[type-arg]
+        self._coming: list[Any] = []  # (end ticks_us, payload, bad)
+        self._heard: list[Any] = []
+
+    def transmit(self, mod: tuple, payload: bytes, power_dbm: int) -> int:  # type: ignore[type-arg]
+        from sim.ether import sync_byte, time_on_air_us
+
+        self.listen(None)
+        n = len(payload)
+        freq, sf, bw_hz, cr, sync, implicit, invert, crc = mod[:8]
+        flags = (_F_IMPLICIT if implicit else 0) | (_F_INVERT_IQ if invert else 0)
+        flags |= _F_CRC if crc else 0
+        if self.corrupt and crc:
+            flags |= _F_BAD_CRC
+        head = (_MAGIC, _khz(freq), sf, _bw_index(bw_hz), sync_byte(sync), flags, cr, n)
+        out = self._out
+        struct.pack_into(">BIBBBBBB", out, 0, *head)
+        out[_HEAD : _HEAD + n] = payload
+        if flags & _F_BAD_CRC and n:
+            out[_HEAD] ^= 0x01
+        view = memoryview(out)[: _HEAD + n]
+        for peer in self._peers:
+            self._sock.sendto(view, peer)  # type: ignore[arg-type]
+        self.sent += 1
+        return int(time_on_air_us(mod, n))
+
+    def listen(self, mod: "tuple | None") -> None:  # type: ignore[type-arg]
+        if mod is not None:
+            mod = tuple(mod)
+        if mod == self._mod:
+            return
+        self._settle()
+        self._coming = []
+        self._mod = mod
+
+    def poll(self) -> "Any":
+        self._settle()
+        return self._heard.pop(0) if self._heard else None
+
+    def _settle(self) -> None:
+        from sim.ether import Heard, mod, sync_byte, time_on_air_us
+
+        now = time.ticks_us()
+        for _ in range(64):  # bounded: a flood cannot hold the radio here
+            if not self._poll.poll(0):
+                break
+            data = self._sock.recv(_HEAD + 256)
+            rx = self._mod
+            if rx is None or len(data) < _HEAD or data[0] != _MAGIC:
+                continue
+            _, freq, sf, bw, sw, flags, cr, n = struct.unpack_from(">BIBBBBBB", data, 0)
+            if (freq, sf, bw, sw) != (_khz(rx[0]), rx[1], _bw_index(rx[2]), sync_byte(rx[4])):
+                continue
+            if bool(flags & _F_IMPLICIT) != bool(rx[5]) or bool(flags & _F_INVERT_IQ) != bool(
+                rx[6]
+            ):
+                continue
+            implicit = bool(flags & _F_IMPLICIT)
+            crc = bool(flags & _F_CRC)
+            if implicit and (cr != rx[3] or crc != bool(rx[7]) or n != rx[9]):
+                continue
+            tx = mod(freq, sf, _BW_HZ[bw], cr, sw, implicit, False, crc, rx[8], n)
+            end = time.ticks_add(now, time_on_air_us(tx, n))
+            self._coming.append((end, bytes(data[_HEAD : _HEAD + n]), bool(flags & _F_BAD_CRC)))
+            self._coming.sort(key=lambda c: time.ticks_diff(c[0], now))
+        while self._coming and time.ticks_diff(now, self._coming[0][0]) >= 0:
+            _, payload, bad = self._coming.pop(0)
+            self._heard.append(Heard(payload, self.rssi_dbm, self.snr_db, not bad, True))
+
+    def close(self) -> None:
+        """Leave the sim ether."""
+        self._poll.unregister(self._sock)
+        self._sock.close()

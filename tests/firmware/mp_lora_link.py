@@ -53,7 +53,8 @@ def clock():
 
 
 def modem(radio=SX1276):
-    return make_modem(radio, None, lambda n: n)
+    # The API-level stand-in: the register-level radio is tests/sim/test_sx127x.py's.
+    return make_modem(radio, None, lambda n: n, module="sim.lora")
 
 
 def link(m, freq=G1, sf=9, bw=125, limiter=None, max_wait_s=60, nap=nap, **kw):
@@ -201,7 +202,7 @@ def local():
     sim.lora.present = True
     emit(
         "errors",
-        missing=error(lambda: make_modem(SX1276, None, lambda n: n, module="lora")),
+        missing=error(lambda: make_modem(SX1276, None, lambda n: n, module="lora_absent")),
         no_sync=error(lambda: make_modem(SX1262, None, lambda n: n, module="lora_nosync")),
         chip=error(lambda: make_modem(dict(SX1276, chip="rfm69"), None, lambda n: n)),
         ant_switch=error(lambda: make_modem(dict(SX1276, ant_switch=4), None, lambda n: n)),
