@@ -35,7 +35,7 @@ def lora_drivers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     try:
         return drivers.installed(tmp_path_factory.mktemp("lora-drivers"))
     except drivers.InstallError as e:
-        pytest.fail(str(e))
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="session")

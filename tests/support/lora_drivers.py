@@ -63,7 +63,10 @@ def served(index: str) -> Iterator[str]:
         return
     directory = Path(index)
     if not directory.is_dir():
-        raise InstallError(f"{ENV}={index}: neither a URL nor a directory")
+        raise InstallError(
+            f"{ENV}={index}: neither a URL nor a directory; set it (make test MIP_INDEX=...)"
+            " to a mip package index, a URL or a local directory"
+        )
     handler = functools.partial(_Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -135,6 +138,6 @@ def micropypath(*more: Path | str) -> str:
     try:
         lib = installed()
     except InstallError as e:
-        pytest.fail(str(e))
+        pytest.fail(str(e), pytrace=False)
     paths = [lib, *(more or (FIRMWARE, ROOT))]
     return ":".join(str(p) for p in paths)
