@@ -28,7 +28,10 @@ What is modelled (DS 4.1 and 6.4):
   it, so in RxContinuous each packet follows the one before, wrapping at
   256. RegFifoAddrPtr is moved only by the host's writes and by its own FIFO
   accesses, never by the receiver. A packet with a payload CRC error is
-  written like any other (RxDone and PayloadCrcError both set).
+  written like any other (RxDone and PayloadCrcError both set). Word of a
+  packet that ended before the receive began (a Heard's end_us, when the
+  Antenna gives one: the hub's comes after the packet) is not heard, nor is
+  what the Antenna still holds when the chip stops receiving.
 - RegIrqFlags (RxTimeout, RxDone, PayloadCrcError, ValidHeader, TxDone,
   CadDone, FhssChangeChannel, CadDetected), each cleared by writing 1;
   RegIrqFlagsMask: a masked interrupt is not raised at all (no flag, no DIO).
@@ -250,9 +253,10 @@ class SX127x:
         self._rx_ptr = 0  # where the receiver writes the next byte (FifoRxByteAddrPtr)
         self._tx_end: int | None = None  # ticks_us when the packet on air ends
         self._rx_deadline: int | None = None  # RxSingle's timeout, ticks_us
+        self._rx_since = 0  # ticks_us when this receive started
         self._levels = {"dio0": 0, "dio1": 0, "dio2": 0}
         self._listening = False
-        self.antenna.listen(None)
+        self._deaf()
 
     def select(self, low: bool) -> None:
         """NSS: True when pulled low (a transaction starts), False when released."""
@@ -440,8 +444,7 @@ class SX127x:
         base = r[_FIFO_TX_BASE]
         n = r[_PAYLOAD_LEN]
         payload = bytes(self.fifo[(base + i) & 0xFF] for i in range(n))
-        self.antenna.listen(None)
-        self._listening = False
+        self._deaf()
         airtime = self.antenna.transmit(self.modulation(True), payload, self.power_dbm())
         self.sent.append(payload)
         self.airtime_us = int(airtime)
@@ -450,6 +453,7 @@ class SX127x:
     def _start_rx(self, mode: int) -> None:
         self._rx_ptr = self.regs[_FIFO_RX_BASE]
         self._rx_deadline = None
+        self._rx_since = _ticks_us()
         if mode == _RX_SINGLE:
             r = self.regs
             symbols = ((r[_MODEM_CONFIG2] & 0x03) << 8) | r[_SYMB_TIMEOUT_LSB]
@@ -460,8 +464,15 @@ class SX127x:
     def _stop_rx(self) -> None:
         self._rx_deadline = None
         if self._listening:
-            self.antenna.listen(None)
-            self._listening = False
+            self._deaf()
+
+    def _deaf(self) -> None:
+        """Stop receiving: what the antenna still holds ended after the chip stopped
+        listening (or in the moment between), and is not heard."""
+        self.antenna.listen(None)
+        self._listening = False
+        while self.antenna.poll() is not None:
+            pass
 
     def _to_standby(self) -> None:
         r = self.regs
@@ -485,6 +496,9 @@ class SX127x:
             heard = self.antenna.poll()
             if heard is None:
                 break
+            end = getattr(heard, "end_us", None)  # when the ether says (None: not known)
+            if end is not None and _ticks_diff(end, self._rx_since) < 0:
+                continue  # word of a packet that ended before this receive began
             if self._receive(heard) and mode == _RX_SINGLE:
                 self._to_standby()
                 self._stop_rx()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import airtime
-from sim.ether import LoopbackAntenna, mod
+from sim.ether import Heard, LoopbackAntenna, mod
 from sim.sx127x import (
     PAYLOAD_CRC_ERROR,
     RX_DONE,
@@ -216,6 +216,43 @@ def test_continuous_receive_writes_each_packet_after_the_last() -> None:
     assert spi.reg(0x25) == (300 - 1) % 256, "wrapping at 256"
     assert spi.reg(0x0D) == 0, "RegFifoAddrPtr is the host's: the receiver leaves it"
     assert spi.reg(0x01) == 0x85, "still receiving"
+
+
+class LateAntenna:
+    """An antenna whose word of a packet comes late, as the hub's does (after the packet's
+    end and a grace); the test queues what poll() returns."""
+
+    def __init__(self) -> None:
+        self.queue: list[Heard] = []
+        self.listening: list[Any] = []
+
+    def listen(self, m: Any) -> None:
+        self.listening.append(m)
+
+    def transmit(self, m: Any, payload: bytes, power_dbm: int) -> int:
+        return 1000
+
+    def poll(self) -> Heard | None:
+        return self.queue.pop(0) if self.queue else None
+
+
+def test_word_of_a_packet_from_before_the_receive_is_not_heard() -> None:
+    ant = LateAntenna()
+    _c, spi = chip(ant)
+    spi.lora()
+    before = time.monotonic_ns() // 1000
+    time.sleep(0.002)
+    spi.write(0x01, 0x85)  # RxContinuous
+    assert ant.listening[-1] is not None
+    ant.queue.append(Heard(b"old", -60.0, 9.5, True, True, before))
+    assert spi.reg(0x12) == 0, "it ended before the chip listened: another receive's"
+    ant.queue.append(Heard(b"new", -60.0, 9.5, True, True, time.monotonic_ns() // 1000))
+    ant.queue.append(Heard(b"unknown end", -60.0, 9.5))
+    assert spi.reg(0x12) == RX_DONE | VALID_HEADER
+    assert spi.reg(0x13) == len(b"unknown end") and spi.reg(0x10) == 3
+    ant.queue.append(Heard(b"after", -60.0, 9.5))
+    spi.write(0x01, 0x81)  # Stdby: what the antenna still holds is not heard
+    assert ant.listening[-1] is None and ant.queue == []
 
 
 def test_a_masked_interrupt_is_not_raised() -> None:
