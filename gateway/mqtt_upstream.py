@@ -58,6 +58,8 @@ ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
 CHUNK = 500  # stats or availability messages in flight at once (memory, not speed)
 DISCOVER_AT_ONCE = 50  # nodes whose discovery configs are sent, then confirmed, together
 DISCOVERY_WAIT = 5.0  # seconds a chunk of discovery configs waits for forwarding to catch up
+_RSSI = frozenset({"rssi"})
+_SNR = frozenset({"snr"})
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ class MqttUpstream:
             frame = outbox.frame(stored)  # decoded on arrival, or when read back and checked
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-            self._heard_fields(stored.node, frame)
+            self._heard_fields(stored, frame)
         if self.mqtt.discovery:
             self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
         acks = Acks(client)
@@ -395,9 +397,15 @@ class MqttUpstream:
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
-    def _heard_fields(self, node: int, frame: frames.Frame) -> None:
+    def _heard_fields(self, stored: Stored, frame: frames.Frame) -> None:
+        node = stored.node
         have = self._fields.get(node, frozenset())
         fields = messages.published_field_set(frame)
+        # Link figures only from a radio: a UART node gets no RSSI or SNR sensors.
+        if stored.rssi is not None and "rssi" not in have:
+            fields = fields | _RSSI
+        if stored.snr is not None and "snr" not in have:
+            fields = fields | _SNR
         if not have.issuperset(fields):
             grown = have.union(fields)
             self._fields[node] = self._field_sets.setdefault(grown, grown)
