@@ -197,7 +197,18 @@ _RESET_REGISTERS = {
 _PACKET_TYPE_LORA = 1
 
 # LoRa bandwidth codes (DS 13.4.5.2): 500 kHz / d, as in firmware/airtime.py.
-_BW_DIVISOR = {0x06: 1, 0x05: 2, 0x04: 4, 0x03: 8, 0x0A: 12, 0x02: 16, 0x09: 24, 0x01: 32, 0x08: 48, 0x00: 64}
+_BW_DIVISOR = {
+    0x06: 1,
+    0x05: 2,
+    0x04: 4,
+    0x03: 8,
+    0x0A: 12,
+    0x02: 16,
+    0x09: 24,
+    0x01: 32,
+    0x08: 48,
+    0x00: 64,
+}
 
 # Standby with the 13 MHz RC oscillator, the crystal (or TCXO), and the
 # fallback modes' codes (DS 13.1.2, 13.1.11).
@@ -237,12 +248,12 @@ def _signed8(b: int) -> int:
 
 def _byte(x: float, lo: int, hi: int) -> int:
     """x rounded half up, clamped to lo..hi, as one register byte."""
-    n = int(math.floor(x + 0.5))
+    n: int = math.floor(x + 0.5)
     return min(max(n, lo), hi) & 0xFF
 
 
 def _now() -> int:
-    t: int = time.ticks_us()
+    t: int = time.ticks_us()  # type: ignore[assignment]  # ticks kept as int
     return t
 
 
@@ -253,8 +264,7 @@ def _after(t: int, deadline: int) -> bool:
 
 
 def _add(t: int, us: int) -> int:
-    r: int = time.ticks_add(t, us)
-    return r
+    return int(time.ticks_add(t, us))  # type: ignore[type-var]  # ticks kept as int
 
 
 class SX126x:
@@ -272,10 +282,10 @@ class SX126x:
         self.tcxo = tcxo
         self.buffer = bytearray(256)
         self.ignored = 0  # commands sent while BUSY was high (not executed)
-        self.counts: "dict[int, int]" = {}  # opcode: how many times it was executed
-        self.rejected: "list[int]" = []  # opcodes answered "command processing error"
-        self.warnings: "list[str]" = []  # datasheet advice a driver did not follow
-        self._handlers: "dict[str, list[Callable[[str], None]]]" = {}
+        self.counts: dict[int, int] = {}  # opcode: how many times it was executed
+        self.rejected: list[int] = []  # opcodes answered "command processing error"
+        self.warnings: list[str] = []  # datasheet advice a driver did not follow
+        self._handlers: dict[str, list[Callable[[str], None]]] = {}
         self._levels = {"dio1": 0, "dio2": 0, "dio3": 0, "busy": 0}
         self._selected = False
         self._skip = False  # this transaction is not being executed (BUSY, waking)
@@ -360,7 +370,8 @@ class SX126x:
         self.packet_type = 0  # GFSK
         self.rf_freq = 0
         self.mod_params = bytes((7, 0x04, 1, 0))  # SF7, 125 kHz, 4/5, no LDRO
-        self.packet_params = bytes((0, 8, 0, 0xFF, 1, 0))  # preamble 8, explicit, 255, CRC on, IQ standard
+        # Preamble 8, explicit header, 255 bytes, CRC on, standard IQ.
+        self.packet_params = bytes((0, 8, 0, 0xFF, 1, 0))
         self.tx_base = 0
         self.rx_base = 0
         self.rx_pointer = 0
@@ -372,7 +383,9 @@ class SX126x:
         self.dio2_rf_switch = False
         self.tcxo_delay_us = -1  # -1: DIO3 does not power a TCXO
         self.xosc_on = False
-        self.pa_config = bytes((0x04, 0x07, 0, 1) if self.variant == "sx1262" else (0x04, 0x00, 1, 1))
+        self.pa_config = bytes(
+            (0x04, 0x07, 0, 1) if self.variant == "sx1262" else (0x04, 0x00, 1, 1)
+        )
         self.tx_power = 14
         self.fallback = MODE_STDBY_RC
         self.stop_timer_on_preamble = False
@@ -381,10 +394,10 @@ class SX126x:
         self.packet_status = bytes(3)
         self._cmd_status = _CMD_OK
         self._tx_end = 0
-        self._tx_timeout_end: "int | None" = None
+        self._tx_timeout_end: int | None = None
         self._rx_single = False
-        self._rx_deadline: "int | None" = None
-        self._rx_mod: "tuple[Any, ...] | None" = None
+        self._rx_deadline: int | None = None
+        self._rx_mod: tuple[Any, ...] | None = None
 
     def _busy(self, now: int) -> bool:
         return self.mode == MODE_SLEEP or not _after(now, self._busy_until)
@@ -582,7 +595,7 @@ class SX126x:
         return status
 
     def _get(self, op: int) -> bytes:
-        if op == _GET_IRQ_STATUS or op == _GET_DEVICE_ERRORS:
+        if op in (_GET_IRQ_STATUS, _GET_DEVICE_ERRORS):
             v = self.irq if op == _GET_IRQ_STATUS else self.errors
             return bytes((v >> 8, v & 0xFF))
         if op == _GET_RX_BUFFER_STATUS:
@@ -606,7 +619,7 @@ class SX126x:
     def _execute(self, cmd: bytes, now: int) -> None:
         op = cmd[0]
         args = cmd[1:]
-        if op in _GETS or op == _READ_REGISTER or op == _READ_BUFFER:
+        if op in _GETS or op in (_READ_REGISTER, _READ_BUFFER):
             self.counts[op] = self.counts.get(op, 0) + 1
             self._cmd_status = _CMD_OK
             self._hold_busy(now, _BUSY_COMMAND_US)
@@ -631,7 +644,11 @@ class SX126x:
             self.irq &= ~(args[0] << 8 | args[1])
         elif op == _SET_DIO_IRQ_PARAMS:
             self.irq_mask = args[0] << 8 | args[1]
-            self.dio_masks = [args[2] << 8 | args[3], args[4] << 8 | args[5], args[6] << 8 | args[7]]
+            self.dio_masks = [
+                args[2] << 8 | args[3],
+                args[4] << 8 | args[5],
+                args[6] << 8 | args[7],
+            ]
         elif op == _SET_BUFFER_BASE_ADDRESS:
             self.tx_base, self.rx_base = args[0], args[1]
             self.rx_pointer = self.rx_base
@@ -666,7 +683,7 @@ class SX126x:
             self.regulator = args[0] & 1
         elif op == _SET_LORA_SYMB_NUM_TIMEOUT:
             pass  # RX symbol timeouts are not modelled
-        elif op == _CALIBRATE or op == _CALIBRATE_IMAGE:
+        elif op in (_CALIBRATE, _CALIBRATE_IMAGE):
             self._hold_busy(now, _BUSY_CALIBRATE_US)
         elif op == _SET_SLEEP:
             self._enter(MODE_STDBY_RC, now)
@@ -781,4 +798,3 @@ class SX126x:
         if row is not None:
             power = row[1] + power - row[0]
         return min(max(power, lo), hi)
-

@@ -21,7 +21,8 @@ class Heard:
 def time_on_air_us(mod, n):
     """SX126x DS 6.1.4: SF5/SF6 have 6.25 symbols after the preamble and no
     8 extra bits; SF7..12 the SX127x formula. LDRO when T_sym > 16 ms."""
-    freq, sf, bw_hz, cr, sync, implicit, iq, crc, preamble, _ = mod
+    sf, bw_hz, cr = mod[1], mod[2], mod[3]
+    implicit, crc, preamble = mod[5], mod[7], mod[8]
     d = 500_000 // bw_hz if 500_000 % bw_hz == 0 else round(500_000 / bw_hz)
     t_sym = (1 << (sf + 1)) * d
     ldro = 1 if t_sym > 16000 else 0

@@ -405,7 +405,9 @@ for sf in (6, 7, 9, 12):
     modem.start_recv(timeout_ms=1000)  # sends the packet parameters too
     modem.standby()
     for n in (0, 10, 51, 255):
-        agree.append([sf, n, modem.get_time_on_air_us(n), chip.symbols_x4(n) * chip.symbol_us() // 4])
+        agree.append(
+            [sf, n, modem.get_time_on_air_us(n), chip.symbols_x4(n) * chip.symbol_us() // 4]
+        )
 emit("chip_airtime", agree=agree)
 
 # -- single receive: a packet that ends between the driver's two status reads
@@ -441,8 +443,13 @@ for opens_after in (1, 2):  # 1: between the two reads; 2: before a poll
     gate.open = True
     spy = Spy(chip, gate)
     modem = lora.SX1262(
-        spy, Pin(chip, "cs"), Pin(chip, "busy"), dio1=Pin(chip, "dio1"),
-        reset=Pin(chip, "reset"), lora_cfg=dict(FAST, output_power=14), **HELTEC_V3
+        spy,
+        Pin(chip, "cs"),
+        Pin(chip, "busy"),
+        dio1=Pin(chip, "dio1"),
+        reset=Pin(chip, "reset"),
+        lora_cfg=dict(FAST, output_power=14),
+        **HELTEC_V3,
     )
     modem.start_recv(timeout_ms=300)
     gate.open = False
@@ -450,5 +457,7 @@ for opens_after in (1, 2):  # 1: between the two reads; 2: before a poll
     time.sleep_us(toa + 1000)  # on air and over; the chip has not seen it yet
     spy.n = opens_after
     got = poll_until(modem, 1000)
-    race.append([opens_after, hexs(got) if got else None, chip.stats[0], chip.antenna.inner.listens])
+    race.append(
+        [opens_after, hexs(got) if got else None, chip.stats[0], chip.antenna.inner.listens]
+    )
 emit("single_receive_race", race=race)
