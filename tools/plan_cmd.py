@@ -185,7 +185,9 @@ class Model:
     supply: power.Supply
     usable_mah: float | None
     sgp40: bool
-    switched: bool  # the board switches the sensors' supply off while the node sleeps
+    # The board switches the sensors' supply off while the node sleeps (not with an SGP40:
+    # the node keeps it powered to sample it between cycles, firmware/node.py).
+    switched: bool
     unknown: list[str] = field(default_factory=list)  # what is not counted: an upper bound
 
 
@@ -229,7 +231,7 @@ def model_of(board: Board, cfg: nodeconfig.Config, opts: Options) -> Model | Non
         supply,
         usable,
         "sgp40" in kinds,
-        board.data["sensor_power"] is not None,
+        board.data["sensor_power"] is not None and "sgp40" not in kinds,
         unknown,
     )
 
@@ -277,7 +279,7 @@ def estimate(
             mcu_sleep, rail = m.mcu.nap_ma.value * 1000, power.RAIL_3V3
         sleep[rail] += mcu_sleep
         sleep[power.RAIL_3V3] += m.radio.sleep_ua.value
-        powered = not m.switched or m.sgp40
+        powered = not m.switched
         for s in cfg.sensors:
             sensor = power.SENSORS[s.kind]
             if powered or sensor.rail != power.RAIL_3V3:
@@ -295,7 +297,7 @@ def estimate(
                 power.SENSORS["sgp40"].measure_ma.value,
             )
         )
-        loads.append(power.Load("waking for them", samples * power.SGP40_WAKE.value, active))
+        loads.append(power.Load("MCU, for those samples", samples * power.SGP40_WAKE.value, active))
     avg = {
         rail: power.average_ua(
             [load for load in loads if load.rail == rail], awake_ms, sleep[rail], cfg.interval_s
