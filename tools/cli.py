@@ -50,6 +50,7 @@ def _commands() -> list[Command]:
         export_cmd,
         flash_cmd,
         gateway_cmd,
+        mip_index,
         plan_cmd,
     )
 
@@ -58,6 +59,7 @@ def _commands() -> list[Command]:
         *gateway_cmd.COMMANDS,
         *export_cmd.COMMANDS,
         *flash_cmd.COMMANDS,
+        *mip_index.COMMANDS,
         *boards_cmd.COMMANDS,
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
