@@ -43,12 +43,21 @@ class _Parser(argparse.ArgumentParser):
 def _commands() -> list[Command]:
     # Imported here so that `meteolink --help` stays fast and a command's
     # optional dependencies load only when that command runs.
-    from meteolink.tools import boards_cmd, codec_cmd, demo, export_cmd, flash_cmd, gateway_cmd
+    from meteolink.tools import (
+        boards_cmd,
+        codec_cmd,
+        demo,
+        export_cmd,
+        flash_cmd,
+        gateway_cmd,
+        nodes_cmd,
+    )
 
     return [
         *codec_cmd.COMMANDS,
         *gateway_cmd.COMMANDS,
         *export_cmd.COMMANDS,
+        *nodes_cmd.COMMANDS,
         *flash_cmd.COMMANDS,
         *boards_cmd.COMMANDS,
         *demo.COMMANDS,
