@@ -136,7 +136,9 @@ class Acceptor:
                     node,
                     e,
                 )
-                return Decision(Outcome.MIC_FAILED, node, error=e)
+                return Decision(
+                    Outcome.MIC_FAILED, node, error=e, window=self._mic_failed(node, key)
+                )
             if e.reason == "crc":
                 return Decision(Outcome.CRC_ERROR, error=e)
             log.debug("%s: bad frame: %s", source, e)
@@ -210,8 +212,27 @@ class Acceptor:
             return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window)
         age = f.raw(frames.AGE)
         taken = now - (frames.to_value(frames.AGE, age) if age is not None else 0)
+        _started(window, f, taken)
         reading = Reading(node, f.seq, now, taken, bytes(data), rssi, snr, epoch)
         return Decision(Outcome.ACCEPTED, node, f, reading, ack, window)
+
+    def _mic_failed(self, node: int, key: bytes | None) -> SequenceWindow | None:
+        """Count a frame whose MIC failed in its node's window, stored with it; the window.
+
+        Only a listed node has a key, so this keeps no more windows than there are
+        listed nodes. A node never heard gets its window here (the key it will be
+        judged by): a node mounted with the wrong key shows in `meteolink nodes`.
+        """
+        if self.config.node(node) is None:
+            return None
+        epoch, window = self._windows.get(node) or (0, SequenceWindow())
+        window.mic_failures += 1
+        self._windows[node] = (epoch, window)
+        # The key id the window belongs to stays as it was: a new key's first good
+        # frame must still find the old one and start the counter afresh.
+        self._keys.setdefault(node, key_id(key))
+        self._changed.add(node)
+        return window
 
     def _ack_again(self, node: int, now: float) -> bool:
         """Whether a duplicate of node's may be acknowledged again now.
@@ -257,3 +278,16 @@ class Acceptor:
         }
         self._changed = set()
         return changed
+
+
+def _started(window: SequenceWindow, f: frames.Frame, taken: float) -> None:
+    """Note the reading a node took when it started, if f is one: its `boot` flag (a cold
+    boot: the counter jumped) or a reset cause in its `status` (a watchdog, a brown-out:
+    any start that was not a wake from deep sleep). A backlog reading resent later keeps
+    both, and its own time: the newest start is kept, whatever the order they arrive in."""
+    status = f.raw(frames.STATUS)
+    cause = status & frames.STATUS_RESET_MASK if status is not None else frames.RESET_SLEEP
+    if not (cause or f.flags & frames.FLAG_BOOT):
+        return
+    if window.started is None or taken >= window.started:
+        window.started, window.start_cause = taken, cause

@@ -51,6 +51,7 @@ def _commands() -> list[Command]:
         flash_cmd,
         gateway_cmd,
         mip_index,
+        nodes_cmd,
         plan_cmd,
     )
 
@@ -58,6 +59,7 @@ def _commands() -> list[Command]:
         *codec_cmd.COMMANDS,
         *gateway_cmd.COMMANDS,
         *export_cmd.COMMANDS,
+        *nodes_cmd.COMMANDS,
         *flash_cmd.COMMANDS,
         *mip_index.COMMANDS,
         *boards_cmd.COMMANDS,
