@@ -214,11 +214,30 @@ class SerialInput:
 
 
 def _why(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.errno == errno.EACCES:
+    """Why a port cannot be opened or read, in the gateway's words, not pyserial's.
+
+    pyserial says "could not open port X: [Errno 2] No such file or directory: 'X'",
+    "Could not configure port: (25, 'Inappropriate ioctl for device')" or "Could not
+    exclusively lock port X: [Errno 11] ...": a technician needs what to do.
+    """
+    text = str(e)
+    number = e.errno if isinstance(e, OSError) else None
+    if number == errno.EACCES:
         return "permission denied: add the service's user to the dialout group"
+    if number in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return f"no such device: is the board plugged in? ({FIND_PORTS})"
+    if "exclusively lock" in text or number == errno.EBUSY:
+        return "another program has the port open (a terminal program, or a second gateway)"
+    if "Could not configure port" in text:
+        return "not a serial port (give the board's /dev/serial/by-id/ name)"
+    if number == errno.EPERM:
+        return (
+            "operation not permitted: the service may open only ttyUSB*, ttyACM*, ttyAMA0"
+            " and ttyS0 (DeviceAllow in its unit)"
+        )
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
-    return str(e)
+    return text
 
 
 def create(config: Config, ports: tuple[SerialPort, ...], feed: Feed) -> list[Input]:
