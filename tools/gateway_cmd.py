@@ -49,8 +49,17 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="a serial port to read, e.g. /dev/serial/by-id/...; repeatable; replaces [[serial]]",
     )
     p.add_argument("--mqtt", metavar="URL", help="mqtt[s]://[user:password@]host[:port]")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every frame turned away")
-    p.add_argument("--check", action="store_true", help="check the configuration, then exit")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say every reading accepted and every frame turned away, and why",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration, its serial ports and data directory, then exit",
+    )
 
 
 def load_config(args: argparse.Namespace) -> Config:
