@@ -47,6 +47,37 @@ def values(frame: frames.Frame) -> str:
     return ", ".join(said) or "no values"
 
 
+class _Accepted:
+    """An accepted reading's line, made when logging formats it."""
+
+    __slots__ = ("decision", "node", "rssi", "snr", "source")
+
+    def __init__(
+        self, node: str, source: str, decision: Decision, rssi: int | None, snr: float | None
+    ) -> None:
+        self.node, self.source, self.decision, self.rssi, self.snr = (
+            node,
+            source,
+            decision,
+            rssi,
+            snr,
+        )
+
+    def __str__(self) -> str:
+        d = self.decision
+        assert d.frame is not None and d.reading is not None
+        line = f"{self.source}: {self.node} seq {d.frame.seq}: accepted: {values(d.frame)}"
+        radio = [] if self.rssi is None else [f"RSSI {self.rssi} dBm"]
+        if self.snr is not None:  # LoRa's; a BLE advert has an RSSI alone
+            radio.append(f"SNR {self.snr:g} dB")
+        if radio:
+            line += "; " + ", ".join(radio)
+        age = d.reading.received - d.reading.taken
+        if age > 0:
+            line += f"; taken {age:g} s before it was heard (from the node's backlog)"
+        return line
+
+
 class FrameLog:
     """Says each frame's fate at debug level, throttled per input and kind."""
 
@@ -74,13 +105,8 @@ class FrameLog:
         say = self._say.say
         key = (source, outcome)
         if outcome is Outcome.ACCEPTED and d.frame is not None and d.reading is not None:
-            line = f"{source}: {self._node(d.node)} seq {d.frame.seq}: accepted: {values(d.frame)}"
-            if rssi is not None:
-                line += f"; RSSI {rssi} dBm, SNR {snr:g} dB"
-            age = d.reading.received - d.reading.taken
-            if age > 0:
-                line += f"; taken {age:g} s before it was heard (from the node's backlog)"
-            say(key, now, "%s", line)
+            # Built only if said: a flood of readings held back costs no formatting.
+            say(key, now, "%s", _Accepted(self._node(d.node), source, d, rssi, snr))
         elif outcome is Outcome.DUPLICATE and d.frame is not None:
             node = self._node(d.node)
             say(key, now, "%s: %s seq %d: heard again: stored already", source, node, d.frame.seq)

@@ -66,6 +66,7 @@ def test_verbose_says_each_reading_accepted_and_each_frame_turned_away_with_why(
         gw.receive(bytes(crc), source="serial:/dev/ttyACM0")
         gw.receive(good[:5], source=PORT)
         gw.noise(PORT, frames.FrameError("cobs", "COBS record cut inside a block"))
+        gw.receive(reading(8, 501), source="ble", rssi=-70)  # an advert: RSSI, no SNR
     assert said(caplog) == [
         f"{PORT}: node 7 (school roof) seq 41: accepted: temperature 21.53 °C,"
         " humidity 45.2 %RH, battery 3.91 V; RSSI -112 dBm, SNR -9.25 dB",
@@ -79,6 +80,8 @@ def test_verbose_says_each_reading_accepted_and_each_frame_turned_away_with_why(
         "serial:/dev/ttyACM0: rejected: CRC mismatch (noise, a collision or a weak link)",
         f"{PORT}: not a frame: frame cut short: 5 bytes, needs 6",
         f"{PORT}: line noise: COBS record cut inside a block",
+        "ble: node 8 seq 501: accepted: temperature 2.1 °C, humidity 80 %RH, battery 3.1 V;"
+        " RSSI -70 dBm",
     ]
     assert clock.now == NOW
 
