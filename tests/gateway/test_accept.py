@@ -154,14 +154,14 @@ def test_a_flood_of_forged_or_replayed_frames_is_a_few_log_lines_that_count_the_
         for i in range(1000):
             d = a.judge(old_frame, source="t", now=NOW + 12 + i / 100)
             assert d.outcome is Outcome.REJECTED
-        # A minute on, the next of each says how many it stood for.
+        # A minute on, the next replay says how many it stood for. A forgery is said
+        # again only because a genuine frame (at +11) passed between (issue 11).
         a.judge(forged, source="t", now=NOW + 100)
         a.judge(old_frame, source="t", now=NOW + 100)
     lines = [r.getMessage() for r in caplog.records]
     mic = [m for m in lines if "forged, or a wrong key" in m]
     old = [m for m in lines if "rejected" in m and "counter" in m]
     assert len(mic) == 2 and len(old) == 2, lines
-    assert "999 more like it" in mic[1]
     assert "999 more like it" in old[1]
 
 
