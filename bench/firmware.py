@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from meteolink.firmware import airtime, frames
+from meteolink.tools import power
 from meteolink.tools.pseudo_terminal import PseudoTerminal
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,39 +181,39 @@ V_OUT = 3.3
 SELF_DISCHARGE = 0.03  # per year, alkaline (assumed)
 INTERVAL_S = 600  # the firmware's default interval_s (firmware/node_config.py)
 SF, BW_KHZ, CR = 9, 125, 5
+# The chips' figures are tools/power.py's, the ones `meteolink plan` uses, with their sources.
+_ESP32, _SX1276, _BME280 = power.MCUS["ESP32"], power.RADIOS["sx1276"], power.SENSORS["bme280"]
 # ESP32 deep sleep, RTC timer (ESP32 datasheet: 10 µA) + SX1276 sleep (datasheet: 0.2 µA)
 # + BME280 sleep (datasheet: 0.1 µA) + the converter's quiescent current and leakage
 # (assumed: 1 µA); the battery divider is switched off while asleep.
-I_SLEEP_UA = 10 + 0.2 + 0.1 + 1
-BOOT_MS = 300  # assumed: ESP32 wake from deep sleep into main.py: ROM, 2nd stage, VM, imports
-I_BOOT_MA = 40  # assumed: as running the firmware
-I_ACTIVE_MA = 40  # ESP32 at 160 MHz, radio off (ESP32 datasheet, modem sleep: 27-44 mA)
+I_SLEEP_UA = _ESP32.sleep_ua.value + _SX1276.sleep_ua.value + _BME280.idle_ua.value + 1
+BOOT_MS = _ESP32.boot_ms.value  # assumed: ESP32 wake from deep sleep into main.py
+I_BOOT_MA = _ESP32.active_ma.value  # assumed: as running the firmware
+I_ACTIVE_MA = _ESP32.active_ma.value  # ESP32 at 160 MHz, radio off (datasheet: 27-44 mA)
 # SX1276 PA_BOOST at +17 dBm (datasheet IDDT: 87 mA) + the ESP32 idling meanwhile (assumed 20 mA)
-I_TX_MA = 87 + 20
-I_CONVERT_MA = 0.8  # assumed: ESP32 light sleep during the BME280's conversion
+I_TX_MA = _SX1276.tx_ma.value + 20
+I_CONVERT_MA = _ESP32.nap_ma.value  # ESP32 light sleep during the BME280's conversion
 # assumed: bytecode on a 160 MHz Xtensa vs the unix port on x86-64 (docs/protocol.md: 50-100)
 CPU_SLOWDOWN = 60
-BME280_CONVERT_MS = 10  # forced mode, x1 oversampling (BME280 datasheet: 9.3 ms max)
+BME280_CONVERT_MS = _BME280.measure_ms  # forced mode, x1 oversampling (datasheet: 9.3 ms max)
 
 
 def battery_life(cpu_us: float, frame_len: int) -> dict[str, float]:
+    """The estimate, with tools/power.py's arithmetic (the same as `meteolink plan`'s)."""
     airtime_ms = airtime.time_on_air_us(frame_len, SF, BW_KHZ, CR) / 1000
     cpu_ms = cpu_us / 1000 * CPU_SLOWDOWN
-    awake_ms = BOOT_MS + cpu_ms + BME280_CONVERT_MS + airtime_ms
-    charge_uas = (
-        BOOT_MS * I_BOOT_MA
-        + cpu_ms * I_ACTIVE_MA
-        + airtime_ms * I_TX_MA
-        + BME280_CONVERT_MS * I_CONVERT_MA
-        + (INTERVAL_S * 1000 - awake_ms) * I_SLEEP_UA / 1000
-    )  # µA·s per cycle (mA·ms), at 3.3 V
-    load_ua = charge_uas / INTERVAL_S
+    loads = [
+        power.Load("boot", BOOT_MS, I_BOOT_MA),
+        power.Load("firmware", cpu_ms, I_ACTIVE_MA),
+        power.Load("measurement", BME280_CONVERT_MS, I_CONVERT_MA),
+        power.Load("transmitting", airtime_ms, I_TX_MA),
+    ]
+    awake_ms = sum(load.ms for load in loads)
+    load_ua = power.average_ua(loads, awake_ms, I_SLEEP_UA, INTERVAL_S)  # at 3.3 V
     # The converter draws from the pack what the load takes at 3.3 V, scaled by the
     # voltages and its losses.
-    pack_ua = load_ua * V_OUT / (MEAN_PACK_V * CONVERTER_EFFICIENCY)
+    pack_ua = power.Supply("switching", MEAN_PACK_V, CONVERTER_EFFICIENCY).battery_ua(load_ua)
     usable_mah = NOMINAL_MAH * USABLE_SHARE
-    years = usable_mah * 1000 / pack_ua / 8766
-    years_sd = years / (1 + SELF_DISCHARGE * years)
     return {
         "airtime_ms": airtime_ms,
         "cpu_ms": cpu_ms,
@@ -220,7 +221,7 @@ def battery_life(cpu_us: float, frame_len: int) -> dict[str, float]:
         "load_ua": load_ua,
         "pack_ua": pack_ua,
         "usable_mah": usable_mah,
-        "years": years_sd,
+        "years": power.life_years(usable_mah, pack_ua, SELF_DISCHARGE),
     }
 
 

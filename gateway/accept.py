@@ -70,6 +70,7 @@ class Decision(NamedTuple):
     ack: bytes | None = None  # to send back once the reading is committed
     window: SequenceWindow | None = None  # the node's window after this frame (its tallies)
     error: FrameError | None = None  # why a frame was not decoded
+    verdict: Verdict | None = None  # the sequence window's, for a frame that reached it
 
 
 def key_id(key: bytes | None) -> str:
@@ -99,6 +100,9 @@ class Acceptor:
         self._changed: set[int] = set()
         # Forged and replayed frames cost nothing to send: their lines are throttled.
         self._warn = Throttle(log)
+        # Keyed nodes whose frames fail the MIC: said once, then counted here until one
+        # passes (only listed nodes have keys, so this stays as small as [nodes]).
+        self._mic_failing: dict[int, int] = {}
         # node -> when, within its interval; the node acknowledged longest ago first
         self._duplicate_acks: dict[int, list[float]] = {}
 
@@ -122,28 +126,53 @@ class Acceptor:
             return Decision(Outcome.MALFORMED, error=e)
         cfg = self.config.node(node)
         if cfg is None and self.config.unknown_nodes == "reject":
-            log.debug("%s: frame from unlisted node %d turned away", source, node)
             return Decision(Outcome.UNKNOWN, node)
         key = cfg.key if cfg is not None else None
         try:
             f = frames.decode(data, key)
         except FrameError as e:
             if e.reason in ("mic", "no_mic"):
-                self._warn.warning(
-                    (node, "mic"),
-                    now,
-                    "node %d: frame rejected: %s (forged, or a wrong key)",
-                    node,
-                    e,
+                self._say_mic_failed(node, e)
+                return Decision(
+                    Outcome.MIC_FAILED, node, error=e, window=self._mic_failed(node, key)
                 )
-                return Decision(Outcome.MIC_FAILED, node, error=e)
             if e.reason == "crc":
                 return Decision(Outcome.CRC_ERROR, error=e)
-            log.debug("%s: bad frame: %s", source, e)
             return Decision(Outcome.MALFORMED, error=e)
+        if key is not None and self._mic_failing:
+            self._mic_passed(node)
         if f.flags & frames.FLAG_ACK:
             return Decision(Outcome.HEARD_ACK, f.node, f)
         return self._sequence(f, data, now, rssi, snr, key, can_reply)
+
+    def _say_mic_failed(self, node: int, error: FrameError) -> None:
+        """Say a node's frames fail the MIC once, not with every frame: a node flashed
+        with another key sends one a cycle for as long as nobody comes, and a forger as
+        many as they like. Said again once a frame of the node has passed."""
+        failed = self._mic_failing.get(node)
+        self._mic_failing[node] = (failed or 0) + 1
+        if failed is not None:
+            return
+        if error.reason == "no_mic":
+            why = f"it has no MIC, and [nodes.{node}] has a key"
+        else:
+            why = f"its MIC does not match the key in [nodes.{node}]"
+        log.warning(
+            "node %d: frame rejected: %s (forged, or a wrong key); said once, until a frame"
+            " of node %d passes the check again",
+            node,
+            why,
+            node,
+        )
+
+    def _mic_passed(self, node: int) -> None:
+        failed = self._mic_failing.pop(node, None)
+        if failed is not None:
+            log.info(
+                "node %d: its frames pass the MIC check again, after %d that failed it",
+                node,
+                failed,
+            )
 
     def _sequence(
         self,
@@ -195,7 +224,7 @@ class Acceptor:
                 verdict.value,
                 window.highest,
             )
-            return Decision(Outcome.REJECTED, node, f, window=window)
+            return Decision(Outcome.REJECTED, node, f, window=window, verdict=verdict)
         # Sent only after the commit that makes the reading safe; a duplicate
         # is acknowledged again (the first ack may be lost), but only as often
         # as a node could need it.
@@ -207,11 +236,30 @@ class Acceptor:
         ):
             ack = frames.encode_ack(node, f.seq, key)
         if verdict is Verdict.DUPLICATE:
-            return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window)
+            return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window, verdict=verdict)
         age = f.raw(frames.AGE)
         taken = now - (frames.to_value(frames.AGE, age) if age is not None else 0)
+        _started(window, f, taken)
         reading = Reading(node, f.seq, now, taken, bytes(data), rssi, snr, epoch)
-        return Decision(Outcome.ACCEPTED, node, f, reading, ack, window)
+        return Decision(Outcome.ACCEPTED, node, f, reading, ack, window, verdict=verdict)
+
+    def _mic_failed(self, node: int, key: bytes | None) -> SequenceWindow | None:
+        """Count a frame whose MIC failed in its node's window, stored with it; the window.
+
+        Only a listed node has a key, so this keeps no more windows than there are
+        listed nodes. A node never heard gets its window here (the key it will be
+        judged by): a node mounted with the wrong key shows in `meteolink nodes`.
+        """
+        if self.config.node(node) is None:
+            return None
+        epoch, window = self._windows.get(node) or (0, SequenceWindow())
+        window.mic_failures += 1
+        self._windows[node] = (epoch, window)
+        # The key id the window belongs to stays as it was: a new key's first good
+        # frame must still find the old one and start the counter afresh.
+        self._keys.setdefault(node, key_id(key))
+        self._changed.add(node)
+        return window
 
     def _ack_again(self, node: int, now: float) -> bool:
         """Whether a duplicate of node's may be acknowledged again now.
@@ -257,3 +305,16 @@ class Acceptor:
         }
         self._changed = set()
         return changed
+
+
+def _started(window: SequenceWindow, f: frames.Frame, taken: float) -> None:
+    """Note the reading a node took when it started, if f is one: its `boot` flag (a cold
+    boot: the counter jumped) or a reset cause in its `status` (a watchdog, a brown-out:
+    any start that was not a wake from deep sleep). A backlog reading resent later keeps
+    both, and its own time: the newest start is kept, whatever the order they arrive in."""
+    status = f.raw(frames.STATUS)
+    cause = status & frames.STATUS_RESET_MASK if status is not None else frames.RESET_SLEEP
+    if not (cause or f.flags & frames.FLAG_BOOT):
+        return
+    if window.started is None or taken >= window.started:
+        window.started, window.start_cause = taken, cause

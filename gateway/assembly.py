@@ -25,7 +25,7 @@ from meteolink.gateway.config import Config
 from meteolink.gateway.parts import INPUTS, UPSTREAMS, MissingDependency, Part
 from meteolink.gateway.service import Gateway
 
-__all__ = ["INPUTS", "UPSTREAMS", "MissingDependency", "Part", "build", "plan"]
+__all__ = ["INPUTS", "UPSTREAMS", "MissingDependency", "Part", "build", "check", "plan"]
 
 
 def _asked(config: Config, table: dict[str, Part]) -> Iterator[tuple[str, Part, ModuleType]]:
@@ -47,6 +47,22 @@ def plan(config: Config, table: dict[str, Part]) -> list[str]:
         if settings is not None:
             lines += parts.module(part).plan(settings)
     return lines
+
+
+def check(config: Config, table: dict[str, Part]) -> list[str]:
+    """What is wrong on this machine with what config asks of a table's parts, a line each.
+
+    For `meteolink gateway --check`: a part's module may have check(settings)
+    (a serial port that is not there); nothing is opened, no optional package
+    is imported.
+    """
+    problems: list[str] = []
+    for name, part in table.items():
+        settings = config.parts.get(name)
+        module = parts.module(part)
+        if settings is not None and hasattr(module, "check"):
+            problems += module.check(settings)
+    return problems
 
 
 def build(config: Config, *, clock: Callable[[], float] = time.time) -> Gateway:

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, Table
+from meteolink.gateway.lograte import VERBOSE_BURST, Throttle
 from meteolink.gateway.roles import Feed, Input, Receiver
 
 if TYPE_CHECKING:
@@ -155,6 +156,8 @@ class BleInput:
         self._backoff = backoff or Backoff(first=1.0, cap=60.0)
         self._backend = backend
         self._clock = clock
+        # -v: a line per advert of ours, at most VERBOSE_BURST a minute (anyone may advertise)
+        self._say = Throttle(log, burst=VERBOSE_BURST, level=logging.DEBUG)
         # address -> (the last frame heard from it, when it was last heard)
         self._last: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
         self._adverts = 0  # every advert from every device: the idle watchdog's pulse
@@ -178,7 +181,9 @@ class BleInput:
             address = device.address
             if not frames.MIN_FRAME <= len(frame) <= frames.MAX_FRAME:
                 self.wrong_length += 1
-                log.debug(
+                self._say.say(
+                    "length",
+                    self._clock(),
                     "%s: %s: %d bytes under company id 0x%04X cannot be a frame (%d to %d)",
                     self.name,
                     address,
@@ -198,7 +203,16 @@ class BleInput:
             if len(self._last) > self._max_devices:
                 self._last.popitem(last=False)
             self.delivered += 1
-            log.debug("%s: %s: %s, rssi %s", self.name, address, frame.hex(), adv.rssi)
+            if log.isEnabledFor(logging.DEBUG):
+                self._say.say(
+                    "advert",
+                    now,
+                    "%s: %s: %s, RSSI %s dBm",
+                    self.name,
+                    address,
+                    frame.hex(),
+                    adv.rssi,
+                )
             self._receive(frame, source=self.name, rssi=adv.rssi, snr=None, reply=None)
         except Exception:
             log.exception("%s: an advertisement could not be handled", self.name)

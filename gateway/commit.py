@@ -42,6 +42,10 @@ T = TypeVar("T")
 BATCH_MAX = 512  # a batch this long is committed at once, without waiting out the interval
 BACKLOG_MAX = 2 * BATCH_MAX  # readings awaiting their commit before inputs stop reading
 HEALTHY_LAG = 20.0  # seconds a commit may take before the watchdog stops being fed
+# Seconds at most before the tallies of frames that store nothing (rejected, a failed
+# MIC) are committed: nothing wakes the committer for them, and `meteolink nodes`
+# reads them from the store. One write per period under a flood of them, none idle.
+TALLIES_EVERY = 5.0
 
 # {node: (epoch, window, key id)}: the windows to commit with a batch
 Windows = dict[int, tuple[int, SequenceWindow, str]]
@@ -206,12 +210,15 @@ class Committer:
         from one commit's start to the next one's: at most one SD-card write
         per interval however fast frames come, and a reading waits at most
         that long for its transaction to start. A batch that fills up goes
-        at once.
+        at once. Unwoken, it looks every TALLIES_EVERY seconds for windows
+        that changed without a reading (commit_once() does nothing if none).
         """
         loop = asyncio.get_running_loop()
         last = -math.inf
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(TALLIES_EVERY):
+                    await self._wake.wait()
             self._wake.clear()
             early = last + self._interval - loop.time()
             if early > 0 and len(self._batch) < BATCH_MAX:

@@ -11,11 +11,18 @@ Decisions, and the Home Assistant (HA) behaviour behind them:
   topic"), and entity ids must be lowercase slugs; names from the config such
   as "Cēsis skola / jumts" are shown, never parsed. safe_id() is for the one id
   that has no number: a gateway's.
-- Every gateway hearing a node publishes byte-identical configs: retained
-  configs overwrite each other, so anything gateway-specific (the gateway
-  name, via_device, the gateway's status topic) would make them flip-flop with
-  whichever gateway published last. The nodes' devices therefore have no
-  via_device; each gateway gets its own device from gateway_discovery().
+- A node's device names the gateway that announced it as its via_device, so
+  Home Assistant shows each station under its gateway ("Connected via"),
+  where a technician looks for it. That is the one gateway-specific part of
+  a node's configs: retained configs overwrite each other, so with several
+  gateways hearing one node the link follows whichever announced it last
+  (a change of one device-registry field, on a restart or a birth message,
+  never per reading). Nothing else of the gateway (its name in a payload,
+  its status topic) goes in. Each gateway gets its own device from
+  gateway_discovery().
+- RSSI and SNR sensors exist only for a node whose readings carried them
+  (heard over a radio: a LoRa bridge, BLE). A node on a UART cable has no
+  link figures, and an entity that stays "unknown" forever is noise.
 - Availability is the node's topic alone. Listing the gateway's LWT as well
   would, with availability_mode "all", make a node unavailable when any one of
   several gateways hearing it goes down (and which gateway is listed would
@@ -149,11 +156,11 @@ def discovery(
     """[(config topic, JSON payload)] for node's sensors, to publish retained, QoS 1.
 
     fields: the field names the node has sent (pass every one seen so far, or
-    an entity disappears when a sensor fails); status and age are skipped, and
-    RSSI and SNR are always added as diagnostics. name and location are shown
-    in HA (location as the suggested area) and never enter an id. gateway is
-    checked but deliberately left out of every payload (see the module
-    docstring), so that all gateways publish the same bytes. expire_after:
+    an entity disappears when a sensor fails); status and age are skipped;
+    "rssi" and "snr" (give them when the node's readings carried them) become
+    diagnostics. name and location are shown in HA (location as the suggested
+    area) and never enter an id. gateway becomes the device's via_device, the
+    device of gateway_discovery() (see the module docstring). expire_after:
     seconds without a state message after which HA shows the sensors
     unavailable; give it a few of the node's longest intervals.
 
@@ -173,6 +180,7 @@ def discovery(
     }
     if location and location.strip():
         device["suggested_area"] = location.strip()
+    device["via_device"] = _gateway_device(gateway)
     common: dict[str, Any] = {
         # The node's topic only: see the module docstring for why not the gateway's.
         "availability": [
@@ -250,7 +258,7 @@ def gateway_discovery(
     config = {
         "default_entity_id": "binary_sensor." + re.sub("[-_]+", "_", object_id.lower()),
         "device": {
-            "identifiers": [f"meteolink_gateway_{gid}"],
+            "identifiers": [_gateway_device(gateway)],
             "manufacturer": "meteolink",
             "model": "meteolink gateway",
             "name": f"meteolink gateway {gateway}",
@@ -270,9 +278,14 @@ def gateway_discovery(
     return [(topic, _dump(config))]
 
 
+def _gateway_device(gateway: str) -> str:
+    """The identifier of a gateway's device: a node's via_device."""
+    return f"meteolink_gateway_{safe_id(gateway)}"
+
+
 def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
     """(field, how to show it, display precision), in a fixed order: the FIELDS
-    table's, then other names sorted, then the diagnostics."""
+    table's, then other names sorted, then the diagnostics among fields."""
     wanted = set()
     for field in fields:
         if not isinstance(field, str) or not _FIELD_NAME.fullmatch(field):
@@ -280,6 +293,7 @@ def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
                 f"field name {field!r} is not lowercase letters and digits joined by single _"
             )
         wanted.add(field)
+    links = [(f, spec) for f, spec in _DIAGNOSTICS.items() if f in wanted]
     wanted -= NOT_SENSORS | _DIAGNOSTICS.keys()
     order = {spec[0]: i for i, spec in enumerate(frames.FIELDS)}
     out = []
@@ -291,7 +305,7 @@ def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
             precision = 0  # unknown ids arrive as raw integers
         generic = _Sensor(field.replace("_", " ").capitalize())
         out.append((field, _SENSORS.get(field, generic), precision))
-    out.extend((field, sensor, precision) for field, (sensor, precision) in _DIAGNOSTICS.items())
+    out.extend((field, sensor, precision) for field, (sensor, precision) in links)
     return out
 
 

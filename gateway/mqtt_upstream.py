@@ -26,10 +26,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import ipaddress
 import itertools
 import logging
 import math
+import re
+import socket
 import ssl
 import time
 import urllib.parse
@@ -58,6 +61,14 @@ ONLINE_AGAIN = 60.0  # seconds before a node's reading says "online" once more
 CHUNK = 500  # stats or availability messages in flight at once (memory, not speed)
 DISCOVER_AT_ONCE = 50  # nodes whose discovery configs are sent, then confirmed, together
 DISCOVERY_WAIT = 5.0  # seconds a chunk of discovery configs waits for forwarding to catch up
+_RSSI = frozenset({"rssi"})
+_SNR = frozenset({"snr"})
+TIMEOUT = 10  # seconds the client waits for the broker's answer to a connect or a publish
+
+# paho's codes for a connection that is gone: lost, or not there to publish on.
+_LOST_CODES = (4, 7)  # MQTT_ERR_NO_CONN, MQTT_ERR_CONN_LOST
+_LOST_TEXTS = ("Disconnected during message iteration", "Unexpected disconnection")
+_ERRNO = re.compile(r"^\[Errno (-?\d+)\]")  # how aiomqtt passes on a socket's OSError
 
 
 @dataclass(frozen=True)
@@ -233,10 +244,16 @@ class MqttUpstream:
         import aiomqtt
 
         complained = False
+        lost_at: float | None = None  # monotonic time the broker was first missed
         while True:
             try:
                 async with self._client() as client:
-                    log.info("%s: connected", self.mqtt.label)
+                    if lost_at is None:
+                        log.info("%s: connected", self.mqtt.label)
+                    else:
+                        away = time.monotonic() - lost_at
+                        log.info("%s: connected again after %.0f s", self.mqtt.label, away)
+                    lost_at = None
                     outbox.connected()
                     complained = False
                     self._backoff.reset()
@@ -264,16 +281,45 @@ class MqttUpstream:
                     "%s: %s; readings wait in the store, retrying", self.mqtt.label, reason
                 )
                 complained = True
+                if lost_at is None:
+                    lost_at = time.monotonic()
             await self._backoff.sleep()
 
     def _explain(self, e: BaseException) -> str:
-        """The broker's refusal, with what to change in the config."""
+        """What went wrong with the broker, in the gateway's words, with what to change.
+
+        aiomqtt says it as the socket or paho did ("[Errno 111] Connection refused",
+        "Disconnected during message iteration", "[code:7] The connection was lost."):
+        the common cases are said here as a technician needs them.
+        """
         from aiomqtt.exceptions import MqttConnectError
 
         text = str(e)
         where = self.config.source
         rc = getattr(e, "rc", None)
         code = getattr(rc, "value", rc)  # paho gives a ReasonCode or an int
+        host, port = self.mqtt.host, self.mqtt.port
+        check = f"[mqtt] url in {where}"
+        if (code in _LOST_CODES and not isinstance(e, MqttConnectError)) or text in _LOST_TEXTS:
+            return "the connection to the broker was lost"
+        if text == "Operation timed out":
+            return f"the broker did not answer within {TIMEOUT} s"
+        number = _ERRNO.match(text)
+        if number is not None:
+            n = int(number.group(1))
+            if n == errno.ECONNREFUSED:
+                return (
+                    f"nothing accepts connections at {host}:{port} (is the broker running,"
+                    f" and is {check} right?)"
+                )
+            if n in (socket.EAI_NONAME, socket.EAI_AGAIN, getattr(socket, "EAI_NODATA", n)):
+                return f"no address found for {host} (is the network up, and is {check} right?)"
+            if n in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                return f"no route to {host} (is the network up?)"
+            if n == errno.ETIMEDOUT:
+                return f"no answer from {host}:{port} (a firewall, or is {check} wrong?)"
+            if n in (errno.ECONNRESET, errno.EPIPE):
+                return "the connection to the broker was lost"
         # Only a CONNACK refuses credentials: paho's own code 4 on a publish
         # (MQTT_ERR_NO_CONN, the broker just went away) is no refusal.
         if isinstance(e, MqttConnectError) and code in (4, 5, 134, 135):
@@ -308,7 +354,9 @@ class MqttUpstream:
             will=aiomqtt.Will(self.status_topic, "offline", qos=1, retain=True),
             tls_context=tls,
             keepalive=30,
-            timeout=10,
+            timeout=TIMEOUT,
+            # What paho and aiomqtt log, said in the gateway's words (_InOurWords).
+            logger=_library_logger(self.mqtt.label),
             # Unlimited in paho: what is in flight is bounded here (two batches
             # of readings, and the discovery and availability that go with
             # them), and paho's own limit scans every message on each PUBACK.
@@ -358,7 +406,7 @@ class MqttUpstream:
             frame = outbox.frame(stored)  # decoded on arrival, or when read back and checked
             _, msg = messages.state_message(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
-            self._heard_fields(stored.node, frame)
+            self._heard_fields(stored, frame)
         if self.mqtt.discovery:
             self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
         acks = Acks(client)
@@ -395,9 +443,15 @@ class MqttUpstream:
         await outbox.forwarded(batch[-1].id)
         self.published += len(batch)
 
-    def _heard_fields(self, node: int, frame: frames.Frame) -> None:
+    def _heard_fields(self, stored: Stored, frame: frames.Frame) -> None:
+        node = stored.node
         have = self._fields.get(node, frozenset())
         fields = messages.published_field_set(frame)
+        # Link figures only from a radio: a UART node gets no RSSI or SNR sensors.
+        if stored.rssi is not None and "rssi" not in have:
+            fields = fields | _RSSI
+        if stored.snr is not None and "snr" not in have:
+            fields = fields | _SNR
         if not have.issuperset(fields):
             grown = have.union(fields)
             self._fields[node] = self._field_sets.setdefault(grown, grown)
@@ -551,6 +605,56 @@ class MqttUpstream:
                 await client.publish(self.status_topic, "offline", qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError):
             pass
+
+
+class _InOurWords(logging.Filter):
+    """The MQTT client's own log lines, said again as the upstream's, in its words.
+
+    paho and aiomqtt log to the logger they are given: a line per packet at debug
+    level, and at warning or error level things said in their terms ("failed to
+    receive on socket: ...", "There are 11 pending publish calls.") that the
+    upstream also says when they matter. Each is said here, through this module's
+    logger with the broker's label, then dropped.
+    """
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        level, text = _in_our_words(record.levelno, record.getMessage())
+        log.log(level, "%s: %s", self.label, text)
+        return False
+
+
+_PENDING = re.compile(r"^There are (\d+) pending publish calls\.$")
+
+
+def _in_our_words(level: int, text: str) -> tuple[int, str]:
+    """(level, line) for one of the MQTT client's log lines."""
+    for lost in ("failed to receive on socket: ", "timeout on socket: "):
+        if text.startswith(lost):
+            # Said by the upstream itself when it reconnects ("...; retrying").
+            return logging.DEBUG, f"connection lost ({text.removeprefix(lost)})"
+    if text.startswith("Message queue is full"):
+        return logging.WARNING, "a message from the broker was dropped (the client's queue is full)"
+    pending = _PENDING.match(text)
+    if pending is not None:
+        return logging.DEBUG, f"{pending.group(1)} messages wait for the broker's acknowledgement"
+    if text.startswith("Could not gracefully disconnect"):
+        return logging.DEBUG, "the connection was gone before it could be closed"
+    if text.startswith("Caught exception in") or level >= logging.ERROR:
+        return logging.ERROR, f"the MQTT client failed: {text}"
+    return level, f"the MQTT client says: {text}"
+
+
+def _library_logger(label: str) -> logging.Logger:
+    """A logger for the MQTT client alone, at warning level (paho's per-packet lines
+    never built), whose every line goes through _InOurWords; outside the logging tree,
+    so nothing else sees the client's words."""
+    logger = logging.Logger(f"{__name__}.client", logging.WARNING)
+    logger.addFilter(_InOurWords(label))
+    return logger
 
 
 def create(config: Config, mqtt: Mqtt) -> list[Upstream]:

@@ -15,6 +15,9 @@ part (gateway/roles.py has the roles it plays):
     plan(settings) -> list[str]
                  one line per input or upstream the settings ask for, as
                  `meteolink gateway --check` prints them; none: nothing asked
+    check(settings) -> list[str]                         optional
+                 what `--check` finds wrong on this machine (a port that is
+                 not there), a line each; opens nothing
     create(config, settings, feed) -> list[Input]        for an input
     create(config, settings) -> list[Upstream]           for an upstream
 

@@ -44,6 +44,12 @@ class SequenceWindow:
     # frame after it look stale.
     ahead: int | None = None
     ahead_boot: bool = False
+    # Kept with the window because the window is the node's row in the store
+    # (`meteolink nodes` reads them there, the gateway stopped or running):
+    accepted: int = 0  # readings stored, from the first heard (or the node's new key) on
+    mic_failures: int = 0  # frames whose MIC did not match the node's key (accept.py)
+    started: float | None = None  # when its newest start's reading was taken (accept.py)
+    start_cause: int = 0  # that start's reset cause from `status` (frames.RESET_*), 0: unsaid
 
     def verdict(self, seq: int, *, boot: bool, keyed: bool) -> Verdict:
         """What to do with a frame carrying counter seq; changes nothing."""
@@ -73,6 +79,8 @@ class SequenceWindow:
 
     def record(self, seq: int, verdict: Verdict, *, boot: bool) -> None:
         """Remember a verdict once the frame is stored (or turned away)."""
+        if verdict.accepted:
+            self.accepted += 1
         if verdict is Verdict.NEW:
             if self.highest is None:
                 self.seen = 1

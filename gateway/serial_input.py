@@ -22,13 +22,13 @@ import logging
 import os
 import termios
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meteolink.firmware import framing
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.config import Config, Table
+from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.roles import Feed, Input, Receiver
 
 if TYPE_CHECKING:
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_SIZE = 4096
+# deploy/gateway.toml's port names no board: "XX:XX:..." stands for the serial
+# number that `ls -l /dev/serial/by-id/` shows.
+PLACEHOLDER = "XX:XX"
+FIND_PORTS = "ls -l /dev/serial/by-id/ lists the boards plugged in"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class SerialPort:
 
     port: str
     baud: int = 115200
+    where: str = field(default="--serial", compare=False)  # for messages: the file and key
 
 
 def parse(top: Table, section: str, override: list[str] | None) -> tuple[SerialPort, ...]:
@@ -56,8 +61,14 @@ def parse(top: Table, section: str, override: list[str] | None) -> tuple[SerialP
             raise t.error("port", "missing (give a path such as /dev/serial/by-id/...)")
         baud = int(t.number("baud", 115200, low=300, high=4_000_000))
         t.finish()
-        ports.append(SerialPort(port, baud))
+        ports.append(SerialPort(port, baud, f"{t.source}: {t.where}port"))
     if override:
+        for port in override:
+            if not port.strip():
+                raise ConfigError(
+                    f"--serial {port!r}: no port given (give a path such as"
+                    " /dev/serial/by-id/...; ls -l /dev/serial/by-id/ lists them)"
+                )
         return tuple(SerialPort(port) for port in override)
     return tuple(ports)
 
@@ -65,6 +76,27 @@ def parse(top: Table, section: str, override: list[str] | None) -> tuple[SerialP
 def plan(ports: tuple[SerialPort, ...]) -> list[str]:
     """A line per port, for `meteolink gateway --check`."""
     return [f"reads {p.port} at {p.baud} baud" for p in ports]
+
+
+def check(ports: tuple[SerialPort, ...]) -> list[str]:
+    """What `meteolink gateway --check` finds wrong with the ports on this machine.
+
+    The service itself waits for a port that is not there (a bridge may be
+    plugged in later); a technician checking a configuration wants to know.
+    """
+    problems = []
+    for p in ports:
+        if PLACEHOLDER in p.port:
+            problems.append(
+                f"{p.where}: {p.port!r} is the example's placeholder (give your bridge board's"
+                f" name instead: {FIND_PORTS})"
+            )
+        elif not os.path.exists(p.port):
+            problems.append(
+                f"{p.where}: {p.port}: no such device (plug the board in, or correct the name:"
+                f" {FIND_PORTS})"
+            )
+    return problems
 
 
 class PortGone(Exception):
@@ -182,11 +214,30 @@ class SerialInput:
 
 
 def _why(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.errno == errno.EACCES:
+    """Why a port cannot be opened or read, in the gateway's words, not pyserial's.
+
+    pyserial says "could not open port X: [Errno 2] No such file or directory: 'X'",
+    "Could not configure port: (25, 'Inappropriate ioctl for device')" or "Could not
+    exclusively lock port X: [Errno 11] ...": a technician needs what to do.
+    """
+    text = str(e)
+    number = e.errno if isinstance(e, OSError) else None
+    if number == errno.EACCES:
         return "permission denied: add the service's user to the dialout group"
+    if number in (errno.ENOENT, errno.ENODEV, errno.ENXIO):
+        return f"no such device: is the board plugged in? ({FIND_PORTS})"
+    if "exclusively lock" in text or number == errno.EBUSY:
+        return "another program has the port open (a terminal program, or a second gateway)"
+    if "Could not configure port" in text:
+        return "not a serial port (give the board's /dev/serial/by-id/ name)"
+    if number == errno.EPERM:
+        return (
+            "operation not permitted: the service may open only ttyUSB*, ttyACM*, ttyAMA0"
+            " and ttyS0 (DeviceAllow in its unit)"
+        )
     if isinstance(e, OSError) and e.strerror:
         return e.strerror
-    return str(e)
+    return text
 
 
 def create(config: Config, ports: tuple[SerialPort, ...], feed: Feed) -> list[Input]:

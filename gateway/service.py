@@ -21,6 +21,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware.frames import FrameError
+from meteolink.gateway import framelog
 from meteolink.gateway.accept import Acceptor, Outcome
 from meteolink.gateway.commit import Accepted, Committer, StoreThread
 from meteolink.gateway.config import Config
@@ -66,6 +67,7 @@ class Gateway:
         self.store = self._db.store
         windows = self.store.counters()
         self.acceptor = Acceptor(config, windows)
+        self.framelog = framelog.FrameLog(config)  # -v: a line for every frame
         self.health = Health(config, started=clock())
         for node, (_, window, _) in windows.items():
             self.health.seed(node, window)
@@ -107,6 +109,8 @@ class Gateway:
         decision = self.acceptor.judge(
             frame, source=source, now=now, rssi=rssi, snr=snr, can_reply=reply is not None
         )
+        if framelog.enabled():
+            self.framelog.decision(source, decision, now=now, rssi=rssi, snr=snr)
         came_online = self.health.record(source, decision, now=now, rssi=rssi, snr=snr)
         if came_online is not None:
             self._node_changed(came_online)
@@ -120,6 +124,8 @@ class Gateway:
 
     def noise(self, source: str, error: FrameError) -> None:
         self.health.source(source).malformed += 1
+        if framelog.enabled():
+            self.framelog.noise(source, error, now=self.clock())
 
     async def room(self) -> None:
         await self.committer.room()
@@ -205,6 +211,8 @@ class Gateway:
         behind and named in the log, and the last commit goes ahead anyway,
         so a stop always ends within the unit's TimeoutStopSec.
         """
+        for inp in self.inputs:  # in the stats from the first message on, heard or not
+            self.health.source(inp.name)
         jobs = [(self.committer.run(), "committer"), (self.committer.watch_space(), "disk space")]
         jobs += [(self._watch_nodes(), "offline"), (self._retention(), "retention")]
         jobs += [(inp.run(), inp.name) for inp in self.inputs]

@@ -215,7 +215,11 @@ class Health:
                 self._first_heard(decision.node, source, when)
         elif outcome is Outcome.MIC_FAILED:
             assert decision.node is not None
-            self.node(decision.node).mic_failures += 1
+            stats = self.node(decision.node)
+            if decision.window is not None:  # a listed node's: counted there, and stored
+                self._tallies(stats, decision.window)
+            else:
+                stats.mic_failures += 1
             self._touch(decision.node)
         elif decision.window is not None:
             assert decision.node is not None
@@ -261,10 +265,11 @@ class Health:
 
     @staticmethod
     def _tallies(stats: NodeStats, window: SequenceWindow) -> None:
-        stats.lost, stats.duplicates, stats.rejected = (
+        stats.lost, stats.duplicates, stats.rejected, stats.mic_failures = (
             window.lost,
             window.duplicates,
             window.rejected,
+            window.mic_failures,
         )
 
     def check_offline(self, now: float) -> list[NodeStats]:

@@ -55,9 +55,16 @@ class Board:
         """A path in the node's filesystem root, as mpremote's fs takes it."""
         return (":./" if self.virtual else ":/") + name
 
+    @property
+    def lib(self) -> str:
+        """Where mip installs packages: /lib, on MicroPython's sys.path on a board; on a
+        virtual board lib/ in its flash folder (to put on MICROPYPATH, as sys.path has /lib)."""
+        return "./lib" if self.virtual else "/lib"
+
     def mip_packages(self, cfg: nodeconfig.Config) -> tuple[str, ...]:
+        """The packages mip installs for this node: the LoRa driver, on a virtual board too."""
         radio = self.data["radio"]
-        if cfg.transport != "lora" or radio is None or self.virtual:
+        if cfg.transport != "lora" or radio is None:
             return ()
         return (LORA_SYNC, str(radio["package"]))
 

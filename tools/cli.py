@@ -6,6 +6,7 @@ mistake raises CommandError, printed once by main() as
 """
 
 import argparse
+import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,15 +44,28 @@ class _Parser(argparse.ArgumentParser):
 def _commands() -> list[Command]:
     # Imported here so that `meteolink --help` stays fast and a command's
     # optional dependencies load only when that command runs.
-    from meteolink.tools import boards_cmd, codec_cmd, demo, export_cmd, flash_cmd, gateway_cmd
+    from meteolink.tools import (
+        boards_cmd,
+        codec_cmd,
+        demo,
+        export_cmd,
+        flash_cmd,
+        gateway_cmd,
+        mip_index,
+        nodes_cmd,
+        plan_cmd,
+    )
 
     return [
         *codec_cmd.COMMANDS,
         *gateway_cmd.COMMANDS,
         *export_cmd.COMMANDS,
+        *nodes_cmd.COMMANDS,
         *flash_cmd.COMMANDS,
+        *mip_index.COMMANDS,
         *boards_cmd.COMMANDS,
         *demo.COMMANDS,
+        *plan_cmd.COMMANDS,
     ]
 
 
@@ -65,14 +79,37 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in _commands():
         p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.help)
         cmd.arguments(p)
-        p.set_defaults(run=cmd.run)
+        p.set_defaults(run=cmd.run, command_parser=p)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """parser.parse_args(argv), but what no option matched is blamed on its command.
+
+    argparse hands a subcommand's leftovers up to the top parser, which says
+    "meteolink: unrecognized arguments: --frm" and points at `meteolink --help`:
+    neither the command nor the help that lists its options.
+    """
+    args, extras = parser.parse_known_args(argv)
+    if not extras:
+        return args
+    command: argparse.ArgumentParser = getattr(args, "command_parser", None) or parser
+    where = command.prog.removeprefix("meteolink").strip()
+    word = extras[0]
+    see = f"see '{command.prog} --help'"
+    if not word.startswith("-") or word == "-":
+        raise CommandError(f"unexpected argument {word!r} ({see})", where=where)
+    name = word.partition("=")[0]
+    options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? {see}" if close else see
+    raise CommandError(f"unknown option {name!r} ({hint})", where=where)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     command = ""
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(build_parser(), argv)
         if args.command is None:
             raise CommandError("no command given (see 'meteolink --help')")
         command = args.command

@@ -7,8 +7,10 @@ file and the broker agree; no MQTT client is imported.
 import argparse
 import csv
 import datetime
+import os
 import sys
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import IO
 
 from meteolink.firmware import frames
@@ -173,15 +175,38 @@ def _open(path: str | None) -> IO[str]:
         raise CommandError(f"{path}: {e.strerror} (give a file you can write with -o)") from None
 
 
+def _store_path(data: Path) -> Path:
+    """data's readings.db, once it is there and this user may read it; else CommandError.
+
+    Under systemd the store belongs to the service's user (UMask=0077): whoever
+    else runs export meets a PermissionError, which sqlite would only call
+    "unable to open database file".
+    """
+    path = data / "readings.db"
+    try:
+        if not path.exists():
+            raise CommandError(f"{path}: no store there (give the gateway's --data or --config)")
+        path.open("rb").close()
+    except PermissionError:
+        denied = path if os.access(data, os.X_OK) else data
+        raise CommandError(
+            f"{denied}: permission denied (the store is the gateway's: run the command as"
+            " its user, sudo -u meteolink meteolink export ...)"
+        ) from None
+    except OSError as e:
+        raise CommandError(
+            f"{path}: {e.strerror} (give the gateway's --data or --config)"
+        ) from None
+    return path
+
+
 def run(args: argparse.Namespace) -> int:
     cfg = load_config(args)
     start = parse_time(args.start, "--from") if args.start else 0.0
     end = parse_time(args.end, "--to") if args.end else datetime.datetime.now().timestamp() + 1
     if end <= start:
         raise CommandError("--to is not after --from (give a later --to)")
-    path = cfg.data / "readings.db"
-    if not path.exists():
-        raise CommandError(f"{path}: no store there (give the gateway's --data or --config)")
+    path = _store_path(cfg.data)
     try:
         store = Store(path, readonly=True)
     except StoreError as e:

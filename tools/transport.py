@@ -34,7 +34,7 @@ _PROBE_MARK = "meteolink-flash-probe"
 _PROBE = """\
 import os, sys, json
 try:
-    lora = "lora" in os.listdir("/lib")
+    lora = "lora" in os.listdir("%s")
 except OSError:
     lora = False
 v = sys.implementation
@@ -127,7 +127,8 @@ class BoardState:
 
 
 def probe(target: Target) -> BoardState:
-    out = target.run(["exec", _PROBE % (_PROBE_MARK, target.board.root)], "asking the board")
+    board = target.board
+    out = target.run(["exec", _PROBE % (board.lib, _PROBE_MARK, board.root)], "asking the board")
     for line in out.splitlines():
         if line.startswith(_PROBE_MARK + " "):
             p, mpy, version, files, lora = json.loads(line[len(_PROBE_MARK) + 1 :])

@@ -57,7 +57,10 @@ def test_calibration_is_unpacked_as_the_datasheet_lays_it_out(
     # im_update, 2 ms), during which the emulated calibration reads 0.
     got = one(cases, "calibration")
     assert got["got"] == got["want"]
-    assert 1 <= got["ms"] <= 4 + 5  # the copy's 2 ms; the bound 4 ms, plus slack
+    # It waited for the copy (2 ms), and polled the status rather than sleeping a
+    # fixed long time. The upper bound is wall-clock time on a shared machine: a
+    # loaded CI runner took 35 ms once, so it only catches a wait of the wrong order.
+    assert 1 <= got["ms"] < 100
 
 
 def test_calibration_signs_and_shared_nibbles_at_their_extremes(

@@ -133,3 +133,33 @@ def test_a_reserve_that_cannot_be_made_does_not_stop_the_gateway(
     with caplog.at_level(logging.WARNING, logger="meteolink.gateway.commit"):
         assert asyncio.run(main()) == (True, False, 1), "still watching, accepting, storing"
     assert any("cannot make the space reserve" in r.getMessage() for r in caplog.records)
+
+
+def test_tallies_of_frames_that_store_nothing_are_committed_unwoken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a rejected frame or a failed MIC changes a window and wakes nobody;
+    `meteolink nodes` reads the tallies from the store while the gateway runs."""
+    from meteolink.gateway import commit
+    from meteolink.gateway.sequence import SequenceWindow
+
+    monkeypatch.setattr(commit, "TALLIES_EVERY", 0.05)
+    db = StoreThread(tmp_path / "readings.db")
+    changed: dict[int, tuple[int, SequenceWindow, str]] = {}
+
+    def windows() -> dict[int, tuple[int, SequenceWindow, str]]:
+        taken = dict(changed)
+        changed.clear()
+        return taken
+
+    async def main() -> None:
+        committer = Committer(db, interval=3600, windows=windows)
+        running = asyncio.create_task(committer.run())
+        changed[3] = (0, SequenceWindow(mic_failures=1), "k")
+        async with asyncio.timeout(10):
+            while 3 not in await db.call(db.store.counters):
+                await asyncio.sleep(0.02)
+        running.cancel()
+        await db.close()
+
+    asyncio.run(main())

@@ -86,6 +86,7 @@ EXPECTED = {
     "snr": ("dB", "signal_strength", "measurement"),
 }
 ALL_FIELDS = [spec[0] for spec in frames.FIELDS]
+RADIO = [*ALL_FIELDS, "rssi", "snr"]  # what a node heard through a LoRa bridge has sent
 SENSOR_FIELDS = [f for f in ALL_FIELDS if f not in ("status", "age")]
 
 # The example state message of docs/gateway.md §3: pm1 and the rest absent, one value
@@ -112,7 +113,7 @@ def configs(**overrides: Any) -> dict[str, dict[str, Any]]:
         "node": 12,
         "name": "school-roof",
         "location": "Cēsis",
-        "fields": ALL_FIELDS,
+        "fields": RADIO,
         "gateway": "cesis-pi",
         "expire_after": 3600,
     }
@@ -193,12 +194,41 @@ def test_status_and_age_are_not_sensors() -> None:
     assert [
         topic
         for topic, _ in discovery(
-            node=3, name=None, location=None, fields=["status", "age"], gateway="g", expire_after=60
+            node=3,
+            name=None,
+            location=None,
+            fields=["status", "age", "rssi", "snr"],
+            gateway="g",
+            expire_after=60,
         )
     ] == [
         "homeassistant/sensor/meteolink_3/rssi/config",
         "homeassistant/sensor/meteolink_3/snr/config",
     ]
+
+
+def test_a_node_on_a_cable_gets_no_link_quality_sensors() -> None:
+    """Issue 11: a UART node's RSSI and SNR entities stayed "unknown" for ever."""
+    cable = configs(fields=ALL_FIELDS)
+    assert sorted(cable) == sorted(f"meteolink_12_{f}" for f in SENSOR_FIELDS)
+    ble = configs(fields=[*ALL_FIELDS, "rssi"])  # BLE reports a signal strength, no SNR
+    assert "meteolink_12_rssi" in ble and "meteolink_12_snr" not in ble
+
+
+def test_a_node_is_shown_connected_via_the_gateway_that_announced_it() -> None:
+    """Issue 11: the node's device links to the gateway's own device (via_device)."""
+    [(_, payload)] = gateway_discovery(gateway="Cēsis pi")
+    gateway_device = json.loads(payload)["device"]["identifiers"]
+    for c in configs(gateway="Cēsis pi").values():
+        assert [c["device"]["via_device"]] == gateway_device
+
+
+def test_the_micro_sign_stays_the_micro_sign() -> None:
+    """Issue 11: µg/m³ with U+00B5, which HA 2025.4 accepts and 2026.x maps to U+03BC;
+    U+03BC draws a warning in 2025.4."""
+    for field in ("pm1", "pm2_5", "pm10"):
+        unit = configs()[f"meteolink_12_{field}"]["unit_of_measurement"]
+        assert unit == "\u00b5g/m\u00b3", ascii(unit)
 
 
 def test_an_unknown_field_gets_a_plain_sensor() -> None:
@@ -237,6 +267,7 @@ def test_without_a_name_or_location_the_device_is_named_by_its_number() -> None:
         "manufacturer": "meteolink",
         "model": "meteolink node",
         "name": "meteolink node 12",
+        "via_device": "meteolink_gateway_cesis-pi",
     }
 
 
@@ -248,9 +279,9 @@ def test_the_same_inputs_give_the_same_bytes_in_any_field_order() -> None:
         "gateway": "g",
         "expire_after": 900,
     }
-    first = discovery(fields=["temperature", "rain", "field_40", "humidity"], **args)
+    first = discovery(fields=["temperature", "rain", "snr", "field_40", "rssi", "humidity"], **args)
     assert first == discovery(
-        fields=["field_40", "humidity", "rain", "temperature", "rain"], **args
+        fields=["rssi", "field_40", "humidity", "snr", "rain", "temperature", "rain"], **args
     )
     assert [t.split("/")[3] for t, _ in first] == [
         "temperature",
@@ -273,15 +304,19 @@ def test_payloads_are_compact_json_with_sorted_keys_and_readable_text() -> None:
         assert "Cēsis" in payload
 
 
-def test_two_gateways_publish_identical_configs() -> None:
+def test_two_gateways_publish_configs_that_differ_only_in_the_via_device() -> None:
     a = discovery(
-        node=12, name="x", location=None, fields=ALL_FIELDS, gateway="cesis-pi", expire_after=600
+        node=12, name="x", location=None, fields=RADIO, gateway="cesis-pi", expire_after=600
     )
     b = discovery(
-        node=12, name="x", location=None, fields=ALL_FIELDS, gateway="valmiera-pi", expire_after=600
+        node=12, name="x", location=None, fields=RADIO, gateway="valmiera-pi", expire_after=600
     )
-    assert a == b
-    assert not any("cesis-pi" in topic + payload for topic, payload in a)
+    assert [t for t, _ in a] == [t for t, _ in b]
+    for (_, pa), (_, pb) in zip(a, b, strict=True):
+        ca, cb = json.loads(pa), json.loads(pb)
+        assert ca["device"].pop("via_device") == "meteolink_gateway_cesis-pi"
+        assert cb["device"].pop("via_device") == "meteolink_gateway_valmiera-pi"
+        assert ca == cb
 
 
 def test_every_config_expires_and_follows_the_node_availability_only() -> None:

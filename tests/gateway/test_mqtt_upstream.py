@@ -153,3 +153,38 @@ def test_discovery_waits_until_the_readings_are_forwarded(
     last_state = max(i for i, t in enumerate(order) if t.endswith("/state"))
     first_config = min(i for i, t in enumerate(order) if node_config(t) is not None)
     assert last_state < first_config, "a node's discovery went ahead of another's reading"
+
+
+def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
+    tmp_path: Path, broker: Broker
+) -> None:
+    """Issue 11: RSSI and SNR entities were announced for UART nodes too, where they stay
+    "unknown" for ever. Node 7 is on a cable, node 8 behind a LoRa bridge, node 9 on BLE."""
+    sub = Subscriber(broker.port, ["homeassistant/#"])
+    cfg = Config(data=tmp_path / "data", name="gw", unknown_nodes="accept")
+    up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port))
+    gw = Gateway(cfg, upstreams=[up])
+
+    def sensors(node: int) -> set[str]:
+        return {m.topic.split("/")[3] for m in sub.on("/config") if node_config(m.topic) == node}
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        gw.receive(reading(7, 1), source="uart")
+        gw.receive(reading(8, 1), source="bridge", rssi=-97, snr=7.5)
+        gw.receive(reading(9, 1), source="ble", rssi=-70)
+        await until(lambda: all(sensors(n) for n in (7, 8, 9)), "discovery of the three nodes")
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    try:
+        asyncio.run(main())
+        values = {"temperature", "humidity", "battery"}
+        assert sensors(7) == values
+        assert sensors(8) == values | {"rssi", "snr"}
+        assert sensors(9) == values | {"rssi"}
+        gateway_config = [m for m in sub.on("/config") if "binary_sensor" in m.topic]
+        assert gateway_config, "the gateway's own device is announced"
+    finally:
+        sub.close()

@@ -71,3 +71,16 @@ def test_silent_nodes_go_offline_by_their_own_interval_and_come_back() -> None:
     assert [s.node for s in h.check_offline(START + 1181)] == [1]
     assert sorted(s.node for s in h.check_offline(START + 1801)) == [2, 5]
     assert h.check_offline(START + 5000) == []
+
+
+def test_failed_mics_from_the_store_carry_on_across_a_restart() -> None:
+    cfg = Config(nodes={30: NodeConfig(key=bytes(16))})
+    a, h = Acceptor(cfg), Health(cfg, started=START)
+    h.record("lora", a.judge(reading(30, 1), source="lora", now=START))  # no MIC
+    (_, window, kid) = a.take_changed()[30]
+    again = Health(cfg, started=START + 60)
+    again.seed(30, window)
+    assert again.nodes[30].mic_failures == 1
+    restarted = Acceptor(cfg, {30: (0, window, kid)})
+    again.record("lora", restarted.judge(reading(30, 2), source="lora", now=START + 60))
+    assert again.nodes[30].mic_failures == 2

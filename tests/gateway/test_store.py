@@ -278,3 +278,32 @@ def test_readings_after_a_silence_longer_than_retention_are_forwarded(tmp_path: 
     store.commit([reading(1, 3, received=2e9)], {})
     assert [r.seq for r in store.pending("mqtt", limit=10)] == [3]
     store.close()
+
+
+def test_a_counters_row_from_before_issue_11_counts_the_readings_it_holds(
+    tmp_path: Path,
+) -> None:
+    """`accepted`, `mic_failures` and the newest start came without a new schema: a row
+    without them reads as it is, `accepted` counted from the node's readings of its epoch."""
+    store = Store(tmp_path / "gw.db")
+    store.commit([reading(1, 4), reading(1, 5), reading(1, 6), reading(2, 1)], {})
+    store.commit([Reading(1, 2, 0, 0, b"", epoch=1)], {})
+    old = {"highest": 6, "since": 4, "seen": "7", "lost": 0, "duplicates": 2, "rejected": 1}
+    store._db.execute(
+        "INSERT INTO counters (node, epoch, state, key_id) VALUES (1, 0, ?, '')",
+        (json.dumps(old),),
+    )
+    (epoch, window, _) = store.counters()[1]
+    assert (epoch, window.accepted, window.duplicates, window.rejected) == (0, 3, 2, 1)
+    assert (window.mic_failures, window.started, window.start_cause) == (0, None, 0)
+    window.mic_failures, window.started, window.start_cause = 4, 1000.5, 2
+    store.commit([], {1: (0, window, "")})
+    assert store.counters()[1][1] == window
+
+
+def test_newest_gives_a_node_s_highest_counters_of_its_latest_epoch(tmp_path: Path) -> None:
+    store = Store(tmp_path / "gw.db")
+    store.commit([reading(1, s) for s in (9, 3, 7, 5)], {})
+    store.commit([Reading(1, 2, 0, 0, b"", epoch=1), reading(2, 40)], {})
+    assert [(r.epoch, r.seq) for r in store.newest(1, 3)] == [(1, 2), (0, 9), (0, 7)]
+    assert store.newest(3, 3) == []
