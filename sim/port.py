@@ -361,7 +361,10 @@ def radio() -> "Any":
         family = "sx127x" if chip.startswith("sx127") else "sx126x"
         name = "SX12" + family[4:]  # SX127x, SX126x
         cls = getattr(__import__("sim." + family, None, None, [name]), name)
-        _radio = cls(_antenna(), chip)
+        if family == "sx126x":  # a TCXO powered from DIO3, as on the Heltec V3, or a crystal
+            _radio = cls(_antenna(), chip, tcxo=bool(cfg.get("dio3_tcxo_millivolts")))
+        else:
+            _radio = cls(_antenna(), chip)
         for key, role in (("cs", "nss"), ("reset", "reset"), ("dio0", "dio0"), ("dio1", "dio1")):
             if cfg.get(key) is not None:
                 sim.machine.wire(cfg[key], _radio, role)
