@@ -52,6 +52,7 @@ def _commands() -> list[Command]:
         flash_cmd,
         gateway_cmd,
         mip_index,
+        monitor_cmd,
         nodes_cmd,
         plan_cmd,
     )
@@ -66,6 +67,7 @@ def _commands() -> list[Command]:
         *boards_cmd.COMMANDS,
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
+        *monitor_cmd.COMMANDS,
     ]
 
 
