@@ -43,7 +43,15 @@ class _Parser(argparse.ArgumentParser):
 def _commands() -> list[Command]:
     # Imported here so that `meteolink --help` stays fast and a command's
     # optional dependencies load only when that command runs.
-    from meteolink.tools import boards_cmd, codec_cmd, demo, export_cmd, flash_cmd, gateway_cmd
+    from meteolink.tools import (
+        boards_cmd,
+        codec_cmd,
+        demo,
+        export_cmd,
+        flash_cmd,
+        gateway_cmd,
+        node_cmd,
+    )
 
     return [
         *codec_cmd.COMMANDS,
@@ -51,6 +59,7 @@ def _commands() -> list[Command]:
         *export_cmd.COMMANDS,
         *flash_cmd.COMMANDS,
         *boards_cmd.COMMANDS,
+        *node_cmd.COMMANDS,
         *demo.COMMANDS,
     ]
 
