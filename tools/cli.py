@@ -53,6 +53,7 @@ def _commands() -> list[Command]:
         gateway_cmd,
         mip_index,
         monitor_cmd,
+        node_cmd,
         nodes_cmd,
         plan_cmd,
     )
@@ -65,6 +66,7 @@ def _commands() -> list[Command]:
         *flash_cmd.COMMANDS,
         *mip_index.COMMANDS,
         *boards_cmd.COMMANDS,
+        *node_cmd.COMMANDS,
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
         *monitor_cmd.COMMANDS,
