@@ -52,6 +52,8 @@ def _commands() -> list[Command]:
         flash_cmd,
         gateway_cmd,
         mip_index,
+        monitor_cmd,
+        node_cmd,
         nodes_cmd,
         plan_cmd,
     )
@@ -64,8 +66,10 @@ def _commands() -> list[Command]:
         *flash_cmd.COMMANDS,
         *mip_index.COMMANDS,
         *boards_cmd.COMMANDS,
+        *node_cmd.COMMANDS,
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
+        *monitor_cmd.COMMANDS,
     ]
 
 
