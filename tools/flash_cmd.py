@@ -435,13 +435,13 @@ class Plan:
         reset = "" if board.virtual or self.no_reset else " + reset"
         # What flash's probe and its removal of stale files do, as one exec each.
         probe = "import sys, os; print(sys.platform, sys.implementation, os.listdir())"
-        ours = sorted(
-            {f"{p.stem}.py" for p in firmware_dir().glob("*.py")} - {"__init__.py", "main.py"}
-            | {f"{p.stem}.mpy" for p in firmware_dir().glob("*.py") if p.stem not in self.needed}
-        )
+        ours = " ".join(sorted(p.stem for p in firmware_dir().glob("*.py")))
+        root = board.remote()[1:]
         remove = (
-            f"import os\nfor f in {ours!r}:\n    try: os.remove({board.remote()[1:]!r} + f)\n"
-            "    except OSError: pass"
+            f"import os; ours = '{ours}'.split(); needed = '{' '.join(self.needed)}'.split();"
+            f" [os.remove('{root}' + f) for f in os.listdir('{root}')"
+            " if f.rpartition('.')[0] in ours and f != 'main.py'"
+            " and (f.endswith('.py') or f.endswith('.mpy') and f[:-4] not in needed)]"
         )
         copy = shlex.join(["fs", "cp", *(str(f) for f in self.files), board.remote()])
         lines = [
