@@ -200,7 +200,8 @@ def _first_frame(
                     status=1,
                 )
             mic = "MIC checked" if frame.mic else "no key, no MIC"
-            values = ", ".join(_value(name, v) for name, v in frame.values().items())
+            shown = {k: v for k, v in frame.values().items() if k != "status"}
+            values = ", ".join(_value(name, v) for name, v in shown.items())
             return f"first frame on {link.port}: node {frame.node} #{frame.seq}: {values} ({mic})"
     link_cfg = board.data["link"]
     wiring = (
