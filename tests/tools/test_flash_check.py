@@ -175,7 +175,7 @@ def test_a_node_whose_main_py_is_broken_is_said_not_to_start(
 ) -> None:
     # What a damaged copy or a hand edit leaves: flash's own main.py is always the good one,
     # so the broken one is put on the board here, and the same reset and check run.
-    board = virtual_board(**{"main.py": b"import node\nnode.mian()\n"})
+    board = virtual_board(**{"main.py": b"import node\nnode.start()\n"})
     cfg = nodeconfig.parse(json.dumps(UART_NODE))
     target = Target(str(board.tty), board_file.load_board("sim"), cfg)
     target.mpremote = find_tool("mpremote")
@@ -184,7 +184,7 @@ def test_a_node_whose_main_py_is_broken_is_said_not_to_start(
         list(logs_cmd.watch_start(str(board.tty), cfg, target.board, None))
     assert str(error.value) == (
         f"{board.tty}: the node did not start: main.py stopped with AttributeError: module"
-        " 'node' has no attribute 'mian' (fix what it names and run flash again;"
+        " 'node' has no attribute 'start' (fix what it names and run flash again;"
         f" 'meteolink logs {board.tty}' shows the whole message)"
     )
     assert error.value.status == 1
