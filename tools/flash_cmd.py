@@ -22,9 +22,15 @@ checked first:
    it resets from the raw REPL, and MicroPython runs main.py only after a
    reset in the friendly REPL.
 
-A virtual board (port "unix") is never reset (it has no machine.reset); mip
-installs the driver into lib/ in its flash folder (`--target ./lib`: the unix
-port has no /lib), which a run of the node puts on MICROPYPATH.
+6. the start check (logs_cmd.watch_start): the board's console read until the
+   node says it started, and for a UART node with --link-port, its first frame
+   on that port, decoded with the config's key. --no-reset skips 5 and 6.
+
+A virtual board (port "unix") has no machine.reset: its main.py is run afresh
+in its REPL instead (transport.VIRTUAL_RESET); mip installs the driver into
+lib/ in its flash folder (`--target ./lib`: the unix port has no /lib), which a
+run of the node puts on MICROPYPATH. --micropython writes MicroPython itself
+first (esptool), or prints the UF2 steps of an RP2040.
 
 This module holds the steps and what they print; the jobs are elsewhere, as
 mpremote splits its own: board_file.py (step 1: the board file, checked by

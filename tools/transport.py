@@ -240,6 +240,8 @@ def open_serial(port: str, baud: int = CONSOLE_BAUD) -> "serial.Serial":
         return serial.Serial(port, baud, timeout=0, exclusive=True)
     except OSError as e:  # serial.SerialException is one, with the errno when there is one
         raise CommandError(port_problem(port, e)) from None
+    except ValueError:  # pyserial's word for a speed it cannot set
+        raise CommandError(f"--baud {baud}: not a serial speed (e.g. 115200)") from None
 
 
 def port_problem(port: str, e: OSError) -> str:
