@@ -51,6 +51,7 @@ def _commands() -> list[Command]:
         export_cmd,
         flash_cmd,
         gateway_cmd,
+        logs_cmd,
         mip_index,
         monitor_cmd,
         node_cmd,
@@ -70,6 +71,7 @@ def _commands() -> list[Command]:
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
         *monitor_cmd.COMMANDS,
+        *logs_cmd.COMMANDS,
     ]
 
 

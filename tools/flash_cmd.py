@@ -22,9 +22,15 @@ checked first:
    it resets from the raw REPL, and MicroPython runs main.py only after a
    reset in the friendly REPL.
 
-A virtual board (port "unix") is never reset (it has no machine.reset); mip
-installs the driver into lib/ in its flash folder (`--target ./lib`: the unix
-port has no /lib), which a run of the node puts on MICROPYPATH.
+6. the start check (logs_cmd.watch_start): the board's console read until the
+   node says it started, and for a UART node with --link-port, its first frame
+   on that port, decoded with the config's key. --no-reset skips 5 and 6.
+
+A virtual board (port "unix") has no machine.reset: its main.py is run afresh
+in its REPL instead (transport.VIRTUAL_RESET); mip installs the driver into
+lib/ in its flash folder (`--target ./lib`: the unix port has no /lib), which a
+run of the node puts on MICROPYPATH. --micropython writes MicroPython itself
+first (esptool), or prints the UF2 steps of an RP2040.
 
 This module holds the steps and what they print; the jobs are elsewhere, as
 mpremote splits its own: board_file.py (step 1: the board file, checked by
@@ -40,18 +46,21 @@ import argparse
 import shlex
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from meteolink.firmware import node_config as nodeconfig
-from meteolink.tools import mip_index
+from meteolink.tools import logs_cmd, mip_index
 from meteolink.tools.board_file import Board, check_pair, load_board
 from meteolink.tools.build import compile_firmware, firmware_dir, modules_for, stale_files
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.programs import find_tool
-from meteolink.tools.transport import Target, check_state, probe
+from meteolink.tools.transport import VIRTUAL_RESET, Console, Target, check_state, probe
 
 
 def load_config(path: Path) -> tuple[nodeconfig.Config, bytes]:
@@ -97,6 +106,24 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="do not install the LoRa driver with mip",
     )
     p.add_argument(
+        "--micropython",
+        type=Path,
+        metavar="FILE",
+        help="first write this MicroPython image: a .bin with esptool (ESP32, ESP32-S3;"
+        " pip install esptool), or, for a .uf2 (RP2040), print the steps to copy it",
+    )
+    p.add_argument(
+        "--link-port",
+        metavar="PORT",
+        help="a UART node: the port on this computer its link is wired to (a USB-serial"
+        " adapter); flash then checks that the node's first frame decodes",
+    )
+    p.add_argument(
+        "--no-reset",
+        action="store_true",
+        help="leave the board in its REPL after copying: no reset, no check that it starts",
+    )
+    p.add_argument(
         "--dry-run", action="store_true", help="print what would be done; touch no board"
     )
 
@@ -137,16 +164,26 @@ def run(args: argparse.Namespace) -> int:
     board = load_board(args.board)
     cfg, config_raw = load_config(args.config)
     check_pair(board, cfg)
+    _check_link_port(args.link_port, board, cfg)
+    image = None if args.micropython is None else image_for(args.micropython, board)
     say: Callable[[str], None] = _say if sys.stdout.isatty() else _quiet
     needed = modules_for(board, cfg)
     packages = () if args.no_mip else board.mip_packages(cfg)
+    if isinstance(image, Uf2):
+        print(image.steps(_again(args)))
+        return 0
     target: Target | None = None
+    link: Console | None = None
     if not args.dry_run:
         target = Target(args.port or _usb_port(), board, cfg)
         target.check_port()
         target.mpremote = find_tool("mpremote", "pip install mpremote")
+        if image is not None:
+            write_image(image, target.port, say)
+        if args.link_port and not args.no_reset:
+            link = Console(args.link_port, board.data["link"]["baud"])
     with tempfile.TemporaryDirectory(prefix="meteolink-flash-") as tmp:
-        out = Path(tmp)
+        out = Path(tmp) if not args.dry_run else Path(tempfile.mkdtemp(prefix="meteolink-flash-"))
         say(f"compiling {len(needed)} firmware files for {board.arch or 'bytecode only'}")
         files = compile_firmware(needed, board.arch, out)
         for name, raw in (("board.json", board.raw), ("config.json", config_raw)):
@@ -161,9 +198,37 @@ def run(args: argparse.Namespace) -> int:
             say(f"checking the LoRa driver in {index.given}")
             installs = mip_index.check(index, mpy, packages)
         if target is None:
-            _plan(args.port or "auto", board, cfg, files, packages, index, installs)
+            plan = Plan(args.port, board, cfg, files, needed, args.no_reset, args.link_port)
+            print(plan.text(packages, index, installs, image))
             return 0
-        return _flash(target, files, needed, packages, index, say)
+        try:
+            return _flash(target, files, needed, packages, index, args.no_reset, link, say)
+        finally:
+            if link is not None:
+                link.close()
+
+
+def _again(args: argparse.Namespace) -> str:
+    """This flash command without --micropython: what to run once MicroPython is on."""
+    words = ["meteolink", "flash", "--board", args.board, "--config", str(args.config)]
+    for option in ("port", "mip_index", "link_port"):
+        value = getattr(args, option)
+        if value:
+            words += ["--" + option.replace("_", "-"), value]
+    words += ["--no-mip"] * args.no_mip + ["--no-reset"] * args.no_reset
+    return shlex.join(words)
+
+
+def _check_link_port(port: str | None, board: Board, cfg: nodeconfig.Config) -> None:
+    if port is None:
+        return
+    if cfg.transport != "uart" or cfg.role == "bridge":
+        what = "a bridge" if cfg.role == "bridge" else f"it sends by {cfg.transport}"
+        raise CommandError(
+            f"--link-port: node {cfg.node} has no UART link ({what}): leave --link-port out"
+        )
+    if not isinstance(board.data["link"], dict):
+        raise CommandError(f"--link-port: board {board.name} has no UART link: leave it out")
 
 
 def _flash(
@@ -172,6 +237,8 @@ def _flash(
     needed: list[str],
     packages: tuple[str, ...],
     index: mip_index.Index | None,
+    no_reset: bool,
+    link: Console | None,
     say: Callable[[str], None],
 ) -> int:
     board, cfg = target.board, target.cfg
@@ -183,10 +250,11 @@ def _flash(
     if stale:
         copy += ["fs", "rm", *(board.remote(name) for name in stale), "+"]
     copy += ["fs", "cp", *(str(f) for f in files), board.remote()]
-    reset = [] if board.virtual else ["+", "reset"]
+    reset = [] if board.virtual or no_reset else ["+", "reset"]
     total = sum(f.stat().st_size for f in files)
-    say(f"copying {len(files)} files ({total} bytes) to {target.port}")
-    said = target.run(copy + ([] if packages else reset), "copying")
+    say(f"copying {len(files)} files ({_size(total)}) to {target.port}")
+    sizes = {f.name: f.stat().st_size for f in files}
+    said = target.stream(copy + ([] if packages else reset), "copying", _progress(sizes, say))
     # mpremote skips a file the board already holds (same SHA-256).
     fresh = {
         line.rsplit("/", 1)[-1] for line in said.splitlines() if line.startswith("Up to date: ")
@@ -210,13 +278,39 @@ def _flash(
             f"--no-mip: the board has no LoRa driver yet: install it with"
             f" 'mpremote connect {target.port} resume {mip}'"
         )
+    if no_reset:
+        lines.append("the board waits in its REPL (--no-reset): reset it to start the node")
+        print("\n".join(lines), flush=True)
+        return 0
     if board.virtual:
-        lines.append("the virtual board waits in its REPL: start it again to run the new firmware")
-    else:
-        window = f" after its {cfg.maintenance_s} s maintenance window" if cfg.maintenance_s else ""
-        lines.append(f"the board restarts and measures{window}")
-    print("\n".join(lines))
+        # The unix port has no machine.reset(): main.py is run as a reset would run it.
+        target.run(["exec", "--no-follow", VIRTUAL_RESET], "restarting the node")
+    print("\n".join(lines), flush=True)
+    say(f"watching {target.port} for the node to start")
+    for line in logs_cmd.watch_start(target.port, cfg, board, link):
+        print(line, flush=True)
     return 0
+
+
+def _size(n: int) -> str:
+    return f"{n} bytes" if n < 10_000 else f"{n / 1000:.1f} kB"
+
+
+def _progress(sizes: dict[str, int], say: Callable[[str], None]) -> Callable[[str], None]:
+    """What mpremote says while it copies, as a line per file with its size."""
+    count = len(sizes)
+    done = 0
+
+    def heard(line: str) -> None:
+        nonlocal done
+        if line.startswith("cp "):
+            name = line.split()[1].rsplit("/", 1)[-1]
+            done += 1
+            say(f"  {done}/{count} {name} ({_size(sizes.get(name, 0))})")
+        elif line.startswith("Up to date: "):
+            say(f"    {line.rsplit('/', 1)[-1]}: already on the board, unchanged")
+
+    return heard
 
 
 def _install_driver(
@@ -291,37 +385,184 @@ def _mip_plan(
     ]
 
 
-def _plan(
-    port: str,
-    board: Board,
-    cfg: nodeconfig.Config,
-    files: list[Path],
-    packages: tuple[str, ...],
-    index: mip_index.Index | None,
-    installs: list[str],
-) -> None:
-    arch = f"mpy-cross -march={board.arch}" if board.arch else "mpy-cross, bytecode only"
-    firmware_name = board.data["firmware"] or "none (the unix port)"
-    width = max(len(f.name) for f in files)
-    total = sum(f.stat().st_size for f in files)
-    mpremote = shlex.join(["mpremote", "connect", port, "resume"])
-    reset = "" if board.virtual else " + reset"
-    lines = [
-        "dry run: no board is touched",
-        f"board {board.name}: {board.data['name']}; MicroPython {firmware_name}; {arch}",
-        _describe(board, cfg),
-        f"files for {board.root} on the board:",
-        *(f"  {f.name:<{width}} {f.stat().st_size:>6}" for f in files),
-        f"  {len(files)} files, {total} bytes",
-        *([_driver_line(packages, index, installs)] if packages else []),
-        "would run:",
-        f"  {mpremote} exec <probe: platform, .mpy version, files>",
-        f"  {mpremote} fs rm <stale firmware files, if any>"
-        f" + fs cp <the files above> {board.remote()}" + ("" if packages else reset),
-    ]
-    if packages:
-        lines += _mip_plan(mpremote, board, packages, index, reset)
-    print("\n".join(lines))
+class Plan:
+    """--dry-run: what flash would do, as commands a technician can type as printed."""
+
+    def __init__(
+        self,
+        port: str | None,
+        board: Board,
+        cfg: nodeconfig.Config,
+        files: list[Path],
+        needed: list[str],
+        no_reset: bool,
+        link_port: str | None,
+    ) -> None:
+        self.port, self.board, self.cfg, self.files = port, board, cfg, files
+        self.needed, self.no_reset, self.link_port = needed, no_reset, link_port
+
+    def text(
+        self,
+        packages: tuple[str, ...],
+        index: mip_index.Index | None,
+        installs: list[str],
+        image: "EspImage | None",
+    ) -> str:
+        board, files = self.board, self.files
+        arch = f"mpy-cross -march={board.arch}" if board.arch else "mpy-cross, bytecode only"
+        firmware_name = board.data["firmware"] or "none (the unix port)"
+        width = max(len(f.name) for f in files)
+        total = sum(f.stat().st_size for f in files)
+        lines = [
+            "dry run: no board is touched",
+            f"board {board.name}: {board.data['name']}; MicroPython {firmware_name}; {arch}",
+            _describe(board, self.cfg),
+            f"files for {board.root} on the board, compiled into {files[0].parent}:",
+            *(f"  {f.name:<{width}} {f.stat().st_size:>6}" for f in files),
+            f"  {len(files)} files, {total} bytes",
+            *([_driver_line(packages, index, installs)] if packages else []),
+        ]
+        if self.port is None:
+            lines.append(
+                "--port is needed to print runnable commands (e.g. --port /dev/ttyUSB0;"
+                " 'mpremote connect list' lists the ports)"
+            )
+            return "\n".join(lines)
+        lines.append("would run:")
+        if image is not None:
+            lines.append("  " + shlex.join(image.command(self.port)))
+        lines += self.commands(packages, index)
+        return "\n".join(lines)
+
+    def commands(self, packages: tuple[str, ...], index: mip_index.Index | None) -> list[str]:
+        assert self.port is not None
+        board = self.board
+        mpremote = shlex.join(["mpremote", "connect", self.port, "resume"])
+        reset = "" if board.virtual or self.no_reset else " + reset"
+        # What flash's probe and its removal of stale files do, as one exec each.
+        probe = "import sys, os; print(sys.platform, sys.implementation, os.listdir())"
+        ours = " ".join(sorted(p.stem for p in firmware_dir().glob("*.py")))
+        root = board.remote()[1:]
+        remove = (
+            f"import os; ours = '{ours}'.split(); needed = '{' '.join(self.needed)}'.split();"
+            f" [os.remove('{root}' + f) for f in os.listdir('{root}')"
+            " if f.rpartition('.')[0] in ours and f != 'main.py'"
+            " and (f.endswith('.py') or f.endswith('.mpy') and f[:-4] not in needed)]"
+        )
+        copy = shlex.join(["fs", "cp", *(str(f) for f in self.files), board.remote()])
+        lines = [
+            f"  {mpremote} exec {shlex.quote(probe)}",
+            f"  {mpremote} exec {shlex.quote(remove)} + {copy}" + ("" if packages else reset),
+        ]
+        if packages:
+            lines += _mip_plan(mpremote, board, packages, index, reset)
+        if not self.no_reset:
+            watch = f"  meteolink logs {shlex.quote(self.port)}"
+            lines.append(f"{watch}  # watch it start; Ctrl-C ends")
+        return lines
+
+
+# -- --micropython: MicroPython itself ----------------------------------------------
+
+# esptool's write-flash offset of MicroPython's image, per chip (micropython.org's download
+# pages: ESP32_GENERIC at 0x1000, after the second-stage bootloader's place; the ESP32-S3's
+# image starts at 0).
+ESP_CHIPS = {"ESP32": ("esp32", "0x1000"), "ESP32-S3": ("esp32s3", "0x0")}
+
+
+@dataclass(frozen=True)
+class EspImage:
+    """A MicroPython .bin for an ESP32 or ESP32-S3, written with esptool."""
+
+    path: Path
+    chip: str
+    offset: str
+
+    def command(self, port: str) -> list[str]:
+        """esptool's documented command line (esptool v5: write-flash; -z compresses)."""
+        return [
+            "esptool",
+            "--chip",
+            self.chip,
+            "--port",
+            port,
+            "write-flash",
+            "-z",
+            self.offset,
+            str(self.path),
+        ]
+
+
+@dataclass(frozen=True)
+class Uf2:
+    """A MicroPython .uf2 for an RP2040: copied by hand to the board's USB drive."""
+
+    path: Path
+
+    def steps(self, again: str) -> str:
+        return "\n".join(
+            [
+                f"to put MicroPython on the board, copy {self.path.name} to it as a USB drive:",
+                "  1. unplug the board; hold its BOOTSEL button while you plug it in, then"
+                " release it",
+                "  2. a drive named RPI-RP2 appears; copy the file onto it:",
+                f"       cp {shlex.quote(str(self.path))} /media/$USER/RPI-RP2/",
+                "  3. the board restarts into MicroPython by itself and the drive goes away",
+                f"then put the node on it: {again}",
+            ]
+        )
+
+
+def image_for(path: Path, board: Board) -> "EspImage | Uf2":
+    """The image --micropython names, checked against the board before anything runs."""
+    if board.virtual:
+        raise CommandError(
+            f"--micropython: board {board.name} is the MicroPython unix port, which is"
+            " installed, not flashed: leave --micropython out"
+        )
+    if not path.is_file():
+        raise CommandError(
+            f"--micropython {path}: no such file (download it from"
+            f" https://micropython.org/download/{board.data['firmware']}/)"
+        )
+    want = ".uf2" if board.port == "rp2" else ".bin"
+    if path.suffix.lower() != want:
+        raise CommandError(
+            f"--micropython {path}: board {board.name} takes a {want} file, not"
+            f" {path.suffix or 'a file without an extension'} (download the {want} of"
+            f" https://micropython.org/download/{board.data['firmware']}/)"
+        )
+    if board.port == "rp2":
+        return Uf2(path)
+    chip, offset = ESP_CHIPS[str(board.data["mcu"])]
+    return EspImage(path, chip, offset)
+
+
+def write_image(image: EspImage, port: str, say: Callable[[str], None]) -> None:
+    """esptool write-flash, its own progress on the terminal; the board then restarts."""
+    import importlib.util
+
+    if importlib.util.find_spec("esptool") is None:
+        raise CommandError(
+            "--micropython needs esptool, which is not installed (pip install 'meteolink[esptool]'"
+            " or pip install esptool)"
+        )
+    args = image.command(port)
+    say(f"writing MicroPython ({image.path.name}) with {' '.join(args[:5])}")
+    proc = subprocess.run([sys.executable, "-m", *args], check=False, timeout=600)
+    if proc.returncode != 0:
+        raise CommandError(
+            f"{port}: esptool could not write {image.path.name} (its message is above; if it"
+            " cannot connect: hold BOOT, press and release RST, release BOOT, and run flash"
+            " again)",
+            status=1,
+        )
+    # esptool resets the board when it is done; MicroPython's first boot makes its
+    # filesystem, which takes a few seconds.
+    deadline = time.monotonic() + 30
+    while port.startswith("/") and not Path(port).exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(3)
 
 
 def _say(text: str) -> None:

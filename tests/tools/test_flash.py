@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import select
+import shlex
 import subprocess
 import threading
 from collections.abc import Callable
@@ -69,9 +70,9 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
         }
     )
     config = write_config(tmp_path, BME280_UART)
-    proc = meteolink(
-        "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
-    )
+    # --no-reset: the test runs the flashed node itself, below.
+    flash = ["flash", "--board", "sim", "--config", str(config), "--port", str(board.tty)]
+    proc = meteolink(*flash, "--no-mip", "--no-reset")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "flashed node 9: transport uart, sensors bme280"
     # board.json was already there, identical: mpremote skips it.
@@ -124,9 +125,7 @@ def test_flash_copies_what_the_node_needs_and_the_node_then_runs_from_it(
     assert "pm2_5" not in values
 
     # Flashing the same again copies nothing but what the node itself changed.
-    again = meteolink(
-        "flash", "--board", "sim", "--config", str(config), "--port", str(board.tty), "--no-mip"
-    )
+    again = meteolink(*flash, "--no-mip", "--no-reset")
     assert again.returncode == 0, again.stderr
     assert "0 files, 0 bytes copied, 13 already up to date" in again.stdout
 
@@ -318,8 +317,35 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
     assert sizes["node.mpy"] == ref.stat().st_size
     assert sizes["config.json"] == config.stat().st_size
     assert f"{len(sizes)} files, {sum(sizes.values())} bytes" in out
-    assert "mpremote connect auto resume mip install lora-sync lora-sx126x + reset" in out
-    assert "fs cp <the files above> :/" in out
+    # Without --port, no command is printed with a placeholder in it.
+    assert out.splitlines()[-1] == (
+        "--port is needed to print runnable commands (e.g. --port /dev/ttyUSB0;"
+        " 'mpremote connect list' lists the ports)"
+    )
+    assert "would run" not in out and "<" not in out
+    with_port = meteolink(
+        "flash",
+        "--board",
+        "heltec-v3",
+        "--config",
+        str(config),
+        "--dry-run",
+        "--port",
+        "/dev/ttyUSB0",
+    )
+    assert with_port.returncode == 0, with_port.stderr
+    plan = with_port.stdout.splitlines()
+    commands = plan[plan.index("would run:") + 1 :]
+    assert commands[0].startswith("  mpremote connect /dev/ttyUSB0 resume exec 'import sys, os;")
+    copy = shlex.split(commands[1])
+    assert copy[:5] == ["mpremote", "connect", "/dev/ttyUSB0", "resume", "exec"]
+    cp = copy[copy.index("cp") + 1 :]
+    assert [Path(f).name for f in cp[:-1]] == list(sizes) and cp[-1] == ":/"
+    assert all(Path(f).stat().st_size == sizes[Path(f).name] for f in cp[:-1])  # kept to run
+    assert commands[2:] == [
+        "  mpremote connect /dev/ttyUSB0 resume mip install lora-sync lora-sx126x + reset",
+        "  meteolink logs /dev/ttyUSB0  # watch it start; Ctrl-C ends",
+    ]
 
     # On a terminal, progress lines come first.
     args = ["flash", "--board", "heltec-v3", "--config", str(config), "--dry-run"]
@@ -332,9 +358,9 @@ def test_dry_run_on_a_lora_board_prints_the_plan_compiled_for_its_chip(
         os.close(slave)
     assert shown.startswith("compiling 15 firmware files for xtensawin...\r\ndry run:")
 
-    no_mip = meteolink(*args, "--no-mip")
+    no_mip = meteolink(*args, "--no-mip", "--port", "/dev/ttyUSB0")
     assert "mip install" not in no_mip.stdout
-    assert "fs cp <the files above> :/ + reset" in no_mip.stdout
+    assert ":/ + reset\n" in no_mip.stdout
 
 
 # Which firmware files a node needs: the table in tools/build.py against the imports

@@ -204,7 +204,8 @@ def test_flash_installs_the_lora_driver_from_the_index_and_the_firmware_loads_it
     board = virtual_board()
     config = write_config(tmp_path, LORA)
     index = str(index_folder) if given == "folder" else index_url
-    proc = flash("sim", config, "--port", str(board.tty), "--mip-index", index)
+    # --no-reset: the board is flashed again below, which a reset node in its cycle would miss.
+    proc = flash("sim", config, "--port", str(board.tty), "--mip-index", index, "--no-reset")
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout.splitlines()
     assert out[0] == "flashed node 17: transport lora 868.1 MHz SF9, sensors bme280, battery"
@@ -244,7 +245,7 @@ def test_dry_run_prints_the_commands_that_serve_the_folder_and_install_from_it(
     checked = "lora-sync, lora-sx127x, lora (every file checked)"
     assert f"LoRa driver from {index_folder}: {checked}" in lines
     plan = lines[lines.index("would run:") + 1 :]
-    serve_line, mip_line, kill_line = plan[2:]
+    serve_line, mip_line, kill_line, logs_line = plan[2:]
     port = re.fullmatch(
         rf"  python3 -m http.server (\d+) --bind 127.0.0.1 --directory {re.escape(str(folder))}"
         r" &  # flash serves the folder on 127.0.0.1 while mip runs",
@@ -256,6 +257,7 @@ def test_dry_run_prints_the_commands_that_serve_the_folder_and_install_from_it(
         " --target ./lib lora-sync lora-sx127x"
     )
     assert kill_line == "  kill $!  # and stops serving it"
+    assert logs_line == f"  meteolink logs {board.tty}  # watch it start; Ctrl-C ends"
     assert not (board.flash / "lib").exists()
 
     # Typed into a shell as printed, they install the driver (a technician
