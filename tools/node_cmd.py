@@ -1,4 +1,4 @@
-"""`meteolink node new`: a node's id, key, config.json and [nodes.N] (docs/provisioning.md).
+"""`meteolink node new`: a node's id, key, config.json and [nodes.N] (docs/flashing.md).
 
 What a technician would otherwise do by hand in two files that must agree:
 
@@ -100,7 +100,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         " for meteolink flash, and its [nodes.N] table, with the same key, added to the"
         " gateway's configuration without touching the rest of that file. With --role bridge:"
         " the config.json of a LoRa bridge board (no key, no [nodes.N]).",
-        epilog="docs/provisioning.md walks through it: new node, flash, mount, check.",
+        epilog="docs/flashing.md walks through it: new node, flash, mount, check.",
     )
     new.add_argument(
         "--board",
