@@ -19,7 +19,6 @@ SX1261/62) through the sim board's machine.SPI and machine.Pin, exactly
 as on a board.
 """
 
-
 from airtime import ldro_needed, symbol_us, symbols_x4
 from micropython import const
 

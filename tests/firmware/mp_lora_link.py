@@ -3,7 +3,7 @@
 # driving the register-level chip models (sim/sx127x.py, sim/sx126x.py) through
 # the sim board's machine.SPI and machine.Pin, one JSON line per check.
 #   mp_lora_link.py local                 radios in this process, on a LoopbackAntenna air
-#   mp_lora_link.py listen HUB SECONDS    a bridge on the ether hub: prints what it hears until "end"
+#   mp_lora_link.py listen HUB SECONDS    a bridge on the ether hub: what it hears until "end"
 #   mp_lora_link.py send HUB              a node on the ether hub: sends readings, then "end"
 import json
 import sys
@@ -87,6 +87,7 @@ def modem(radio=SX1276, antenna=None):
     m.antenna = antenna
     return m
 
+
 def link(m, freq=G1, sf=9, bw=125, limiter=None, max_wait_s=60, nap=nap, **kw):
     return LoRaLink(
         m,
@@ -142,9 +143,9 @@ def airtime():
                 lk = link(m, sf=sf, bw=bw, freq=868_300_000)
                 for n in (0, 1, 13, 32, 255):
                     ours = symbols_x4(n, sf, 5, 8, True, True, ldro_needed(sf, bw))
+                    driver = m.get_n_symbols_x4(n)
                     pairs.append(
-                        [sf, bw, n, lk.airtime_us(n), m.get_time_on_air_us(n)]
-                        + [ours, m.get_n_symbols_x4(n)]
+                        [sf, bw, n, lk.airtime_us(n), m.get_time_on_air_us(n), ours, driver]
                     )
         emit("airtime_" + radio["chip"], pairs=pairs)
 

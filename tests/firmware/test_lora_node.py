@@ -150,9 +150,7 @@ def test_lora_frames_reach_mqtt_through_the_bridge_with_rssi_and_snr(
 ) -> None:
     sub = subscribe("meteolink/#")
     mqtt = f'\n[mqtt]\nurl = "{broker.url}"\n'
-    g, cable = bridged(
-        tmp_path, ether_hub, bridge_line, bridges, line, gateway, bridge_board, mqtt
-    )
+    g, cable = bridged(tmp_path, ether_hub, bridge_line, bridges, line, gateway, bridge_board, mqtt)
     try:
         node = lora_node(tmp_path / "node", ether_hub, node_board)
         for _ in range(3):

@@ -141,4 +141,3 @@ class Cable:
                 os.set_blocking(other, True)
                 os.write(other, data)
                 os.set_blocking(other, False)
-

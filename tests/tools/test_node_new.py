@@ -26,9 +26,9 @@ from meteolink.gateway import config as gwconfig
 from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store
 from meteolink.tools import board_file, cli, gateway_toml, key_files
+from tests.support.ether import HubProcess
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line, SimLine
-from tests.support.ether import HubProcess
 from tests.support.sim_node import Cable, SimNode
 from tests.support.tools import ROOT, find_tool, meteolink, wait_until
 
