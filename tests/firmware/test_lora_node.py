@@ -257,3 +257,60 @@ def test_airtime_is_on_record_before_the_radio_sends(
     duty = mem[16 : 16 + 274]
     assert duty[0] == 0xDC, "the limiter's state is in RTC memory"
     assert any(duty[10:]), "with the frame's airtime charged"
+
+
+FAST = {"freq_hz": 868_300_000, "sf": 7, "bw_khz": 500, "cr": 5}  # about 10 ms a frame
+
+
+@pytest.mark.parametrize("board", ["sim", "heltec-v3"])
+def test_a_thousand_packets_a_tenth_of_them_bad_reach_the_gateway_good_and_once(
+    tmp_path: Path,
+    bridge_line: SimLine,
+    bridges: list[Bridge],
+    line: Line,
+    gateway: Callable[..., GatewayProcess],
+    board: str,
+) -> None:
+    """1,000 readings on air, the hub failing the CRC of a tenth of them at the
+    bridge (in continuous receive, on the real driver): every good one is
+    stored once, none garbled, and the bad ones nowhere."""
+    hub = HubProcess("--bad-crc", "0.1", "--seed", "7")
+    try:
+        g = gateway(f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[nodes.41]\n')
+        bridges.append(Bridge(tmp_path / "bridge", bridge_line, hub, FAST, board))
+        cable = Cable(bridge_line, line.master)
+        cable.plug()
+        try:
+            from sim import ether
+
+            node = ether.Antenna(hub.address, name="node-41")
+            air = ether.mod(freq_hz=868_300_000, sf=7, bw_hz=500_000, cr=5, sync_word=0x12)
+            for seq in range(1000):
+                frame = frames.encode(41, seq, {"temperature": 20 + seq / 100})
+                toa = node.transmit(air, frame, 14)
+                # One packet ending per 30 ms: the bridge polls every 20 ms, and
+                # the chip keeps the last packet only.
+                time.sleep(toa / 1e6 + 0.02)
+            node.close()
+            outcome = [e for e in hub.events() if e["event"] != "sent" and e.get("to") == "bridge"]
+            good = sorted(e["n"] for e in outcome if e["event"] == "heard")
+            bad = [e["n"] for e in outcome if e["event"] == "bad-crc"]
+            assert len(good) + len(bad) == 1000
+            assert 60 <= len(bad) <= 140, "about a tenth"
+            wait_until(lambda: len(g.stored()) >= len(good), "the good readings", 30)
+            time.sleep(0.5)  # nothing more comes
+            stored = g.stored()
+            assert stored == [(41, n) for n in good], "every good one, once, in order"
+        finally:
+            cable.unplug()
+        db = sqlite3.connect(f"file:{g.data / 'readings.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT seq, frame FROM readings").fetchall()
+        finally:
+            db.close()
+        assert all(
+            bytes(f) == frames.encode(41, s, {"temperature": 20 + s / 100}) for s, f in rows
+        ), "none garbled"
+        assert g.stop() == 0
+    finally:
+        hub.stop()
