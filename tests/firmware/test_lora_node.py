@@ -288,19 +288,23 @@ def test_a_thousand_packets_a_tenth_of_them_bad_reach_the_gateway_good_and_once(
             for seq in range(1000):
                 frame = frames.encode(41, seq, {"temperature": 20 + seq / 100})
                 toa = node.transmit(air, frame, 14)
-                # One packet ending per 30 ms: the bridge polls every 20 ms, and
-                # the chip keeps the last packet only.
-                time.sleep(toa / 1e6 + 0.02)
+                # One packet ending per 50 ms: the bridge polls every 20 ms, and
+                # the chip keeps the last packet only (a busy CI machine may
+                # hold the bridge back a poll or two).
+                time.sleep(toa / 1e6 + 0.04)
             node.close()
             outcome = [e for e in hub.events() if e["event"] != "sent" and e.get("to") == "bridge"]
             good = sorted(e["n"] for e in outcome if e["event"] == "heard")
             bad = [e["n"] for e in outcome if e["event"] == "bad-crc"]
             assert len(good) + len(bad) == 1000
             assert 60 <= len(bad) <= 140, "about a tenth"
-            wait_until(lambda: len(g.stored()) >= len(good), "the good readings", 30)
+            deadline = time.monotonic() + 30
+            while len(g.stored()) < len(good) and time.monotonic() < deadline:
+                time.sleep(0.1)
             time.sleep(0.5)  # nothing more comes
             stored = g.stored()
-            assert stored == [(41, n) for n in good], "every good one, once, in order"
+            missing = sorted(set(good) - {s for _, s in stored})
+            assert stored == [(41, n) for n in good], f"every good one, once; missing {missing}"
         finally:
             cable.unplug()
         db = sqlite3.connect(f"file:{g.data / 'readings.db'}?mode=ro", uri=True)
