@@ -19,6 +19,7 @@ from pathlib import Path
 from meteolink.firmware import airtime, frames
 from meteolink.tools import power
 from meteolink.tools.pseudo_terminal import PseudoTerminal
+from tests.support.ether import HubProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
@@ -104,6 +105,7 @@ def cycle_figures(
     cycles did not fit in it.
     """
     line = PseudoTerminal()
+    hub: HubProcess | None = None
     stop = threading.Event()
     drain = threading.Thread(target=_drain, args=(line, stop), daemon=True)
     drain.start()
@@ -113,11 +115,15 @@ def cycle_figures(
             flash.mkdir()
             shutil.copy(ROOT / "boards" / "sim.json", flash / "board.json")
             config: dict[str, object] = {"node": 7, "sensors": sensors, "maintenance_s": 0}
-            if lora:  # the sim radio: an SX1276 model, on the UDP sim ether, unheard
+            if lora:  # the sim radio: an SX1276 model, on an ether hub of its own, unheard
                 config.update(transport="lora", lora={"sf": SF, "bw_khz": BW_KHZ, "cr": CR})
             (flash / "config.json").write_text(json.dumps(config))
             world = Path(tmp) / "world.json"
-            world.write_text(json.dumps({"link": line.path, "battery_v": 3.0}))
+            world_cfg: dict[str, object] = {"link": line.path, "battery_v": 3.0}
+            if lora:
+                hub = HubProcess()
+                world_cfg["radio"] = {"ether": hub.address, "name": "bench-node"}
+            world.write_text(json.dumps(world_cfg))
             lib = Path(tmp) / "lib"
             compile_tree(lib)
             if lora:  # micropython-lib's driver, as `meteolink flash` installs it
@@ -144,6 +150,8 @@ def cycle_figures(
                 check=False,
             )
     finally:
+        if hub is not None:
+            hub.stop()
         stop.set()
         drain.join(1)
         line.close()

@@ -76,11 +76,11 @@ count_class(sim.uart.UART)
 count_class(sim_port.Link)
 count_class(sim.adc.ADC)
 try:  # the radio: a register model behind the sim board's SPI and pins
-    import sim.lora
+    import sim.ether
     import sim.machine
     import sim.sx127x
 
-    for cls in (sim.sx127x.SX127x, sim.machine.Pin, sim.machine.SPI, sim.lora.Antenna):
+    for cls in (sim.sx127x.SX127x, sim.machine.Pin, sim.machine.SPI, sim.ether.Antenna):
         count_class(cls)
     # micropython-lib's driver waits out each packet's time on air: the
     # radio's time, not the CPU's, as a nap is.

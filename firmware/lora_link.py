@@ -12,14 +12,12 @@ break the limit is never sent. The airtime charged is computed here, by
 airtime.py, for the modulation this link itself configured on the radio,
 so what is counted is what goes on air.
 
-On the unix port (sys.platform "linux") make_modem() takes the same driver
-for an SX1276/77/78/79, installed on the sim board's path, which runs it
-on a register model of the chip (sim/sx127x.py) through the sim board's
-machine.SPI and machine.Pin; for an SX1261/62 it still takes the sim
-board's API-level stand-in, sim.lora (same classes and methods).
+On the unix port (the sim board) make_modem() takes the same driver,
+installed on the sim board's path by mip, and runs it on a register model
+of the chip (sim/sx127x.py for an SX1276/77/78/79, sim/sx126x.py for an
+SX1261/62) through the sim board's machine.SPI and machine.Pin, exactly
+as on a board.
 """
-
-import sys
 
 from airtime import ldro_needed, symbol_us, symbols_x4
 from micropython import const
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
         snr: int  # 0.25 dB
 
     class Modem(Protocol):
-        """What the link uses of micropython-lib's lora driver (sim.lora's has the same)."""
+        """What the link uses of micropython-lib's lora driver."""
 
         def configure(self, lora_cfg: "dict[str, Any]") -> None: ...
         def send(self, packet: bytes | bytearray | memoryview) -> object: ...
@@ -269,8 +267,8 @@ def make_modem(
     25 mW, the most most EU868 sub-bands allow with a 0 dBi antenna).
 
     The driver is imported here, not at the top, so a node without a radio
-    never loads it: `lora` on a board and for an SX127x on the unix port,
-    sim.lora for an SX126x there, or the module named by `module`.
+    never loads it: `lora`, on a board and on the unix port alike, or the
+    module named by `module`.
     """
     chip = str(radio.get("chip", "")).lower()
     if chip not in _SX127X and chip not in _SX126X:
@@ -278,7 +276,7 @@ def make_modem(
     if radio.get("ant_switch") is not None:
         raise ValueError("radio.ant_switch: not supported by this firmware yet")
     if module is None:
-        module = "sim.lora" if sys.platform == "linux" and chip not in _SX127X else "lora"
+        module = "lora"
     package = radio.get("package") or ("lora-sx127x" if chip in _SX127X else "lora-sx126x")
     try:
         driver = __import__(module)
@@ -298,8 +296,7 @@ def make_modem(
         return None if n is None else pin(n)
 
     if chip in _SX127X:
-        if hasattr(cls, "_read_packet"):  # the driver, not the sim board's stand-in
-            cls = _rx_current(cls)
+        cls = _rx_current(cls)
         cfg = {"output_power": output_power, "tx_ant": radio.get("tx_ant") or "PA_BOOST"}
         modem: Modem = cls(
             spi, opt("cs"), dio0=opt("dio0"), dio1=opt("dio1"), reset=opt("reset"), lora_cfg=cfg

@@ -17,9 +17,10 @@ by the METEOLINK_SIM environment variable:
 The radio is the chip the board file names, at its registers (sim/sx127x.py,
 sim/sx126x.py), on machine.SPI and machine.Pin of the sim board's own
 (sim/machine.py), its pins numbered as the board file numbers them. Its
-antenna is on the ether hub when the world's "radio" names one ("ether", or
-"port"; sim/ether.py reads the rest of that entry), else on sim/lora's UDP
-ether ($METEOLINK_LORA_ETHER), hearing with the entry's "rssi" and "snr".
+antenna is on the ether hub (sim/ether.py, `python -m sim.ether_hub`): the
+one the world's "radio" names ("ether" or "port"; sim/ether.py reads the
+rest of that entry: "name", "position", "loss_db"), else the one at
+$METEOLINK_LORA_ETHER, else 127.0.0.1:47000.
 
 RTC memory is the file <world>.rtc: deep sleep writes it and exits; the next
 process reads it. Deleting it is pulling the battery. A process that ends
@@ -332,20 +333,14 @@ _radio: "Any" = None
 
 
 def _antenna() -> "Any":
-    """The world's "radio" says which air: "ether" (or "port") names the
-    ether hub (sim/ether.py); otherwise the UDP sim ether of sim/lora, which
-    its API-level stand-in modems share, with the world's "rssi" and "snr"."""
+    """The radio's antenna on the ether hub the world's "radio" names (or
+    $METEOLINK_LORA_ETHER's); OSError, saying how to start one, when no hub
+    answers."""
     global antenna
     if antenna is None:
-        r = world().get("radio") or {}
-        if r.get("ether") or r.get("port"):
-            from sim import ether
+        from sim import ether
 
-            antenna = ether.Antenna()
-        else:
-            import sim.lora
-
-            antenna = sim.lora.Antenna(float(r.get("rssi", -80.0)), float(r.get("snr", 9.5)))
+        antenna = ether.Antenna()
     return antenna
 
 

@@ -13,6 +13,7 @@ from hypothesis import settings
 
 from tests.support import lora_drivers as drivers
 from tests.support.broker import Broker, Subscriber
+from tests.support.ether import HubProcess
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, by_id
 from tests.support.tools import FIRMWARE, ROOT, find_tool
@@ -62,6 +63,18 @@ def micropython(lora_drivers: Path) -> Callable[..., str]:
         return proc.stdout
 
     return run
+
+
+@pytest.fixture
+def ether_hub() -> Iterator[HubProcess]:
+    """The sim ether: `python -m sim.ether_hub` on a free port, for this test alone.
+
+    Sim nodes reach it with {"radio": {"ether": hub.address, ...}} in their
+    world, or $METEOLINK_LORA_ETHER=hub.address.
+    """
+    hub = HubProcess()
+    yield hub
+    hub.stop()
 
 
 @pytest.fixture(scope="session")

@@ -1,28 +1,37 @@
 # Runs under the MicroPython unix port (tests/firmware/test_lora_link.py): the
-# LoRa transport over the sim ether, one JSON line per check.
-#   mp_lora_link.py local PORT          two or more sim modems in this process
-#   mp_lora_link.py listen PORT SECONDS a bridge: prints what it hears until "end"
-#   mp_lora_link.py send PORT           a node: sends a reading, then "end"
+# firmware's lora_link on micropython-lib's real drivers (installed by mip)
+# driving the register-level chip models (sim/sx127x.py, sim/sx126x.py) through
+# the sim board's machine.SPI and machine.Pin, one JSON line per check.
+#   mp_lora_link.py local                 radios in this process, on a LoopbackAntenna air
+#   mp_lora_link.py listen HUB SECONDS    a bridge on the ether hub: what it hears until "end"
+#   mp_lora_link.py send HUB              a node on the ether hub: sends readings, then "end"
 import json
 import sys
+import time
 
+import sim.machine  # the sim board's machine.Pin and SPI, before the driver imports them
+
+# isort: split
 import frames
 import framing
+from airtime import ldro_needed, symbols_x4
 from dutycycle import DutyCycle
 from lora_link import LoRaLink, make_modem
 
 import sim.clock
-import sim.lora
+from sim.ether import Antenna, LoopbackAntenna
+from sim.sx126x import SX126x
+from sim.sx127x import SX127x
 from tests.firmware.mp_support import emit
 
 G1 = 868_100_000
 SX1276 = {
     "chip": "sx1276",
     "package": "lora-sx127x",
-    "cs": 0,
-    "reset": 0,
-    "dio0": 0,
-    "dio1": None,
+    "cs": 18,
+    "reset": 14,
+    "dio0": 26,
+    "dio1": 35,
     "busy": None,
     "dio2_rf_switch": False,
     "dio3_tcxo_millivolts": None,
@@ -40,7 +49,10 @@ SX1262 = {
     "dio3_tcxo_millivolts": 1800,
     "ant_switch": None,
 }
+ROLES = (("cs", "nss"), ("reset", "reset"), ("dio0", "dio0"), ("dio1", "dio1"), ("busy", "busy"))
 naps = []
+_air = [None]
+_gpio = [100]
 
 
 def nap(ms):
@@ -52,9 +64,28 @@ def clock():
     return sim.clock.ticks_ms() // 1000
 
 
-def modem(radio=SX1276):
-    # The API-level stand-in: the register-level radio is tests/sim/test_sx127x.py's.
-    return make_modem(radio, None, lambda n: n, module="sim.lora")
+def modem(radio=SX1276, antenna=None):
+    """The real driver on a chip model of its own, its pins on GPIOs of their
+    own, on the in-process air (or the given antenna). .chip and .antenna
+    are the model's."""
+    if antenna is None:
+        antenna = LoopbackAntenna(_air[0])
+        if _air[0] is None:
+            _air[0] = antenna
+    if radio["chip"] == "sx1262":
+        chip = SX126x(antenna, "sx1262", tcxo=bool(radio["dio3_tcxo_millivolts"]))
+    else:
+        chip = SX127x(antenna, radio["chip"])
+    radio = dict(radio)
+    for key, role in ROLES:
+        if radio[key] is not None:
+            radio[key] = _gpio[0]
+            sim.machine.wire(_gpio[0], chip, role)
+            _gpio[0] += 1
+    m = make_modem(radio, sim.machine.SPI(0), sim.machine.Pin)
+    m.chip = chip
+    m.antenna = antenna
+    return m
 
 
 def link(m, freq=G1, sf=9, bw=125, limiter=None, max_wait_s=60, nap=nap, **kw):
@@ -81,8 +112,14 @@ def error(fn):
 
 
 def hears(lk, ms):
-    pkt = lk.receive(ms)
-    return bytes(pkt).hex() if pkt is not None else None
+    """What a listening link (continuous receive) heard within ms, as hex."""
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < ms:
+        pkt = lk.poll()
+        if pkt is not None:
+            return bytes(pkt).hex()
+        time.sleep_ms(2)
+    return None
 
 
 def reading(seq):
@@ -92,28 +129,46 @@ def reading(seq):
     return enc.encode(seq)
 
 
+BWS = (7.8, 10.4, 15.6, 20.8, 31.25, 41.7, 62.5, 125, 250, 500)
+
+
+def airtime():
+    """The link's airtime (airtime.py, integers) against each real driver's
+    get_time_on_air_us(), for every SF and bandwidth, as configured by the link."""
+    for radio in (SX1276, SX1262):
+        m = modem(radio)
+        pairs = []
+        for sf in range(7, 13):
+            for bw in BWS:
+                lk = link(m, sf=sf, bw=bw, freq=868_300_000)
+                for n in (0, 1, 13, 32, 255):
+                    ours = symbols_x4(n, sf, 5, 8, True, True, ldro_needed(sf, bw))
+                    driver = m.get_n_symbols_x4(n)
+                    pairs.append(
+                        [sf, bw, n, lk.airtime_us(n), m.get_time_on_air_us(n), ours, driver]
+                    )
+        emit("airtime_" + radio["chip"], pairs=pairs)
+
+
 def local():
+    airtime()
     a, b, c = modem(), modem(), modem()
     la, lb = link(a), link(b)
     lc = link(c, sf=10)  # same frequency, another spreading factor
+    lb.listen()
+    lc.listen()
 
-    # The link's airtime against the sim driver's own computation.
-    pairs = []
-    for sf in (7, 9, 12):
-        for bw in (125, 250, 62.5):
-            lk = link(modem(), sf=sf, bw=bw, freq=869_525_000)
-            for n in (0, 1, 13, 28, 32, 147, 255):
-                pairs.append([lk.airtime_us(n), lk._modem.get_time_on_air_us(n)])
-            lk._modem.close()
-    emit("airtime", pairs=pairs)
-    la, lb = link(a), link(b)  # back to SF9 at 868.1 MHz
-
-    b.rssi, b.snr = -97, 7.5
+    b.antenna.rssi_dbm, b.antenna.snr_db = -97, 7.5
     frame = bytes(reading(1))
-    t0 = sim.clock.ticks_ms()
+    t0 = time.ticks_ms()
     ok = la.send(frame)
-    t1 = sim.clock.ticks_ms()
-    got = lb.receive(1000)
+    t1 = time.ticks_ms()
+    got = None
+    for _ in range(200):
+        got = lb.poll()
+        if got is not None:
+            break
+        time.sleep_ms(2)
     emit(
         "exchange",
         sent=ok,
@@ -121,10 +176,10 @@ def local():
         got=bytes(got).hex() if got else None,
         rssi=got.rssi if got else None,
         snr=got.snr if got else None,
-        sim_ms=t1 - t0,
+        ms=time.ticks_diff(t1, t0),
         airtime_us=la.airtime_us(len(frame)),
-        other_sf=hears(lc, 200),
-        modem_sent=a.sent,
+        other_sf=hears(lc, 50),
+        on_air=a.antenna.sent,
     )
 
     # The limiter full: send() returns False, counts, and nothing goes out.
@@ -133,14 +188,15 @@ def local():
     for _ in range(20):
         full.spend(G1, 1_800_000, now)
     blocked = link(a, limiter=full, max_wait_s=60)
-    before = a.sent
+    lb.listen()
+    before = a.antenna.sent
     r = blocked.send(frame)
     emit(
         "blocked",
         sent=r,
         dropped=blocked.dropped,
         limiter_dropped=full.dropped,
-        on_air=a.sent - before,
+        on_air=a.antenna.sent - before,
         heard=hears(lb, 300),
     )
 
@@ -160,20 +216,31 @@ def local():
     short = DutyCycle()
     short.spend(G1, 30_000_000, now - 3700)
     short.spend(G1, 5_900_000, now - 60)
-    before = a.sent
+    before = a.antenna.sent
     sl = link(a, limiter=short, max_wait_s=600, nap=lambda ms: None)
     r = sl.send(frame)
-    emit("nap_short", sent=r, dropped=sl.dropped, on_air=a.sent - before, heard=hears(lb, 300))
+    emit(
+        "nap_short",
+        sent=r,
+        dropped=sl.dropped,
+        on_air=a.antenna.sent - before,
+        heard=hears(lb, 300),
+    )
 
     # A damaged packet: the driver drops it and counts a CRC error, unless
     # asked to hand such packets over.
-    a.corrupt = True
+    b.antenna.next_packet(crc_ok=False)
     la.send(frame)
     dropped = hears(lb, 300)
     b.rx_crc_error = True
+    b.antenna.next_packet(crc_ok=False)
     la.send(frame)
-    handed = lb.receive(300)
-    a.corrupt = False
+    handed = None
+    for _ in range(150):
+        handed = lb.poll()
+        if handed is not None:
+            break
+        time.sleep_ms(2)
     emit(
         "corrupt",
         dropped=dropped,
@@ -185,9 +252,9 @@ def local():
     # An SX1262 hears an SX1276 with the same settings.
     d = modem(SX1262)
     ld = link(d)
+    ld.listen()
     la.send(b"hello")
-    got = ld.receive(1000)
-    emit("sx1262", cls=type(d).__name__, got=bytes(got).hex() if got else None)
+    emit("sx1262", cls=type(d).__name__, got=hears(ld, 500))
 
     # The limiter's count survives deep sleep with its state.
     full2 = DutyCycle(full.dump())
@@ -197,16 +264,15 @@ def local():
         pass
 
     sys.modules["lora_nosync"] = NoSync()
-    sim.lora.present = False
-    absent = error(lambda: modem())
-    sim.lora.present = True
+    # No chip behind the pins: nobody drives MISO, the bus reads 0xFF.
+    absent = dict(SX1276, cs=999, reset=998, dio0=997, dio1=996)
     emit(
         "errors",
         missing=error(lambda: make_modem(SX1276, None, lambda n: n, module="lora_absent")),
         no_sync=error(lambda: make_modem(SX1262, None, lambda n: n, module="lora_nosync")),
         chip=error(lambda: make_modem(dict(SX1276, chip="rfm69"), None, lambda n: n)),
         ant_switch=error(lambda: make_modem(dict(SX1276, ant_switch=4), None, lambda n: n)),
-        absent=absent,
+        absent=error(lambda: make_modem(absent, sim.machine.SPI(0), sim.machine.Pin)),
         us915=error(lambda: link(a, freq=915_000_000)),
         eu433=error(lambda: link(a, freq=433_175_000)),
         edge=error(lambda: link(a, freq=868_550_000)),
@@ -217,6 +283,7 @@ def local():
     # Continuous receive (the bridge): polled between packets, as the bridge
     # polls every 20 ms and a packet lasts 50 ms or more, every packet is
     # heard, in order, also after a send of its own (the driver resumes).
+    lb.sleep()  # the driver reconfigures only a radio that is not receiving
     la, lb = link(a), link(b)
     la.listen()
     idle = la.poll()
@@ -226,27 +293,27 @@ def local():
         frame = bytes(reading(10 + seq))
         sent.append(frame.hex())
         lb.send(frame)
-        for _ in range(50):
-            pkt = la.poll()
-            if pkt is not None:
-                heard.append(bytes(pkt).hex())
-                break
+        got = hears(la, 500)
+        if got is not None:
+            heard.append(got)
         if seq == 2:
             la.send(bytes(reading(99)))  # an ack going out mid-stream
     la.sleep()
     emit("continuous", idle=idle, sent=sent, heard=heard, after_sleep=la.poll())
 
 
-def listen(seconds):
-    m = modem()
-    m.rssi, m.snr = -97, 7.5
+def listen(hub, seconds):
+    # The bridge's way: continuous receive, polled.
+    m = modem(antenna=Antenna(hub, name="bridge"))
     lk = link(m)
+    lk.listen()
     print(json.dumps({"ready": True}))
     heard = []
-    deadline = sim.clock.ticks_ms() + seconds * 1000
-    while sim.clock.ticks_ms() < deadline:
-        pkt = lk.receive(500)
+    t0 = time.ticks_ms()
+    while time.ticks_diff(time.ticks_ms(), t0) < seconds * 1000:
+        pkt = lk.poll()
         if pkt is None:
+            time.sleep_ms(5)
             continue
         data = bytes(pkt)
         if data == b"end":
@@ -263,21 +330,20 @@ def listen(seconds):
     emit("heard", packets=heard)
 
 
-def send():
-    m = modem()
+def send(hub):
+    m = modem(antenna=Antenna(hub, name="node", loss_db=111))
     sent = [link(m).send(reading(1))]  # heard
     sent.append(link(m, sf=10).send(reading(2)))  # another SF: not heard
     sent.append(link(m, freq=868_300_000).send(reading(3)))  # another channel
     sent.append(link(m).send(reading(4)))  # heard
     sent.append(link(m).send(b"end"))
-    emit("sent", sent=sent, on_air=m.sent)
+    emit("sent", sent=sent, on_air=m.antenna.sent)
 
 
 sim.clock.skip(10_000_000)  # the limiter's clock well past 0
-sim.lora.ether(int(sys.argv[2]))
 if sys.argv[1] == "local":
     local()
 elif sys.argv[1] == "listen":
-    listen(int(sys.argv[3]))
+    listen(sys.argv[2], int(sys.argv[3]))
 else:
-    send()
+    send(sys.argv[2])

@@ -9,19 +9,29 @@ serial line, a real pseudo-terminal.
 import json
 import os
 import select
-import socket
 import subprocess
 import threading
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.support.lines import SimLine
 from tests.support.lora_drivers import micropypath
 from tests.support.tools import ROOT, find_tool
 
 SIM_BOARD = ROOT / "boards" / "sim.json"
+
+
+def board_file(board: str) -> str:
+    """The board file a sim node runs with: the sim board's, with the radio
+    of the board named (its chip, its pins, a TCXO), so that a LilyGO T3 or
+    a Heltec V3 radio runs on the sim board (its serial link, sensors and
+    battery stay the sim board's)."""
+    sim = json.loads(SIM_BOARD.read_text("utf-8"))
+    if board != "sim":
+        real = json.loads((SIM_BOARD.parent / f"{board}.json").read_text("utf-8"))
+        sim["radio"] = real["radio"]
+        sim["notes"] = f"the sim board with the radio of {board}.json"
+    return json.dumps(sim)
 
 
 class SimNode:
@@ -31,13 +41,14 @@ class SimNode:
         config: dict[str, Any],
         world: dict[str, Any],
         env: dict[str, str] | None = None,
+        board: str = "sim",
     ) -> None:
         self.env = env or {}
         self.flash = root / "flash"
         self.flash.mkdir(parents=True)
         self.world_path = root / "world.json"
         self.rtc_path = root / "world.json.rtc"
-        (self.flash / "board.json").write_text(SIM_BOARD.read_text("utf-8"), "utf-8")
+        (self.flash / "board.json").write_text(board_file(board), "utf-8")
         self.configure(config)
         self.world = dict(world)
         self.set_world()
@@ -130,26 +141,3 @@ class Cable:
                 os.set_blocking(other, True)
                 os.write(other, data)
                 os.set_blocking(other, False)
-
-
-def ether_port() -> int:
-    """A base port for a sim ether of 8 ports, none of which is in use now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-            s.bind(("127.0.0.1", 0))
-            base = int(s.getsockname()[1])
-        if base + 8 > 65535:
-            continue
-        try:
-            held = []
-            for p in range(base, base + 8):
-                t = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                held.append(t)
-                t.bind(("127.0.0.1", p))
-        except OSError:
-            continue
-        finally:
-            for t in held:
-                t.close()
-        return base
-    pytest.fail("no 8 free UDP ports in a row on 127.0.0.1")

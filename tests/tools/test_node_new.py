@@ -26,9 +26,10 @@ from meteolink.gateway import config as gwconfig
 from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store
 from meteolink.tools import board_file, cli, gateway_toml, key_files
+from tests.support.ether import HubProcess
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line, SimLine
-from tests.support.sim_node import Cable, SimNode, ether_port
+from tests.support.sim_node import Cable, SimNode
 from tests.support.tools import ROOT, find_tool, meteolink, wait_until
 
 EXAMPLE = ROOT / "deploy" / "gateway.toml"
@@ -414,7 +415,9 @@ def said_by(proc: "subprocess.Popen[str]", text: str, timeout: float = 15) -> No
             got += os.read(fd, 4096).decode("utf-8", "replace")
 
 
-def test_a_new_bridge_passes_a_new_lora_node_on_to_the_gateway(tmp_path: Path, line: Line) -> None:
+def test_a_new_bridge_passes_a_new_lora_node_on_to_the_gateway(
+    tmp_path: Path, line: Line, ether_hub: HubProcess
+) -> None:
     data = tmp_path / "data"
     text = (
         EXAMPLE.read_text("utf-8")
@@ -428,7 +431,7 @@ def test_a_new_bridge_passes_a_new_lora_node_on_to_the_gateway(tmp_path: Path, l
     path = gateway_file(tmp_path, text)
     new(tmp_path, None, "--board", "sim", "--role", "bridge", "--sf", "7", output="bridge.json")
     node = new(tmp_path, path, "--board", "sim", "--sf", "7", output="node.json")["node"]
-    ether = {"METEOLINK_LORA_ETHER": str(ether_port())}
+    ether = {"METEOLINK_LORA_ETHER": ether_hub.address}
     g = GatewayProcess(path, data)
     g.start()
     bridge_line = SimLine()
