@@ -24,6 +24,7 @@ the highest id, which no node takes before every other is used.
 import argparse
 import datetime
 import json
+import math
 import re
 import secrets
 import shlex
@@ -77,11 +78,14 @@ def _node_id(text: str) -> int:
 
 def _mhz(text: str) -> float:
     try:
-        return float(text)
+        mhz = float(text)
     except ValueError:
+        mhz = math.nan
+    if not math.isfinite(mhz):  # float() takes "nan" and "inf", which round() refuses
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a frequency in MHz (give 868.1, for example)"
-        ) from None
+        )
+    return mhz
 
 
 def _whole(text: str) -> int:

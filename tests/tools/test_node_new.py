@@ -512,6 +512,16 @@ ERRORS = [
         "argument --freq: 'MHz' is not a frequency in MHz (give 868.1, for example) (see "
         "'meteolink node new --help')",
     ),
+    (
+        ["--freq", "nan"],
+        "argument --freq: 'nan' is not a frequency in MHz (give 868.1, for example) (see "
+        "'meteolink node new --help')",
+    ),
+    (
+        ["--freq", "inf"],
+        "argument --freq: 'inf' is not a frequency in MHz (give 868.1, for example) (see "
+        "'meteolink node new --help')",
+    ),
     (["--sf", "13"], "--sf: expected an integer 7..12, got 13"),
     (
         ["--transport", "uart", "--sf", "7"],
