@@ -514,6 +514,12 @@ class MqttUpstream:
                 gateway=self.config.name,
                 expire_after=int(interval * self.config.offline_after),
             )
+            # Link sensors of a node heard without them (a UART node; SNR over BLE)
+            # are cleared: meteolink 0.1.0 announced them for every node.
+            missing = [f for f in ("rssi", "snr") if f not in fields]
+            configs += homeassistant.removal(
+                node=node, fields=missing, discovery_prefix=self.mqtt.discovery_prefix
+            )
             for topic, payload in configs:
                 acks.publish(topic, payload, retain=True)
             self._announced[node] = fields

@@ -14,6 +14,7 @@ from meteolink.gateway.mqtt_upstream import Mqtt, MqttUpstream
 from meteolink.gateway.service import Gateway
 from tests.support.broker import Broker, Subscriber
 from tests.support.gateway_process import reading
+from tests.support.tools import wait_until
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
@@ -160,13 +161,22 @@ def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
 ) -> None:
     """Issue 11: RSSI and SNR entities were announced for UART nodes too, where they stay
     "unknown" for ever. Node 7 is on a cable, node 8 behind a LoRa bridge, node 9 on BLE."""
+    # What meteolink 0.1.0 left retained for the UART node: an RSSI sensor.
+    stale = "homeassistant/sensor/meteolink_7/rssi/config"
+    old = Subscriber(broker.port, [], name="meteolink-0.1.0")
+    old.client.publish(stale, '{"name": "RSSI"}', qos=1, retain=True).wait_for_publish(10)
+    old.close()
     sub = Subscriber(broker.port, ["homeassistant/#"])
     cfg = Config(data=tmp_path / "data", name="gw", unknown_nodes="accept")
     up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port))
     gw = Gateway(cfg, upstreams=[up])
 
     def sensors(node: int) -> set[str]:
-        return {m.topic.split("/")[3] for m in sub.on("/config") if node_config(m.topic) == node}
+        return {
+            m.topic.split("/")[3]
+            for m in sub.on("/config")
+            if node_config(m.topic) == node and m.payload and not m.retain
+        }
 
     async def main() -> None:
         running = asyncio.create_task(gw.run())
@@ -188,3 +198,11 @@ def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
         assert gateway_config, "the gateway's own device is announced"
     finally:
         sub.close()
+    # What a Home Assistant starting now would find retained for node 7.
+    after = Subscriber(broker.port, ["homeassistant/sensor/meteolink_7/#"], name="later")
+    try:
+        wait_until(lambda: after.on("/temperature/config"), "node 7's retained configs")
+        kept = {m.topic.split("/")[3] for m in after.messages if m.payload}
+        assert kept == {"temperature", "humidity", "battery"}, "a stale RSSI sensor is left"
+    finally:
+        after.close()
