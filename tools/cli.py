@@ -56,6 +56,7 @@ def _commands() -> list[Command]:
         node_cmd,
         nodes_cmd,
         plan_cmd,
+        simulate_cmd,
     )
 
     return [
@@ -70,6 +71,7 @@ def _commands() -> list[Command]:
         *demo.COMMANDS,
         *plan_cmd.COMMANDS,
         *monitor_cmd.COMMANDS,
+        *simulate_cmd.COMMANDS,
     ]
 
 
