@@ -13,7 +13,8 @@ model (docs/simulate.md says the same in words):
 - Humidity follows the temperature: the dew point stays near the day's mean
   minus a spread (smaller in winter), and the relative humidity is the Magnus
   formula's ratio of vapour pressures, so it is highest at dawn, lowest in
-  the afternoon, and 100 % at most.
+  the afternoon, and 100 % at most. Indoors, the outdoor air warmed to the
+  room, plus 10 % (18 % with a class in) from people and plants.
 - Pressure: 1013.25 hPa at sea level plus two waves of 3 to 7 days (the
   systems that pass; ±15 hPa in winter, ±8 in summer), reduced to the
   station's elevation by the barometric formula (what a BME280 reads).
@@ -193,9 +194,10 @@ class Weather:
                 ramp = min(1.0, (hours - e.start) / 6, (e.start + e.hours - hours) / 6)
                 t -= e.size * ramp
                 slp += 8 * ramp  # a cold snap comes with a high
-        spread = 1.5 * winter + 6.0 * (1 - winter) + 2.0 * max(0.0, wave)
-        # The dew point sits near the night's low: the air is nearly saturated at dawn.
-        dew = min(t, mean - swing / 2 - spread + 2.0 * max(0.0, -wave))
+        # The dew point sits a little under the night's low (the air is nearly saturated
+        # at dawn), further in a dry summer high, closer in a damp low.
+        spread = 1.5 * winter + 4.0 * (1 - winter) + 2.0 * max(0.0, wave)
+        dew = min(t, mean - 0.3 * swing - spread + 1.5 * max(0.0, -wave))
         station = slp * (1 - 2.25577e-5 * c.elevation) ** 5.25588
         base = c.pm_winter * winter + c.pm_summer * (1 - winter)
         morning = math.exp(-(((hour - 8) / 1.5) ** 2))
@@ -264,7 +266,8 @@ class Station:
             indoor = 21.0 + (0.8 if occupied else -0.5) + 0.05 * (w["temperature"] - 5)
             out["temperature"] = indoor + rng.gauss(0, 0.05)
             # Outdoor air warmed to the room: far drier (in winter especially).
-            out["humidity"] = relative_humidity(indoor, w["dew_point"]) + 8 * occupied
+            # (plus what people, plants and cooking add: 10 %, 18 % with a class in)
+            out["humidity"] = relative_humidity(indoor, w["dew_point"]) + 10 + 8 * occupied
             out["co2"] = self.co2 + rng.gauss(0, 8)
             temp_for_battery = indoor
         else:
