@@ -173,10 +173,13 @@ class Simulation:
             self.expect["malformed"] += 1
         # A boot frame is never lost here: the gateway must see an unkeyed node restart.
         if self._fault("flip") and not flags & frames.FLAG_BOOT:
-            # One bit of the values, MIC or CRC: the CRC (checked first) fails.
+            # One bit of the values, MIC or CRC (not of the header or the field bitmap,
+            # which would make it another length): the CRC, checked first, fails.
             bad = bytearray(frame)
-            start = frames.HEADER_SIZE + 1
-            bit = rng.randrange(start * 8, len(bad) * 8)
+            start = frames.HEADER_SIZE
+            while bad[start] & 0x80:
+                start += 1
+            bit = rng.randrange((start + 1) * 8, len(bad) * 8)
             bad[bit // 8] ^= 1 << (bit % 8)
             out.append(packet("frame", bytes(bad)))
             self.injected["flip"] += 1

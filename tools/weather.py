@@ -156,9 +156,6 @@ class Weather:
         ]
         # Episodes over the first 60 days are drawn now: the same whatever the step.
         hours = 0.0
-        if self.cold_snap:
-            self.snaps.append(Episode(6.0, 36.0, 12.0))
-            hours = 42.0
         while hours < 60 * 24:
             hours += rng.expovariate(1 / (10 * 24))  # one in ten days (in the cold season)
             self.snaps.append(Episode(hours, rng.uniform(24, 72), rng.uniform(8, 15)))
@@ -167,6 +164,8 @@ class Weather:
         while hours < 60 * 24:
             self.pm.append(Episode(hours, rng.uniform(6, 24), rng.uniform(3, 6)))
             hours += self.pm[-1].hours + rng.expovariate(1 / (4 * 24))
+        if self.cold_snap:  # drawn after the rest: with or without it, the same weather
+            self.snaps.insert(0, Episode(6.0, 36.0, 12.0))
 
     def at(self, hours: float) -> dict[str, float]:
         """The outdoor weather `hours` after the start: temperature (°C), dew point (°C),
