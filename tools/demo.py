@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 from meteolink.firmware import frames
 from meteolink.gateway.config import NodeConfig
 from meteolink.gateway.mqtt_upstream import parse_mqtt_url
-from meteolink.tools.cli import Command, CommandError
 from meteolink.tools import simulate_cmd, weather
+from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
 from meteolink.tools.pseudo_terminal import PseudoTerminal
 
@@ -149,9 +149,7 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else Path(temp.name if temp else ".")
     out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
-    nodes = {
-        n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, *_ in STATIONS
-    }
+    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, *_ in STATIONS}
     from meteolink.gateway import config as gwconfig
 
     cfg = dataclasses.replace(

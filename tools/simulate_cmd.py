@@ -21,6 +21,7 @@ Fault model (docs/simulate.md): a percentage of readings gets each fault.
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -252,7 +253,7 @@ class Output:
 class LineOutput(Output):
     """Bytes on a serial line, a file or stdout."""
 
-    def __init__(self, write: Callable[[bytes], None], flush: Callable[[], None]) -> None:
+    def __init__(self, write: Callable[[bytes], object], flush: Callable[[], None]) -> None:
         self._write = write
         self._flush = flush
 
@@ -471,9 +472,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--bridge", action="store_true", help="play a LoRa bridge: radio records with RSSI/SNR"
     )
     out.add_argument("--sf", type=int, default=9, help="for --ether: spreading factor (default 9)")
-    out.add_argument(
-        "--freq", type=float, default=868.1, help="for --ether: MHz (default 868.1)"
-    )
+    out.add_argument("--freq", type=float, default=868.1, help="for --ether: MHz (default 868.1)")
     f = p.add_argument_group("faults, in percent of readings (e.g. --noise 5)")
     f.add_argument("--noise", type=_percent, default=0.0, help="a burst of line noise after it")
     f.add_argument("--flip", type=_percent, default=0.0, help="one bit flipped: a CRC error")
@@ -708,7 +707,8 @@ def run(args: argparse.Namespace) -> int:
             output.wait_reader(say)
         while not stopped:
             if args.count and all(
-                n.sent >= (args.count if n.silent_after is None else min(args.count, n.silent_after))
+                n.sent
+                >= (args.count if n.silent_after is None else min(args.count, n.silent_after))
                 for n in nodes
             ):
                 break
@@ -722,10 +722,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, old)
-        try:
+        with contextlib.suppress(OSError, KeyboardInterrupt):
             output.close()
-        except (OSError, KeyboardInterrupt):
-            pass
     summary = sim.summary()
     if args.json:
         print(json.dumps(summary), flush=True)

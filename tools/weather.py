@@ -32,6 +32,7 @@ model (docs/simulate.md says the same in words):
 """
 
 import datetime
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -228,7 +229,7 @@ _OCV = ((0.0, 3.00), (0.05, 3.45), (0.2, 3.62), (0.5, 3.76), (0.8, 3.96), (1.0, 
 
 def battery_voltage(charge: float, temperature: float) -> float:
     charge = max(0.0, min(1.0, charge))
-    for (c0, v0), (c1, v1) in zip(_OCV, _OCV[1:], strict=False):
+    for (c0, v0), (c1, v1) in itertools.pairwise(_OCV):
         if charge <= c1:
             v = v0 + (v1 - v0) * (charge - c0) / (c1 - c0)
             break
