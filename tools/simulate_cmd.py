@@ -312,7 +312,12 @@ class PtyOutput(Output):
     def close(self) -> None:
         if self.master < 0:
             return
-        self._write(b"\x00")
+        if not self._reader():  # nobody to read it: nothing to wait for
+            os.close(self.master)
+            self.master = -1
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.master, b"\x00")
         # Let the reader take what is queued before hanging up: a hang-up drops it.
         import fcntl
         import termios
@@ -695,17 +700,15 @@ def run(args: argparse.Namespace) -> int:
     elif isinstance(output, EtherOutput):
         say(f"on the sim ether at {args.freq:g} MHz, SF{args.sf}, 125 kHz")
     say(what)
-    stopped = False
 
     def stop(*_: object) -> None:
-        nonlocal stopped
-        stopped = True
+        raise KeyboardInterrupt  # SIGTERM stops it as Ctrl-C does, summary and all
 
     old = signal.signal(signal.SIGTERM, stop)
     try:
         if isinstance(output, PtyOutput):
             output.wait_reader(say)
-        while not stopped:
+        while True:
             if args.count and all(
                 n.sent
                 >= (args.count if n.silent_after is None else min(args.count, n.silent_after))
@@ -714,7 +717,7 @@ def run(args: argparse.Namespace) -> int:
                 break
             output.send(sim.round())
             if interval:
-                _sleep(interval, lambda: stopped)
+                time.sleep(interval)
     except KeyboardInterrupt:
         pass
     except BrokenPipeError:
@@ -730,15 +733,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         say(_summary_text(summary))
     return 0
-
-
-def _sleep(seconds: float, stopped: Callable[[], bool]) -> None:
-    end = time.monotonic() + seconds
-    while not stopped():
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.1))
 
 
 def _summary_text(s: dict[str, Any]) -> str:
