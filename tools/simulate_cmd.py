@@ -269,7 +269,7 @@ class LineOutput(Output):
 class PtyOutput(Output):
     """A new pseudo-terminal: its path is the port a gateway opens. Bytes go out only while a
     program has it open (a closed pty would queue them, and the gateway flushes its input as it
-    opens the port), half a second after it opened it."""
+    opens the port), once it has emptied its input after opening it."""
 
     SETTLE = 0.5
 
@@ -292,7 +292,33 @@ class PtyOutput(Output):
         say(f"waiting for a program to open {self.path}")
         while not self._reader():
             time.sleep(0.05)
-        time.sleep(self.SETTLE)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Until the program that opened the port has emptied its input (pyserial does as it
+        opens) or read it: a zero byte (an empty record, which readers skip) is sent, and
+        watched in the port's queue until it is gone; at most five seconds."""
+        import fcntl
+        import termios
+
+        try:
+            probe = os.open(self.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+        except OSError:
+            time.sleep(self.SETTLE)
+            return
+        try:
+            os.write(self.master, b"\x00")
+            count = bytearray(4)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                fcntl.ioctl(probe, termios.FIONREAD, count)
+                if not int.from_bytes(count, sys.byteorder):
+                    break
+                time.sleep(0.01)
+        except OSError:
+            time.sleep(self.SETTLE)
+        finally:
+            os.close(probe)
 
     def send(self, packets: list[Packet]) -> None:
         self._write(b"".join(p.line_bytes() for p in packets))
