@@ -448,15 +448,19 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--place",
         help=f"a town of the built-in table ({', '.join(sorted(weather.PLACES))}); default riga",
     )
-    where.add_argument("--lat", type=float, help="latitude in degrees (north positive)")
-    where.add_argument("--lon", type=float, help="longitude in degrees (east positive)")
+    where.add_argument(
+        "--lat", type=float, metavar="DEGREES", help="latitude in degrees (north positive)"
+    )
+    where.add_argument(
+        "--lon", type=float, metavar="DEGREES", help="longitude in degrees (east positive)"
+    )
     where.add_argument("--season", choices=sorted(weather.SEASONS), help="start mid-season")
     where.add_argument("--date", help="start on this day, YYYY-MM-DD (default: today)")
     where.add_argument(
         "--cold-snap", action="store_true", help="a cold snap (-12 K) from six hours in"
     )
     st = p.add_argument_group("the stations")
-    st.add_argument("--nodes", type=int, help="how many stations (default 3)")
+    st.add_argument("--nodes", type=int, metavar="N", help="how many stations (default 3)")
     st.add_argument(
         "--gateway-config",
         metavar="FILE",
@@ -474,17 +478,30 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="write a gateway config for these stations and this port to FILE",
     )
-    st.add_argument("--drain", type=float, default=1.0, help="battery percent a day (default 1)")
+    st.add_argument(
+        "--drain",
+        type=float,
+        metavar="PERCENT",
+        default=1.0,
+        help="battery percent a day (default 1)",
+    )
     run = p.add_argument_group("how fast and how long")
     run.add_argument(
         "--interval",
         type=float,
+        metavar="SECONDS",
         help="seconds between rounds of readings (default 1; 0 for a file or stdout)",
     )
     run.add_argument(
-        "--step", type=float, default=10.0, help="simulated minutes per round (default 10)"
+        "--step",
+        type=float,
+        metavar="MINUTES",
+        default=10.0,
+        help="simulated minutes per round (default 10)",
     )
-    run.add_argument("--count", type=int, default=0, help="readings per station, then stop")
+    run.add_argument(
+        "--count", type=int, metavar="N", default=0, help="readings per station, then stop"
+    )
     run.add_argument("--seed", type=int, default=1, help="random seed: same seed, same bytes")
     out = p.add_argument_group("where the frames go (one of; default: a new pseudo-terminal)")
     dest = out.add_mutually_exclusive_group()
@@ -503,15 +520,37 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--bridge", action="store_true", help="play a LoRa bridge: radio records with RSSI/SNR"
     )
     out.add_argument("--sf", type=int, default=9, help="for --ether: spreading factor (default 9)")
-    out.add_argument("--freq", type=float, default=868.1, help="for --ether: MHz (default 868.1)")
+    out.add_argument(
+        "--freq", type=float, metavar="MHZ", default=868.1, help="for --ether: MHz (default 868.1)"
+    )
     f = p.add_argument_group("faults, in percent of readings (e.g. --noise 5)")
-    f.add_argument("--noise", type=_percent, default=0.0, help="a burst of line noise after it")
-    f.add_argument("--flip", type=_percent, default=0.0, help="one bit flipped: a CRC error")
-    f.add_argument("--cut", type=_percent, default=0.0, help="a copy cut short before it")
-    f.add_argument("--duplicate", type=_percent, default=0.0, help="heard twice")
-    f.add_argument("--replay", type=_percent, default=0.0, help="an old frame sent again")
-    f.add_argument("--forge", type=_percent, default=0.0, help="a forged MIC (keyed stations)")
-    f.add_argument("--reboot", type=_percent, default=0.0, help="a cold boot first")
+    f.add_argument(
+        "--noise",
+        metavar="PERCENT",
+        type=_percent,
+        default=0.0,
+        help="a burst of line noise after it",
+    )
+    f.add_argument(
+        "--flip", metavar="PERCENT", type=_percent, default=0.0, help="one bit flipped: a CRC error"
+    )
+    f.add_argument(
+        "--cut", metavar="PERCENT", type=_percent, default=0.0, help="a copy cut short before it"
+    )
+    f.add_argument("--duplicate", metavar="PERCENT", type=_percent, default=0.0, help="heard twice")
+    f.add_argument(
+        "--replay", metavar="PERCENT", type=_percent, default=0.0, help="an old frame sent again"
+    )
+    f.add_argument(
+        "--forge",
+        metavar="PERCENT",
+        type=_percent,
+        default=0.0,
+        help="a forged MIC (keyed stations)",
+    )
+    f.add_argument(
+        "--reboot", metavar="PERCENT", type=_percent, default=0.0, help="a cold boot first"
+    )
     f.add_argument(
         "--silent",
         type=_silent,
