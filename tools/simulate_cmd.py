@@ -374,7 +374,6 @@ class EtherOutput(Output):
 
     def __init__(self, address: str | None, nodes: list[SimNode], modulation: tuple[Any, ...]):
         ether = _sim_ether()
-        self._ether = ether
         self.mod = modulation
         self.antennas: dict[int, Any] = {}
         try:
@@ -386,7 +385,6 @@ class EtherOutput(Output):
         except OSError as e:
             self.close()
             raise CommandError(f"--ether: {e}") from None
-        self.noise_antenna = self.antennas[nodes[0].node] if nodes else None
 
     def send(self, packets: list[Packet]) -> None:
         for p in packets:
