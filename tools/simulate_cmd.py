@@ -296,25 +296,24 @@ class PtyOutput(Output):
 
     def _settle(self) -> None:
         """Until the program that opened the port has emptied its input (pyserial does as it
-        opens) or read it: a zero byte (an empty record, which readers skip) is sent, and
-        watched in the port's queue until it is gone; at most five seconds."""
-        import fcntl
-        import termios
-
+        opens) or begun to read it. Zero bytes (empty records, which readers skip) are sent
+        every 20 ms and the port's input queue watched: once it has held some and is empty
+        again, they were flushed or read. A reader quicker than that is given three seconds."""
         try:
             probe = os.open(self.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError:
             time.sleep(self.SETTLE)
             return
         try:
-            os.write(self.master, b"\x00")
-            count = bytearray(4)
-            deadline = time.monotonic() + 5
+            seen = False
+            deadline = time.monotonic() + 3
             while time.monotonic() < deadline:
-                fcntl.ioctl(probe, termios.FIONREAD, count)
-                if not int.from_bytes(count, sys.byteorder):
+                os.write(self.master, b"\x00")
+                time.sleep(0.02)
+                if _queued(probe):
+                    seen = True
+                elif seen:
                     break
-                time.sleep(0.01)
         except OSError:
             time.sleep(self.SETTLE)
         finally:
@@ -344,27 +343,33 @@ class PtyOutput(Output):
             return
         with contextlib.suppress(OSError):
             os.write(self.master, b"\x00")
-        # Let the reader take what is queued before hanging up: a hang-up drops it.
-        import fcntl
-        import termios
-
-        deadline = time.monotonic() + 5
-        probe = bytearray(4)
+        # Let the reader take what is queued before hanging up: a hang-up drops it. (Bytes
+        # reach the queue a moment after the write: it must stay empty for 0.2 s.)
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
         except OSError:
             fd = -1
         try:
-            while fd >= 0 and time.monotonic() < deadline:
-                fcntl.ioctl(fd, termios.FIONREAD, probe)
-                if not int.from_bytes(probe, sys.byteorder):
-                    break
+            deadline = time.monotonic() + 10
+            empty = 0
+            while fd >= 0 and empty < 10 and time.monotonic() < deadline:
+                empty = 0 if _queued(fd) else empty + 1
                 time.sleep(0.02)
         finally:
             if fd >= 0:
                 os.close(fd)
         os.close(self.master)
         self.master = -1
+
+
+def _queued(fd: int) -> int:
+    """Bytes waiting in a terminal's input queue."""
+    import fcntl
+    import termios
+
+    count = bytearray(4)
+    fcntl.ioctl(fd, termios.FIONREAD, count)
+    return int.from_bytes(count, sys.byteorder)
 
 
 class EtherOutput(Output):

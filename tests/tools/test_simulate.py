@@ -67,7 +67,13 @@ def test_the_gateway_counts_every_injected_fault_exactly(
     injected, should = summary["injected"], summary["gateway_should_count"]
     assert all(injected[f] > 0 for f in injected), injected  # every kind, at least once
     assert summary["readings"] == 3 * 60 + 20
-    wait_until(lambda: len(g.stored()) == should["accepted"], "every reading to be stored")
+    try:
+        wait_until(lambda: len(g.stored()) == should["accepted"], "every reading to be stored")
+    except BaseException:
+        stored = g.stored()
+        print(len(stored), should, stored[:5], stored[-5:])
+        print(g.log()[-3000:])
+        raise
     assert g.stop() == 0
     log = g.log()
     nodes = {int(m[0]): [int(x) for x in m[1:]] for m in SUMMARY.findall(log)}
