@@ -57,6 +57,7 @@ def _commands() -> list[Command]:
         node_cmd,
         nodes_cmd,
         plan_cmd,
+        simulate_cmd,
     )
 
     return [
@@ -72,6 +73,7 @@ def _commands() -> list[Command]:
         *plan_cmd.COMMANDS,
         *monitor_cmd.COMMANDS,
         *logs_cmd.COMMANDS,
+        *simulate_cmd.COMMANDS,
     ]
 
 

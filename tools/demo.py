@@ -1,9 +1,10 @@
 """`meteolink demo`: simulated stations on a pseudo-terminal, the real gateway reading it.
 
-No hardware and no broker: three simulated stations encode their readings
-with the real codec and write them as serial bytes into a pseudo-terminal,
-as a LoRa bridge board would; the line also carries noise, a frame cut
-short, a frame heard twice and a forged one. The real gateway service reads
+No hardware and no broker: three stations of `meteolink simulate` (Cēsis
+weather of today, tools/weather.py) encode their readings with the real
+codec and write them as serial bytes into a pseudo-terminal, as a LoRa
+bridge board would; the line also carries noise, a frame cut short, a frame
+heard twice and a forged one, at fixed readings. The real gateway service reads
 the other end with pyserial, verifies, de-duplicates and commits each
 reading to a local SQLite store, and the demo prints them as they are
 accepted. Ctrl-C stops it cleanly; --count stops it after that many
@@ -13,6 +14,7 @@ readings per station.
 import argparse
 import asyncio
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -23,9 +25,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from meteolink.firmware import frames, framing
+from meteolink.firmware import frames
 from meteolink.gateway.config import NodeConfig
 from meteolink.gateway.mqtt_upstream import parse_mqtt_url
+from meteolink.tools import simulate_cmd, weather
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
 from meteolink.tools.pseudo_terminal import PseudoTerminal
@@ -35,28 +38,19 @@ if TYPE_CHECKING:
     from meteolink.gateway.service import Gateway
 
 DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
-NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Gauja meadow mast"}
-# (node, what it measures, typical late-November values in rural Latvia)
-STATIONS = (
-    (1, {"temperature": 2.4, "humidity": 88.0, "pressure": 1008.5, "battery": 3.05}),
-    (
-        2,
-        {
-            "temperature": 3.1,
-            "humidity": 84.5,
-            "pressure": 1008.9,
-            "pm1": 4.2,
-            "pm2_5": 6.8,
-            "pm10": 11.5,
-            "co2": 432,
-            "voc_index": 96,
-            "battery": 3.92,
-        },
-    ),
-    (3, {"temperature": 1.7, "wind_speed": 4.3, "wind_direction": 245, "gust": 8.9, "rain": 12.4}),
-)
-
-NOISE_EVERY = 4  # frames between bursts of line noise
+NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Cēsis school classroom"}
+# (node, what it measures: tools/weather.py's kinds, heard over LoRa through a bridge)
+STATIONS = ((1, "weather", True), (2, "air", False), (3, "indoor", False))
+FIRST_SEQ = 100
+NOISE_EVERY = 4  # readings between bursts of line noise
+# The faults of `meteolink simulate`, at fixed readings (0, 1, ... over all stations):
+# a frame cut short by a reset (sent whole after), one heard twice, a forged one.
+SCHEDULE = {
+    "cut": {4},
+    "duplicate": {6},
+    "forge": {7},
+    "noise": set(range(NOISE_EVERY - 1, 10**6, NOISE_EVERY)),
+}
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
@@ -75,21 +69,22 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mqtt", metavar="URL", help="also forward to this MQTT broker")
 
 
-def _reading(rng: random.Random, base: dict[str, float], step: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, value in base.items():
-        fid = frames.field_id(name)
-        if name in ("wind_direction", "co2", "voc_index"):
-            out[name] = max(0, round(value + rng.uniform(-10, 10)))
-        elif name == "rain":
-            out[name] = value + 0.2 * step
-        elif name == "battery":
-            out[name] = value - 0.001 * step
-        else:
-            spread = 0.3 if name == "pressure" else abs(value) * 0.004 + 0.1
-            out[name] = max(0.0, value + rng.uniform(-spread, spread))
-        out[name] = round(out[name] * frames.FIELDS[fid][3]) / frames.FIELDS[fid][3]
-    return out
+def simulation(seed: int) -> simulate_cmd.Simulation:
+    """The demo's stations: Cēsis weather of today, ten simulated minutes a round."""
+    rng = random.Random(seed)
+    today = datetime.date.today()
+    start = datetime.datetime(today.year, today.month, today.day, 12)
+    climate = weather.Climate.of_place("cesis")
+    nodes = []
+    for node, kind, radio in STATIONS:
+        station = weather.Station(node, kind, random.Random(rng.random()))
+        sim_node = simulate_cmd.SimNode(
+            node, station, DEMO_KEY if node == 2 else None, NAMES[node], radio, seq=FIRST_SEQ
+        )
+        sim_node.rssi = rng.uniform(-115, -80)
+        nodes.append(sim_node)
+    w = weather.Weather(climate, start, random.Random(rng.random()))
+    return simulate_cmd.Simulation(nodes, w, rng, schedule=SCHEDULE)
 
 
 class Simulator:
@@ -99,34 +94,10 @@ class Simulator:
         self.master = master
         self.count = count
         self.interval = interval
-        self.rng = random.Random(seed)
-        self.sent = 0  # distinct readings put on the line
+        self.sim = simulation(seed)
 
     def round(self, step: int) -> bytes:
-        rng = self.rng
-        line = bytearray()
-        for node, base in STATIONS:
-            key = DEMO_KEY if node == 2 else None
-            frame = frames.encode(node, 100 + step, _reading(rng, base, step), key)
-            if node == 1:  # heard over LoRa: the bridge adds RSSI and SNR
-                rssi, snr = -80 - rng.randint(0, 40), rng.randint(-40, 40) / 4
-                record = framing.radio_record(frame, rssi, snr)
-            else:
-                record = frame
-            line += framing.cobs_encode(record)
-            self.sent += 1
-            if self.sent % NOISE_EVERY == 0:
-                line += rng.randbytes(rng.randint(5, 40))  # noise on the line
-            if self.sent == 5:
-                cut = framing.cobs_encode(frame)
-                line += cut[: len(cut) // 2]  # a frame cut short by a reset
-            if self.sent == 7:
-                line += framing.cobs_encode(record)  # the same frame heard twice
-            if self.sent == 8:
-                # Station 2's id without its key: a forgery, turned away.
-                forged = frames.encode(2, 100 + step + 50, {"temperature": 35.0})
-                line += framing.cobs_encode(forged)
-        return bytes(line)
+        return b"".join(p.line_bytes() for p in self.sim.round())
 
     async def run(self, done: Callable[[], None]) -> None:
         step = 0
@@ -134,6 +105,7 @@ class Simulator:
             await self._write(self.round(step))
             step += 1
             await asyncio.sleep(self.interval)
+        await self._write(b"\x00")  # ends a cut record still pending
         done()
 
     async def _write(self, data: bytes) -> None:
@@ -177,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else Path(temp.name if temp else ".")
     out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
-    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, _ in STATIONS}
+    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, *_ in STATIONS}
     from meteolink.gateway import config as gwconfig
 
     cfg = dataclasses.replace(

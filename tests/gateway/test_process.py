@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from meteolink.firmware import frames, framing
-from tests.support.broker import Broker, Subscriber
+from tests.support.broker import Broker, Message, Subscriber
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line
 from tests.support.tools import wait_until
@@ -218,12 +218,18 @@ def test_home_assistant_discovery_availability_and_quality(
     msg = json.loads(sub.on("/state")[0].payload)
     assert msg["implausible"] == {"temperature": 99.5} and "temperature" not in msg
     assert msg["humidity"] == 71.0 and msg["name"] == "Cēsis skola / jumts"
-    configs = [m for m in sub.on("/config") if m.payload]  # not the RSSI/SNR removals
-    assert {m.topic for m in configs} >= {
+    expected = {
         "homeassistant/sensor/meteolink_12/temperature/config",
         "homeassistant/sensor/meteolink_12/humidity/config",
         "homeassistant/binary_sensor/meteolink_gateway_test-gw/status/config",
     }
+
+    def configs_sent() -> list[Message]:  # not the empty ones clearing RSSI/SNR sensors
+        return [m for m in sub.on("/config") if m.payload]
+
+    # Discovery goes once the readings are forwarded: a moment after the reading.
+    wait_until(lambda: {m.topic for m in configs_sent()} >= expected, "the discovery configs")
+    configs = configs_sent()
     assert all("Cēsis" not in m.topic for m in configs)
     late = subscribe("homeassistant/#", name="late-subscriber")  # sees what is retained
     wait_until(lambda: len(late.on("/config")) == len(configs), "retained configs")
