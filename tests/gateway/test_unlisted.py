@@ -165,8 +165,10 @@ def test_a_known_node_s_reading_is_not_held_back_by_hundreds_of_new_ids(
 
     per_node = 4  # its fields (a node on a cable has no RSSI or SNR sensors)
     wait_until(
-        lambda: sum(config_of_new(m.topic) for m in sub.messages if m.payload)
-        == len(new_ids) * per_node,
+        lambda: (
+            sum(config_of_new(m.topic) for m in sub.messages if m.payload)
+            == len(new_ids) * per_node
+        ),
         "every new id's discovery configs",
         60,
     )
