@@ -150,7 +150,52 @@ def airtime():
         emit("airtime_" + radio["chip"], pairs=pairs)
 
 
+def race(radio):
+    """The single-receive race of lora-sx126x: its poll_recv() reads the IRQ
+    flags, then asks is_idle(); a packet that ends between the two has put
+    a chip in single receive into standby, and the driver restarts the
+    receive, clearing the packet's flags. is_idle() is wrapped so that the
+    ack ends exactly there, the first time it is asked during a receive:
+    the driver's recv() (the old ack wait) against LoRaLink's poll_ack()."""
+    tx = link(modem(SX1276), sf=7)
+    node = modem(radio)
+    ln = link(node, sf=7)
+    ack = frames.encode_ack(7, 5)
+    orig = node.is_idle
+    armed = [False]
+    gaps = [0]
+
+    def is_idle():
+        if armed[0] and node._rx:
+            armed[0] = False
+            gaps[0] += 1
+            tx.send(ack)  # blocks for its time on air: it ends here
+            time.sleep_ms(2)
+        return orig()
+
+    node.is_idle = is_idle
+    armed[0] = True
+    old = node.recv(600, 0xFF, None)
+    old_gaps = gaps[0]
+    armed[0] = True
+    new = ln.poll_ack(7, 5, None, 600)
+    new_gaps = gaps[0] - old_gaps
+    armed[0] = False
+    node.is_idle = orig
+    emit(
+        "race_" + radio["chip"],
+        old=bytes(old).hex() if old is not None else None,
+        old_gaps=old_gaps,
+        new=new,
+        new_gaps=new_gaps,
+        ack=ack.hex(),
+        idle_after=node.is_idle(),
+    )
+
+
 def local():
+    race(SX1262)
+    race(SX1276)
     airtime()
     a, b, c = modem(), modem(), modem()
     la, lb = link(a), link(b)
