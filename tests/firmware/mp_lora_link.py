@@ -5,6 +5,7 @@
 #   mp_lora_link.py local                 radios in this process, on a LoopbackAntenna air
 #   mp_lora_link.py listen HUB SECONDS    a bridge on the ether hub: what it hears until "end"
 #   mp_lora_link.py send HUB              a node on the ether hub: sends readings, then "end"
+#   mp_lora_link.py air HUB PLAN          nodes on the ether hub sending at given instants
 import json
 import sys
 import time
@@ -385,9 +386,43 @@ def send(hub):
     emit("sent", sent=sent, on_air=m.antenna.sent)
 
 
+def air(hub, plan):
+    """Nodes on the ether hub, each sending one reading at a given instant.
+
+    plan is JSON, [[radio name, node id, offset_us], ...] in order of offset;
+    once every radio is up the script says {"ready": true} and reads a base
+    time from stdin, CLOCK_MONOTONIC µs (the same in every process): each
+    node sends at base + its offset, so two processes can send at once.
+    SF7, 125 kHz, 868.1 MHz."""
+    from sim import ether
+
+    nodes = []
+    for name, node, offset in json.loads(plan):
+        m = modem(antenna=Antenna(hub, name=name))
+        nodes.append((name, node, offset, link(m, sf=7)))
+    print(json.dumps({"ready": True}))
+    base = int(sys.stdin.readline())
+    sent = []
+    for name, node, offset, lk in nodes:
+        enc = frames.Encoder(node)
+        enc.put(frames.TEMPERATURE, 20.0 + node)
+        frame = enc.encode(1)
+        at = base + offset
+        while True:
+            left = at - ether._ticks_us()
+            if left <= 0:
+                break
+            if left > 2000:
+                time.sleep_ms(1)
+        sent.append([name, lk.send(frame), ether._ticks_us() - at])
+    emit("air", sent=sent)
+
+
 sim.clock.skip(10_000_000)  # the limiter's clock well past 0
 if sys.argv[1] == "local":
     local()
+elif sys.argv[1] == "air":
+    air(sys.argv[2], sys.argv[3])
 elif sys.argv[1] == "listen":
     listen(sys.argv[2], int(sys.argv[3]))
 else:
