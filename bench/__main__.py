@@ -8,6 +8,9 @@
   with its integrity code (ours: the MIC; LPP: the LoRaWAN uplink's) and without;
 - the node firmware: .mpy sizes, heap and awake time per cycle on the sim
   board, and a battery-life estimate (bench/firmware.py);
+- the LoRa bridge on the unix port with micropython-lib's driver: packets per
+  second and heap per packet, beside the driver's continuous receive alone
+  (bench/lora_bridge.py, `python -m bench.lora_bridge` alone);
 - the gateway end to end, serial line to MQTT subscriber: throughput, CPU and
   memory (bench/gateway.py, which `python -m bench.gateway` runs alone);
 - `meteolink export` of a year of 50 nodes: time and peak memory beside a
@@ -24,7 +27,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway
+from bench import export, firmware, gateway, lora_bridge
 from meteolink.firmware import frames
 
 try:
@@ -149,6 +152,7 @@ def main() -> None:
 
     size_figures()
     firmware.main()
+    lora_bridge.main()
     gateway.main()
     export.main()
 

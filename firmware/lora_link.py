@@ -2,8 +2,8 @@
 
 Built on micropython-lib's `lora` package (lora-sync with lora-sx127x or
 lora-sx126x), which `meteolink flash` installs on the node with mip. The
-radio object comes from make_modem(); LoRaLink only uses the driver's
-simple API: configure(), send(), recv(), sleep().
+radio object comes from make_modem(); LoRaLink uses the driver's
+configure(), send(), start_recv(), poll_recv(), standby() and sleep().
 
 Every frame is charged to the duty-cycle limiter before it goes out: the
 limiter says how long to wait (the link naps, then sends) or to drop the
@@ -18,6 +18,8 @@ of the chip (sim/sx127x.py for an SX1276/77/78/79, sim/sx126x.py for an
 SX1261/62) through the sim board's machine.SPI and machine.Pin, exactly
 as on a board.
 """
+
+import time
 
 from airtime import ldro_needed, symbol_us, symbols_x4
 from micropython import const
@@ -46,11 +48,13 @@ if TYPE_CHECKING:
         ) -> RxPacket | None: ...
         def start_recv(self, timeout_ms: int | None, continuous: bool) -> object: ...
         def poll_recv(self, rx_packet: RxPacket | None) -> RxPacket | bool: ...
+        def standby(self) -> None: ...
         def sleep(self) -> None: ...
 
 
 _RX_ANY_LENGTH = const(0xFF)  # recv()'s rx_length: explicit header gives the length
 _ACK_LISTEN_MS = const(100)
+_RX_POLL_MS = const(1)  # receive(): between polls of the radio
 _REG_FIFO_ADDR_PTR = const(0x0D)  # SX127x: where the host reads and writes the FIFO
 _REG_FIFO_RX_CURRENT_ADDR = const(0x10)  # SX127x: where the last packet received starts
 
@@ -173,16 +177,34 @@ class LoRaLink:
         return True
 
     def receive(self, timeout_ms: int) -> "RxPacket | None":
-        """The next packet heard within timeout_ms, or None.
+        """The next packet heard within timeout_ms, or None; the radio then
+        stands by.
 
         The driver's RxPacket: a bytearray of the payload with .rssi (dBm)
         and .snr (in 0.25 dB: divide by 4 for dB). It is reused by the next
         receive() of the same length: copy what must be kept.
+
+        In continuous receive, timed here, not with the driver's single
+        receive (recv()): lora-sx126x's poll_recv() reads the IRQ flags, then
+        asks is_idle(), and a packet that ends between the two has put the
+        chip in standby, so the driver restarts the receive, clearing the
+        packet's RxDone. In continuous receive the chip stays receiving
+        after a packet and its flags wait for the next poll.
         """
-        pkt = self._modem.recv(timeout_ms, _RX_ANY_LENGTH, self._rx)
-        if pkt is not None:
-            self._rx = pkt
-        return pkt
+        modem = self._modem
+        modem.start_recv(None, True)
+        try:
+            t0 = time.ticks_ms()
+            while True:
+                got = modem.poll_recv(self._rx)
+                if not isinstance(got, bool):
+                    self._rx = got
+                    return got
+                if time.ticks_diff(time.ticks_ms(), t0) >= timeout_ms:
+                    return None
+                time.sleep_ms(_RX_POLL_MS)
+        finally:
+            modem.standby()
 
     def listen(self) -> None:
         """Receive continuously (the bridge): packets come from poll(); a
@@ -202,22 +224,34 @@ class LoRaLink:
     ) -> bool:
         """True when an acknowledgement of (node, seq) was heard within timeout_ms.
 
-        One receive for the whole time: cut into slices, the radio would
-        drop a slow (SF11/12) packet whose preamble spans a slice's end.
-        A keyed node believes only acks with a good MIC.
+        One receive for the whole time (continuous, see receive()): cut
+        into slices, the radio would drop a slow (SF11/12) packet whose
+        preamble spans a slice's end. Another node's frame, or an ack of
+        something else, does not end the wait. A keyed node believes only
+        acks with a good MIC.
         """
-        pkt = self.receive(timeout_ms)
-        if pkt is None:
-            return False
         import frames
 
-        try:
-            ack = frames.decode(pkt, key)
-        except frames.FrameError:
-            return False  # another node's frame, noise, a forgery
-        if key is not None and ack.mic is not True:
-            return False
-        return bool(ack.flags & frames.FLAG_ACK) and ack.node == node and ack.seq == seq
+        t0 = time.ticks_ms()
+        left = timeout_ms
+        while left > 0:
+            pkt = self.receive(left)
+            if pkt is None:
+                return False
+            try:
+                ack = frames.decode(pkt, key)
+            except frames.FrameError:
+                ack = None  # another node's frame, noise, a forgery
+            if (
+                ack is not None
+                and (key is None or ack.mic is True)
+                and ack.flags & frames.FLAG_ACK
+                and ack.node == node
+                and ack.seq == seq
+            ):
+                return True
+            left = timeout_ms - time.ticks_diff(time.ticks_ms(), t0)
+        return False
 
     def sleep(self) -> None:
         """The radio's lowest-power state with its settings kept."""

@@ -5,6 +5,7 @@
 #   mp_lora_link.py local                 radios in this process, on a LoopbackAntenna air
 #   mp_lora_link.py listen HUB SECONDS    a bridge on the ether hub: what it hears until "end"
 #   mp_lora_link.py send HUB              a node on the ether hub: sends readings, then "end"
+#   mp_lora_link.py air HUB PLAN          nodes on the ether hub sending at given instants
 import json
 import sys
 import time
@@ -150,7 +151,52 @@ def airtime():
         emit("airtime_" + radio["chip"], pairs=pairs)
 
 
+def race(radio):
+    """The single-receive race of lora-sx126x: its poll_recv() reads the IRQ
+    flags, then asks is_idle(); a packet that ends between the two has put
+    a chip in single receive into standby, and the driver restarts the
+    receive, clearing the packet's flags. is_idle() is wrapped so that the
+    ack ends exactly there, the first time it is asked during a receive:
+    the driver's recv() (the old ack wait) against LoRaLink's poll_ack()."""
+    tx = link(modem(SX1276), sf=7)
+    node = modem(radio)
+    ln = link(node, sf=7)
+    ack = frames.encode_ack(7, 5)
+    orig = node.is_idle
+    armed = [False]
+    gaps = [0]
+
+    def is_idle():
+        if armed[0] and node._rx:
+            armed[0] = False
+            gaps[0] += 1
+            tx.send(ack)  # blocks for its time on air: it ends here
+            time.sleep_ms(2)
+        return orig()
+
+    node.is_idle = is_idle
+    armed[0] = True
+    old = node.recv(600, 0xFF, None)
+    old_gaps = gaps[0]
+    armed[0] = True
+    new = ln.poll_ack(7, 5, None, 600)
+    new_gaps = gaps[0] - old_gaps
+    armed[0] = False
+    node.is_idle = orig
+    emit(
+        "race_" + radio["chip"],
+        old=bytes(old).hex() if old is not None else None,
+        old_gaps=old_gaps,
+        new=new,
+        new_gaps=new_gaps,
+        ack=ack.hex(),
+        idle_after=node.is_idle(),
+    )
+
+
 def local():
+    race(SX1262)
+    race(SX1276)
     airtime()
     a, b, c = modem(), modem(), modem()
     la, lb = link(a), link(b)
@@ -340,9 +386,43 @@ def send(hub):
     emit("sent", sent=sent, on_air=m.antenna.sent)
 
 
+def air(hub, plan):
+    """Nodes on the ether hub, each sending one reading at a given instant.
+
+    plan is JSON, [[radio name, node id, offset_us], ...] in order of offset;
+    once every radio is up the script says {"ready": true} and reads a base
+    time from stdin, CLOCK_MONOTONIC µs (the same in every process): each
+    node sends at base + its offset, so two processes can send at once.
+    SF7, 125 kHz, 868.1 MHz."""
+    from sim import ether
+
+    nodes = []
+    for name, node, offset in json.loads(plan):
+        m = modem(antenna=Antenna(hub, name=name))
+        nodes.append((name, node, offset, link(m, sf=7)))
+    print(json.dumps({"ready": True}))
+    base = int(sys.stdin.readline())
+    sent = []
+    for name, node, offset, lk in nodes:
+        enc = frames.Encoder(node)
+        enc.put(frames.TEMPERATURE, 20.0 + node)
+        frame = enc.encode(1)
+        at = base + offset
+        while True:
+            left = at - ether._ticks_us()
+            if left <= 0:
+                break
+            if left > 2000:
+                time.sleep_ms(1)
+        sent.append([name, lk.send(frame), ether._ticks_us() - at])
+    emit("air", sent=sent)
+
+
 sim.clock.skip(10_000_000)  # the limiter's clock well past 0
 if sys.argv[1] == "local":
     local()
+elif sys.argv[1] == "air":
+    air(sys.argv[2], sys.argv[3])
 elif sys.argv[1] == "listen":
     listen(sys.argv[2], int(sys.argv[3]))
 else:

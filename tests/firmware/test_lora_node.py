@@ -8,7 +8,9 @@ serial line a pseudo-terminal, the gateway process, and Mosquitto.
 """
 
 import json
+import os
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,10 +24,11 @@ from tests.support.ether import HubProcess
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, SimLine
 from tests.support.sim_node import Cable, SimNode
-from tests.support.tools import wait_until
+from tests.support.tools import FIRMWARE, ROOT, find_tool, wait_until
 
 BACKLOG_COUNT = 16 + 274  # retained.py: the backlog count after the limiter state
 LORA: dict[str, Any] = {"freq_hz": 868100000, "sf": 9, "bw_khz": 125, "cr": 5}
+ACK_WINDOW_MS = 2000  # firmware/node.py: how long a node waits for its ack
 NODE_LOSS_DB = 110.0  # node to bridge: 14 dBm sent is heard at -96 dBm
 
 
@@ -201,6 +204,27 @@ def test_acks_travel_back_over_lora(
     mem = bytes.fromhex(node.rtc()["memory"])
     assert mem[BACKLOG_COUNT] == 0, "the backlog is empty: every frame was acknowledged"
     g.stop()
+    # Each ack inside the node's receive window, computed from airtime: from
+    # the end of its frame (start + the frame's time on air) for the node's
+    # ACK_WINDOW_MS, and heard by the node, which listened for all of it.
+    events = ether_hub.events()
+    sent = [e for e in events if e["event"] == "sent"]
+    ups = [e for e in sent if e["from"] == "node-41"]
+    acks = [e for e in sent if e["from"] == "bridge"]
+    assert len(ups) == len(acks) == 2
+    assert f"_ACK_WINDOW_MS = const({ACK_WINDOW_MS})" in (FIRMWARE / "node.py").read_text()
+    toa = {e["len"]: airtime.time_on_air_us(e["len"], 9, 125, 5) for e in sent}
+    for up, ack in zip(ups, acks, strict=True):
+        assert up["end_us"] - up["start_us"] == toa[up["len"]]
+        assert ack["end_us"] - ack["start_us"] == toa[ack["len"]]
+        opens = up["start_us"] + toa[up["len"]]
+        assert opens <= ack["start_us"]
+        assert ack["end_us"] <= opens + ACK_WINDOW_MS * 1000
+    heard = [(e["from"], e["n"]) for e in events if e.get("to") == "node-41"]
+    assert [("bridge", a["n"]) for a in acks] == [h for h in heard if h[0] == "bridge"]
+    assert all(
+        e["event"] == "heard" for e in events if e.get("to") == "node-41" and e["from"] == "bridge"
+    )
 
 
 def test_the_node_never_breaks_the_duty_cycle(
@@ -318,3 +342,90 @@ def test_a_thousand_packets_a_tenth_of_them_bad_reach_the_gateway_good_and_once(
         assert g.stop() == 0
     finally:
         hub.stop()
+
+
+AIR_SCRIPT = Path(__file__).parent / "mp_lora_link.py"
+SF7 = {"freq_hz": 868_100_000, "sf": 7, "bw_khz": 125, "cr": 5}  # mp_lora_link.py air
+
+
+def air_nodes(
+    lora_drivers: Path, hub: HubProcess, plan: list[list[Any]]
+) -> "subprocess.Popen[str]":
+    """A process of nodes (mp_lora_link.py air) on the real driver: each sends one
+    reading at its offset from the base time written to it; ready once up."""
+    env = dict(os.environ, MICROPYPATH=f"{lora_drivers}:{FIRMWARE}:{ROOT}")
+    proc = subprocess.Popen(
+        [find_tool("micropython"), str(AIR_SCRIPT), "air", hub.address, json.dumps(plan)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if json.loads(line or "{}") != {"ready": True}:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the nodes did not start: {line}{out}{err}")
+    return proc
+
+
+@pytest.mark.parametrize("board", ["sim", "heltec-v3"])
+def test_two_nodes_at_once_collide_or_one_captures_and_one_out_of_range_is_not_heard(
+    tmp_path: Path,
+    lora_drivers: Path,
+    ether_hub: HubProcess,
+    bridge_line: SimLine,
+    bridges: list[Bridge],
+    board: str,
+) -> None:
+    """Two node processes send at the same instant (the real driver on the chip
+    models, through the hub), three times: at equal power at the bridge they
+    collide, and the bridge forwards neither (the first arrives with a bad CRC,
+    the other is lost); 10 dB apart the stronger one is captured and forwarded,
+    the weaker lost; a node 140 dB away (-126 dBm, below SF7's -123 dBm) is not
+    heard at all. What the bridge puts on its serial line, and the hub's record."""
+    loss = {"node-1": 110, "node-2": 110, "node-3": 100, "node-4": 110, "node-5": 140}
+    ether_hub.configure(links=[{"a": n, "b": "bridge", "loss_db": db} for n, db in loss.items()])
+    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether_hub, SF7, board))
+    # Rounds 300 ms apart; a frame is about 50 ms on air.
+    a = air_nodes(
+        lora_drivers, ether_hub, [["node-1", 1, 0], ["node-3", 3, 300_000], ["node-5", 5, 600_000]]
+    )
+    b = air_nodes(lora_drivers, ether_hub, [["node-2", 2, 0], ["node-4", 4, 300_000]])
+    try:
+        base = time.monotonic_ns() // 1000 + 200_000
+        outs = []
+        for p in (a, b):
+            assert p.stdin is not None
+            p.stdin.write(f"{base}\n")
+            p.stdin.flush()
+        for p in (a, b):
+            out, err = p.communicate(timeout=30)
+            assert p.returncode == 0, out + err
+            outs += json.loads(out.splitlines()[-1])["sent"]
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert all(ok for _, ok, _ in outs), outs
+    late = {name: us for name, _, us in outs}
+    time.sleep(0.3)
+    events = ether_hub.events()
+    sent = {e["from"]: e for e in events if e["event"] == "sent"}
+    assert set(sent) == set(loss)
+    # Both pairs overlapped on air: the processes sent at the same instant.
+    for x, y in (("node-1", "node-2"), ("node-3", "node-4")):
+        assert (
+            sent[x]["start_us"] < sent[y]["end_us"] and sent[y]["start_us"] < sent[x]["end_us"]
+        ), late
+    at_bridge = {e["from"]: e["event"] for e in events if e.get("to") == "bridge"}
+    assert sorted([at_bridge["node-1"], at_bridge["node-2"]]) == ["collision", "lost"]
+    assert (at_bridge["node-3"], at_bridge["node-4"]) == ("captured", "lost")
+    assert at_bridge["node-5"] == "weak"
+    # The bridge forwarded node 3's reading, and nothing else.
+    heard = records(bridge_line)
+    assert [frames.decode(f).node for f, _, _ in heard] == [3]
+    assert heard[0][1] == 14 - 100

@@ -105,9 +105,9 @@ sys.modules["machine"] = _Machine  # before the driver imports machine
 import lora  # noqa: E402
 from lora.modem import ConfigError  # noqa: E402
 
+from sim.ether import LoopbackAntenna  # noqa: E402
 from sim.sx126x import MODE_RX, MODE_SLEEP, SX126x  # noqa: E402
 from tests.firmware.mp_support import emit, hexs  # noqa: E402
-from tests.sim.mp_air import Air  # noqa: E402
 
 # The Heltec V3's radio entry (boards/heltec-v3.json): SX1262, TCXO at 1.8 V
 # on DIO3, DIO2 switching the antenna, a reset pin.
@@ -115,9 +115,31 @@ HELTEC_V3 = {"dio2_rf_sw": True, "dio3_tcxo_millivolts": 1800}
 FAST = {"freq_khz": 868100, "sf": 7, "bw": "500", "coding_rate": 5, "preamble_len": 8}
 
 
-def board(air, cfg=FAST, rssi=-80.0, snr=9.5, tcxo=True, **kw):
-    """A chip on the air and the real driver on it, as a board wires them."""
-    chip = SX126x(air.antenna(rssi, snr), "sx1262", tcxo=tcxo)
+class Antenna(LoopbackAntenna):
+    """sim.ether's LoopbackAntenna, counting the receives started (listen()
+    with a modulation) and keeping the power of each transmission."""
+
+    def __init__(self, peer=None, rssi=-80.0, snr=9.5):
+        super().__init__(peer)
+        self.rssi_dbm = rssi
+        self.snr_db = snr
+        self.listens = 0
+        self.powers = []
+
+    def listen(self, mod):
+        if mod is not None:
+            self.listens += 1
+        super().listen(mod)
+
+    def transmit(self, mod, payload, power_dbm):
+        self.powers.append(power_dbm)
+        return super().transmit(mod, payload, power_dbm)
+
+
+def board(peer=None, cfg=FAST, rssi=-80.0, snr=9.5, tcxo=True, **kw):
+    """A chip and the real driver on it, as a board wires them, on the air of
+    the chip peer (None: an air of its own)."""
+    chip = SX126x(Antenna(peer.antenna if peer else None, rssi, snr), "sx1262", tcxo=tcxo)
     opts = dict(HELTEC_V3)
     opts.update(kw)
     modem = lora.SX1262(
@@ -160,8 +182,7 @@ def chip_state(chip):
 
 
 # -- bring-up: the driver's constructor on a Heltec V3 ----------------------
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 emit(
     "init",
     mode=chip.mode,
@@ -177,19 +198,17 @@ emit(
 )
 
 # The same board without the TCXO set up: the driver must notice.
-air_nt = Air()
-chip_nt, modem_nt = board(air_nt, dio3_tcxo_millivolts=None)
+chip_nt, modem_nt = board(dio3_tcxo_millivolts=None)
 try:
     modem_nt.send(b"no clock")
     no_tcxo = None
 except RuntimeError as e:
     no_tcxo = str(e)
-emit("no_tcxo_config", error=no_tcxo, sent=len(air_nt.sent), errors=chip_nt.errors)
+emit("no_tcxo_config", error=no_tcxo, sent=chip_nt.antenna.sent, errors=chip_nt.errors)
 
 # -- send: one driver sends, another receives -------------------------------
-air = Air()
-tx_chip, tx = board(air)
-rx_chip, rx = board(air, rssi=-97.0, snr=7.5)
+tx_chip, tx = board()
+rx_chip, rx = board(tx_chip, rssi=-97.0, snr=7.5)
 rx.start_recv(timeout_ms=2000)
 sent_at = tx.send(b"hello sx1262")
 got = poll_until(rx)
@@ -200,7 +219,7 @@ emit(
     rssi=got.rssi if got is not None else None,
     snr=got.snr if got is not None else None,
     crc_error=got.crc_error if got is not None else None,
-    tx_power=air.sent[-1][2],
+    tx_power=tx_chip.antenna.powers[-1],
     rx_mode_after=rx_chip.mode,
     tx=chip_state(tx_chip),
     rx=chip_state(rx_chip),
@@ -208,8 +227,7 @@ emit(
 
 # The blocking recv() (the node's wait for an ack): a packet that starts
 # after it is called, from a transmitter scheduled in the air.
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 
 
 gate = Gate(chip.antenna)
@@ -222,7 +240,7 @@ def air_passes():
     """In the idle loop: the packet goes on air 30 ms after recv() is
     called, and the chip hears what has ended, as DIO1 would wake the CPU."""
     if not injected and time.ticks_diff(time.ticks_ms(), inject_at) >= 0:
-        injected.append(air.inject(chip.modulation(), b"ack!"))
+        injected.append(gate.inner.inject(b"ack!", chip.modulation()))
     gate.open = True
     chip.level("dio1")
     gate.open = False
@@ -249,15 +267,14 @@ emit(
 
 # -- continuous receive of many packets -------------------------------------
 N = 200
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 mod = chip.modulation()
 modem.start_recv(continuous=True)
 starts = []
 bad = 0
 lost = 0
 for i in range(N):
-    air.inject(mod, payload(i))
+    chip.antenna.inject(payload(i), mod)
     got = poll_until(modem)
     if got is None:
         lost += 1
@@ -278,8 +295,7 @@ emit(
 )
 
 # -- bad CRCs on air, then good packets: every good one comes out whole ------
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 mod = chip.modulation()
 modem.start_recv(continuous=True)
 plan = [True, False] + [True] * 5 + [False, False, False] + [True] * 30
@@ -290,8 +306,8 @@ garbled = 0
 spurious = 0
 for i, ok in enumerate(plan):
     if not ok:
-        air.faults.append({"crc_ok": False})
-    air.inject(mod, payload(i) if ok else bytes(40 + i % 30))
+        chip.antenna.next_packet(crc_ok=False)
+    chip.antenna.inject(payload(i) if ok else bytes(40 + i % 30), mod)
     if ok:
         got = poll_until(modem)
     else:  # until the chip has flagged it, then what the driver makes of it
@@ -325,21 +341,20 @@ emit(
 # The driver's own flag to hand over bad packets too: marked, never
 # mistaken for good ones.
 modem.rx_crc_error = True
-air.faults.append({"crc_ok": False})
-air.inject(mod, b"\x55" * 12)
+chip.antenna.next_packet(crc_ok=False)
+chip.antenna.inject(b"\x55" * 12, mod)
 got = poll_until(modem)
 emit("bad_crc_delivered", got=hexs(got) if got else None, crc_error=got.crc_error if got else None)
 modem.rx_crc_error = False
 
 # -- a bridge: continuous receive, an ack sent, receive resumed -------------
-air = Air()
-chip, modem = board(air)
-peer_chip, peer = board(air)
+chip, modem = board()
+peer_chip, peer = board(chip)
 mod = chip.modulation()
 modem.start_recv(continuous=True)
 out = []
 for i in range(10):
-    air.inject(mod, payload(i))
+    chip.antenna.inject(payload(i), mod)
     got = poll_until(modem)
     out.append(got is not None and bytes(got) == payload(i))
     peer.start_recv(timeout_ms=1000)
@@ -356,9 +371,8 @@ emit(
 )
 
 # -- sleep and wake: the next operation wakes the chip ----------------------
-air = Air()
-chip, modem = board(air)
-other_chip, other = board(air)
+chip, modem = board()
+other_chip, other = board(chip)
 modem.sleep()
 asleep = chip.mode == MODE_SLEEP
 busy_asleep = chip.level("busy")
@@ -374,22 +388,20 @@ emit(
 )
 
 # -- packet status: strong and weak packets ---------------------------------
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 mod = chip.modulation()
 status = []
 modem.start_recv(continuous=True)
 for rssi, snr in ((-60.0, 10.0), (-97.0, 7.5), (-118.0, -3.0), (-125.5, -12.25)):
-    air.faults.append({"rssi": rssi, "snr": snr})
-    air.inject(mod, b"status")
+    chip.antenna.next_packet(rssi_dbm=rssi, snr_db=snr)
+    chip.antenna.inject(b"status", mod)
     got = poll_until(modem)
     status.append([rssi, snr, got.rssi, got.snr, list(chip.packet_status)])
 emit("packet_status", status=status)
 
 # -- time on air: the driver's figure for every SF and bandwidth ------------
 BWS = ("7.8", "10.4", "15.6", "20.8", "31.25", "41.7", "62.5", "125", "250", "500")
-air = Air()
-chip, modem = board(air)
+chip, modem = board()
 toa = []
 for sf in range(5, 13):
     for bw in BWS:
@@ -444,8 +456,7 @@ class Spy(SPI):
 
 race = []
 for opens_after in (1, 2):  # 1: between the two reads; 2: before a poll
-    air = Air()
-    chip = SX126x(air.antenna(), "sx1262", tcxo=True)
+    chip = SX126x(Antenna(), "sx1262", tcxo=True)
     gate = Gate(chip.antenna)
     chip.antenna = gate
     gate.open = True
@@ -461,7 +472,7 @@ for opens_after in (1, 2):  # 1: between the two reads; 2: before a poll
     )
     modem.start_recv(timeout_ms=300)
     gate.open = False
-    toa = air.inject(chip.modulation(), b"in the gap")
+    toa = gate.inner.inject(b"in the gap", chip.modulation())
     time.sleep_us(toa + 1000)  # on air and over; the chip has not seen it yet
     spy.n = opens_after
     got = poll_until(modem, 1000)
