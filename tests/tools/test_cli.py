@@ -156,3 +156,45 @@ def test_binary_on_stdin_without_serial_is_a_user_mistake() -> None:
     assert proc.stderr.decode().startswith("meteolink: decode: stdin line 1")
     assert "for a raw serial capture use --serial -" in proc.stderr.decode()
     assert b"Traceback" not in proc.stderr
+
+
+def test_the_command_table_names_every_command_where_it_is() -> None:
+    """cli._WHERE says which module holds each command: none missing, none misplaced."""
+    import importlib
+    import pkgutil
+
+    import meteolink.tools
+    from meteolink.tools import cli
+
+    found = {}
+    for info in pkgutil.iter_modules(meteolink.tools.__path__):
+        if info.name == "__main__":  # `python -m meteolink.tools`: runs the command
+            continue
+        module = importlib.import_module(f"meteolink.tools.{info.name}")
+        for command in getattr(module, "COMMANDS", []):
+            found[command.name] = info.name
+    assert found == cli._WHERE
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    """`meteolink gateway` runs for months: importing every command's module (the
+    simulator, the monitor, tomlkit...) made it 17 MB larger."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from meteolink.tools import cli; cli.build_parser(['gateway', '--check']);"
+        "print(' '.join(m for m in sys.modules if m.startswith('meteolink.tools.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    commands = {m for m in out if m.removeprefix("meteolink.tools.") in _command_modules()}
+    assert commands == {"meteolink.tools.gateway_cmd"}
+    assert "tomlkit" not in out
+
+
+def _command_modules() -> set[str]:
+    from meteolink.tools import cli
+
+    return set(cli._WHERE.values())
