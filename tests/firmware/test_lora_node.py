@@ -24,7 +24,7 @@ from tests.support.ether import HubProcess
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line, SimLine
 from tests.support.sim_node import Cable, SimNode
-from tests.support.tools import FIRMWARE, ROOT, find_tool, wait_until
+from tests.support.tools import FIRMWARE, ROOT, find_tool, meteolink, wait_until
 
 BACKLOG_COUNT = 16 + 274  # retained.py: the backlog count after the limiter state
 LORA: dict[str, Any] = {"freq_hz": 868100000, "sf": 9, "bw_khz": 125, "cr": 5}
@@ -429,3 +429,36 @@ def test_two_nodes_at_once_collide_or_one_captures_and_one_out_of_range_is_not_h
     heard = records(bridge_line)
     assert [frames.decode(f).node for f, _, _ in heard] == [3]
     assert heard[0][1] == 14 - 100
+
+
+def test_simulated_stations_on_the_ether_reach_the_gateway_through_a_bridge_process(
+    tmp_path: Path,
+    ether_hub: HubProcess,
+    bridge_line: SimLine,
+    bridges: list[Bridge],
+    line: Line,
+    gateway: Callable[..., GatewayProcess],
+) -> None:
+    """Issue 11: `meteolink simulate --ether` is heard by a bridge firmware process (the
+    real driver on the chip model), which hands it to the real gateway."""
+    g = gateway(
+        f'unknown_nodes = "accept"\ncommit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n'
+    )
+    bridges.append(Bridge(tmp_path / "bridge", bridge_line, ether_hub, LORA))
+    cable = Cable(bridge_line, line.master)
+    cable.plug()
+    try:
+        args = ["--nodes", "2", "--count", "3", "--seed", "9", "--interval", "0"]
+        sim = meteolink("simulate", "--ether", ether_hub.address, "--sf", str(LORA["sf"]), *args)
+        assert sim.returncode == 0, sim.stderr
+        wait_until(lambda: len(g.stored()) == 6, "the six simulated readings", 60)
+    finally:
+        cable.unplug()
+    stored = g.stored()
+    nodes = sorted({n for n, _ in stored})
+    assert len(nodes) == 2 and all(sum(n == m for m, _ in stored) == 3 for n in nodes)
+    db = sqlite3.connect(f"file:{g.data / 'readings.db'}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT count(*) FROM readings WHERE rssi IS NULL").fetchone() == (0,)
+    finally:
+        db.close()
