@@ -163,11 +163,10 @@ def test_the_command_table_names_every_command_where_it_is() -> None:
     import importlib
     import pkgutil
 
-    import meteolink.tools
     from meteolink.tools import cli
 
     found = {}
-    for info in pkgutil.iter_modules(meteolink.tools.__path__):
+    for info in pkgutil.iter_modules(importlib.import_module("meteolink.tools").__path__):
         if info.name == "__main__":  # `python -m meteolink.tools`: runs the command
             continue
         module = importlib.import_module(f"meteolink.tools.{info.name}")
