@@ -7,6 +7,7 @@ build its buses, radio and pins from. check_pair then holds a node's config.json
 the board.
 """
 
+import argparse
 import importlib.resources
 import json
 import os
@@ -67,6 +68,16 @@ class Board:
         if cfg.transport != "lora" or radio is None:
             return ()
         return (LORA_SYNC, str(radio["package"]))
+
+
+def add_board_argument(p: argparse.ArgumentParser) -> None:
+    """--board, as every command that takes a board names it."""
+    p.add_argument(
+        "--board",
+        required=True,
+        metavar="NAME_OR_PATH",
+        help="a board file of boards/ by name (heltec-v3), or the path of one",
+    )
 
 
 def boards_dir() -> Path:

@@ -56,7 +56,7 @@ from pathlib import Path
 
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools import logs_cmd, mip_index
-from meteolink.tools.board_file import Board, check_pair, load_board
+from meteolink.tools.board_file import Board, add_board_argument, check_pair, load_board
 from meteolink.tools.build import compile_firmware, firmware_dir, modules_for, stale_files
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.programs import find_tool
@@ -79,12 +79,7 @@ def load_config(path: Path) -> tuple[nodeconfig.Config, bytes]:
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--board",
-        required=True,
-        metavar="NAME_OR_PATH",
-        help="a board file of boards/ by name (heltec-v3), or the path of one",
-    )
+    add_board_argument(p)
     p.add_argument(
         "--config", required=True, type=Path, metavar="FILE", help="the node's config.json"
     )

@@ -40,7 +40,7 @@ from meteolink.firmware import node_config as nodeconfig
 from meteolink.gateway import config as gwconfig
 from meteolink.gateway.store import Store, StoreError
 from meteolink.tools import gateway_toml, key_files
-from meteolink.tools.board_file import Board, check_pair, load_board
+from meteolink.tools.board_file import Board, add_board_argument, check_pair, load_board
 from meteolink.tools.cli import Command, CommandError
 
 BRIDGE_ID = frames.MAX_NODE
@@ -106,12 +106,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         " the config.json of a LoRa bridge board (no key, no [nodes.N]).",
         epilog="docs/flashing.md walks through it: new node, flash, mount, check.",
     )
-    new.add_argument(
-        "--board",
-        required=True,
-        metavar="NAME_OR_PATH",
-        help="a board file of boards/ by name (heltec-v3), or the path of one",
-    )
+    add_board_argument(new)
     new.add_argument(
         "--role",
         choices=nodeconfig.ROLES,

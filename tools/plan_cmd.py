@@ -24,7 +24,7 @@ from typing import Any
 from meteolink.firmware import airtime, catalogue, dutycycle, frames
 from meteolink.firmware import node_config as nodeconfig
 from meteolink.tools import power
-from meteolink.tools.board_file import Board, check_pair, load_board
+from meteolink.tools.board_file import Board, add_board_argument, check_pair, load_board
 from meteolink.tools.cli import Command, CommandError
 
 SFS = tuple(range(7, 13))
@@ -37,12 +37,7 @@ LIGHTSLEEP_MIN_MS = 20
 
 
 def _arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--board",
-        required=True,
-        metavar="NAME_OR_PATH",
-        help="a board file of boards/ by name (heltec-v3), or the path of one",
-    )
+    add_board_argument(p)
     p.add_argument(
         "--config", required=True, type=Path, metavar="FILE", help="the node's config.json"
     )

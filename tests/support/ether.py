@@ -25,31 +25,12 @@ def now_us() -> int:
     return time.monotonic_ns() // 1000
 
 
-def mod(
-    freq_hz: int = 868_100_000,
-    sf: int = 7,
-    bw_hz: float = 125_000,
-    cr: int = 5,
-    sync_word: int = 0x12,
-    implicit_header: bool = False,
-    invert_iq: bool = False,
-    crc_on: bool = True,
-    preamble: int = 8,
-    payload_len: int = 0,
-) -> list[Any]:
-    """A modulation, as the JSON list the radio script takes."""
-    return [
-        freq_hz,
-        sf,
-        bw_hz,
-        cr,
-        sync_word,
-        implicit_header,
-        invert_iq,
-        crc_on,
-        preamble,
-        payload_len,
-    ]
+def mod(**settings: Any) -> list[Any]:
+    """A modulation (sim.ether.mod()'s settings and defaults), as the JSON list the radio
+    script takes."""
+    from sim import ether
+
+    return list(ether.mod(**settings))
 
 
 class HubProcess:
