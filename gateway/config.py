@@ -20,6 +20,7 @@ from typing import Any
 from meteolink.firmware import frames
 from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway import parts
+from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.quality import PLAUSIBLE
 
 DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
@@ -40,6 +41,16 @@ class NodeConfig:
     location: str | None = None
     key: bytes | None = field(default=None, repr=False)  # never in logs or reprs
     interval: float = 600.0  # seconds between the node's readings, for offline detection
+    # Station metadata (issue 12): where the sensors are, for people, for formats
+    # that carry a position, and for derived values (sea-level pressure needs altitude).
+    latitude: float | None = None  # degrees north, WGS 84
+    longitude: float | None = None  # degrees east, WGS 84
+    altitude: float | None = None  # metres above sea level of the station (its barometer)
+    exposure: str | None = None  # "outdoor" or "indoor"
+    sensor_height: float | None = None  # metres above the ground
+    notes: str | None = None
+    # Each field's calibrations, oldest first (gateway/calibration.py).
+    calibrations: tuple[Calibration, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -268,10 +279,28 @@ def _nodes(top: Table) -> dict[int, NodeConfig]:
             location=t.get("location", str, None, "a string"),
             key=key_bytes,
             interval=t.number("interval", 600, low=1, high=7 * 86400),
+            latitude=_optional_number(t, "latitude", low=-90, high=90),
+            longitude=_optional_number(t, "longitude", low=-180, high=180),
+            altitude=_optional_number(t, "altitude", low=-500, high=9000),
+            exposure=_exposure(t),
+            sensor_height=_optional_number(t, "sensor_height", low=0, high=500),
+            notes=t.get("notes", str, None, "a string"),
         )
         t.finish()
     nodes_t.finish()
     return nodes
+
+
+def _optional_number(t: Table, key: str, *, low: float, high: float) -> float | None:
+    """key's value from low to high, None when absent."""
+    return t.number(key, 0.0, low=low, high=high) if key in t.data else None
+
+
+def _exposure(t: Table) -> str | None:
+    exposure: str | None = t.get("exposure", str, None, "a string")
+    if exposure not in (None, "outdoor", "indoor"):
+        raise t.error("exposure", f'{exposure!r}: give "outdoor" or "indoor"')
+    return exposure
 
 
 def _quality(top: Table) -> dict[str, tuple[float, float]]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway.sequence import SequenceWindow
 
-SCHEMA_VERSION = 2  # 2: readings_taken, the index export reads in (issue 9)
+SCHEMA_VERSION = 3  # 2: readings_taken, the index export reads in (issue 9); 3: readings.qc
 # The WAL file is cut back to this after a checkpoint (it is checkpointed at
 # SQLite's default of 1000 pages, 4 MiB): a burst never leaves it large.
 WAL_LIMIT = 4 << 20
@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS readings (
     frame BLOB NOT NULL,          -- the frame as it arrived: decodable again later
     rssi INTEGER,
     snr REAL,
+    qc TEXT,                      -- quality-control flags (gateway/quality.py); NULL: none
     UNIQUE (node, epoch, seq)
 );
 CREATE INDEX IF NOT EXISTS readings_received ON readings (received);
@@ -80,13 +81,13 @@ CREATE TABLE IF NOT EXISTS counters (
 # The order _stored() reads. The frame as a BLOB whatever its stored type: a
 # hand edit of the database can leave text there, which must reach the
 # outbox's check (and be set aside) rather than fail the query.
-_COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoch"
+_COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoch, qc"
 
 
 # Readings taken in [?, ?), in the order they were taken.
 _EXPORT_RANGE = "FROM readings WHERE taken >= ? AND taken < ? ORDER BY taken, id"
-# (id, node, seq, taken, frame, rssi, snr): one reading as export_rows() gives it.
-ExportRow = tuple[int, int, int, float, bytes, int | None, float | None]
+# (id, node, seq, taken, frame, rssi, snr, qc): one reading as export_rows() gives it.
+ExportRow = tuple[int, int, int, float, bytes, int | None, float | None, str | None]
 
 
 class StoreError(MeteolinkError):
@@ -130,6 +131,7 @@ class Reading:
     rssi: int | None = None
     snr: float | None = None
     epoch: int = 0
+    qc: str | None = None  # the quality-control flags as stored (gateway/quality.py); None: none
 
 
 @dataclass(frozen=True)
@@ -225,17 +227,22 @@ class Store:
     def _upgrade(self) -> None:
         """Bring a store made by an earlier meteolink to this schema.
 
-        Schema 1 -> 2 adds readings_taken: about 1 s for a year of 50 nodes on the
-        benchmark's machine (bench/export.py; more on a Pi's SD card), and room for the
-        index twice (the WAL, then the database; 34 MB each for that year). Without the
-        room the store is used as it is (export then sorts, as before) and the upgrade is
-        tried again at the next start: a missing index is no reason to accept no readings.
+        Schema 2 -> 3 adds the column readings.qc (no rewrite of the table: SQLite only
+        changes the table's definition). Schema 1 -> 2 adds readings_taken: about 1 s for a
+        year of 50 nodes on the benchmark's machine (bench/export.py; more on a Pi's SD
+        card), and room for the index twice (the WAL, then the database; 34 MB each for that
+        year). Without the room the store is used as it is (export then sorts, as before)
+        and the upgrade is tried again at the next start: a missing index is no reason to
+        accept no readings.
         """
         db = self._db
         try:
             # Every table and index of this schema, each IF NOT EXISTS: an early
             # schema-1 store also lacks set_aside, which came without a version.
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+            if "qc" not in columns:
+                db.execute("ALTER TABLE readings ADD COLUMN qc TEXT")
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as e:
             if db.in_transaction:
@@ -263,9 +270,9 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             for r in readings:
                 cur = db.execute(
-                    "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr),
+                    "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr, qc)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc),
                 )
                 if cur.rowcount:
                     # Field by field: dataclasses.asdict deep-copies every row, on
@@ -280,6 +287,7 @@ class Store:
                             r.rssi,
                             r.snr,
                             r.epoch,
+                            r.qc,
                             cur.lastrowid or 0,
                         )
                     )
@@ -435,19 +443,19 @@ class Store:
             yield _stored(row)
 
     def export_rows(self, start: float, end: float) -> Iterator[ExportRow]:
-        """export(), for millions of readings: (id, node, seq, taken, frame, rssi, snr)
+        """export(), for millions of readings: (id, node, seq, taken, frame, rssi, snr, qc)
         tuples as SQLite gives them, read as they are written out (memory does not grow
         with the range). In the order of readings_taken: nothing is sorted first."""
         return self._db.execute(
-            f"SELECT id, node, seq, taken, CAST(frame AS BLOB), rssi, snr {_EXPORT_RANGE}",
+            f"SELECT id, node, seq, taken, CAST(frame AS BLOB), rssi, snr, qc {_EXPORT_RANGE}",
             (start, end),
         )
 
 
 def _stored(
-    row: tuple[int, int, int, float, float, bytes, int | None, float | None, int],
+    row: tuple[int, int, int, float, float, bytes, int | None, float | None, int, str | None],
 ) -> Stored:
-    rid, node, seq, received, taken, frame, rssi, snr, epoch = row
+    rid, node, seq, received, taken, frame, rssi, snr, epoch, qc = row
     return Stored(
         node=node,
         seq=seq,
@@ -457,5 +465,6 @@ def _stored(
         rssi=rssi,
         snr=snr,
         epoch=epoch,
+        qc=qc,
         id=rid,
     )

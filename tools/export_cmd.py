@@ -107,8 +107,8 @@ def _fields(store: Store, start: float, end: float) -> list[str]:
 def _write_jsonl(out: IO[str], rows: StateRows, readings: Iterable[Decoded]) -> None:
     """One state message a line, as json.dumps(msg, ensure_ascii=False) writes it."""
     message = rows.message_json
-    for (_, node, seq, taken, _, rssi, snr), frame in readings:
-        out.write(message(node, seq, taken, rssi, snr, frame.fields) + "\n")
+    for (_, node, seq, taken, _, rssi, snr, qc), frame in readings:
+        out.write(message(node, seq, taken, rssi, snr, frame.fields, qc) + "\n")
 
 
 def _write_csv(
@@ -125,7 +125,7 @@ def _write_csv(
     nodes: dict[int, tuple[str, str, str]] = {}
     cells_of: dict[tuple[int, int], tuple[int | None, float | int, str | None] | None] = {}
     time = rows.time
-    for (_, node, seq, taken, _, rssi, snr), frame in readings:
+    for (_, node, seq, taken, _, rssi, snr, _qc), frame in readings:
         fixed = nodes.get(node)
         if fixed is None:
             f = rows.node_fields(node)

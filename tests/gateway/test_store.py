@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from meteolink.gateway.sequence import SequenceWindow
-from meteolink.gateway.store import Reading, Store, StoreError
+from meteolink.gateway.store import SCHEMA_VERSION, Reading, Store, StoreError
 from tests.support.tools import find_tool
 
 
@@ -161,6 +161,30 @@ def export_plan(path: Path) -> str:
     return "\n".join(r[-1] for r in rows)
 
 
+def test_a_schema_2_store_gains_the_qc_column_and_keeps_every_reading(tmp_path: Path) -> None:
+    """Issue 12: quality-control flags are stored with each reading; a store made before
+    has no column for them, and its readings read back with none."""
+    path = tmp_path / "gw.db"
+    readings = [reading(1, s, received=1000.0 + s) for s in range(20)]
+    store = Store(path)
+    store.commit(readings, {})
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE readings DROP COLUMN qc")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+
+    store = Store(path)
+    assert schema_of(path)[0] == SCHEMA_VERSION
+    flagged = Reading(1, 20, 1020.0, 1019.0, b"frame", qc='{"temperature":["step"]}')
+    store.commit([flagged], {})
+    got = store.pending("mqtt", limit=100)
+    assert [(r.seq, r.qc) for r in got] == [(s, None) for s in range(20)] + [(20, flagged.qc)]
+    assert [row[7] for row in store.export_rows(0, 1e9)][-1] == flagged.qc
+    store.close()
+
+
 def test_export_reads_by_time_taken_without_sorting_the_range(tmp_path: Path) -> None:
     """Issue 9: without an index on taken, SQLite sorted a year (150 MB in /var/tmp)."""
     Store(tmp_path / "gw.db").close()
@@ -180,7 +204,7 @@ def test_a_schema_1_store_is_upgraded_on_opening_and_keeps_every_reading(tmp_pat
     old.close()
 
     store = Store(path)
-    assert schema_of(path) == (2, ["readings_received", "readings_taken"])
+    assert schema_of(path) == (SCHEMA_VERSION, ["readings_received", "readings_taken"])
     assert "TEMP B-TREE" not in export_plan(path)
     assert [(r.node, r.seq) for r in store.export(0, 1e9)] == expected
     assert len(store.pending("mqtt", limit=10**6)) == len(readings)
@@ -251,7 +275,7 @@ def test_a_disk_without_room_for_the_index_leaves_the_store_usable(tmp_path: Pat
     assert 128 << 10 < seen["free"] <= 300 << 10, seen["free"]
     assert seen["version"] == 1, "no room for the index: left as it was"
     assert seen["seqs"][0] == [1, 0] and seen["seqs"][-1] == [3, 1] and len(seen["seqs"]) == 40_001
-    assert seen["again"] == 2, "upgraded at the first start with room"
+    assert seen["again"] == SCHEMA_VERSION, "upgraded at the first start with room"
 
 
 def test_an_early_schema_1_store_gets_its_set_aside_table(tmp_path: Path) -> None:

@@ -101,6 +101,11 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ("[quality]\ntemperature = [10, -10]\n", "quality.temperature: [10, -10]: give"),
         ("[quality]\nwarmth = [0, 1]\n", "quality.warmth: not a field name"),
         ("[gateway\n", "not valid TOML"),
+        # Issue 12: station metadata.
+        ("[nodes.2]\nlatitude = 95\n", "nodes.2.latitude: 95 is out of range (give -90 to 90)"),
+        ("[nodes.2]\nlongitude = '24.1'\n", "nodes.2.longitude: '24.1' is not a number"),
+        ("[nodes.2]\nexposure = 'roof'\n", "nodes.2.exposure: 'roof': give \"outdoor\" or"),
+        ("[nodes.2]\naltitude = 12000\n", "nodes.2.altitude: 12000 is out of range"),
     ],
 )
 def test_a_bad_config_is_one_line_naming_file_and_key(
