@@ -10,6 +10,7 @@ date and never what was published before it.
     calibrated = raw * factor + offset
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -24,3 +25,17 @@ class Calibration:
 
     def apply(self, raw: float) -> float:
         return raw * self.factor + self.offset
+
+
+def in_force(calibrations: Iterable[Calibration], field: str, taken: float) -> Calibration | None:
+    """The calibration of field in force at time taken: the entry whose since is the
+    latest at or before taken; None before the first (the raw value stands)."""
+    found: Calibration | None = None
+    for entry in calibrations:
+        if (
+            entry.field == field
+            and entry.since <= taken
+            and (found is None or entry.since > found.since)
+        ):
+            found = entry
+    return found

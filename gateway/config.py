@@ -10,6 +10,7 @@ Each input's and upstream's section is read by that part's own module,
 found through the tables in gateway/parts.py, with the Table below.
 """
 
+import datetime
 import re
 import tomllib
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from meteolink.firmware import frames
 from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway import parts
 from meteolink.gateway.calibration import Calibration
-from meteolink.gateway.quality import PLAUSIBLE
+from meteolink.gateway.quality import PERSISTENCE, PLAUSIBLE, STEP
 
 DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
 DEFAULT_DATA = Path("/var/lib/meteolink")
@@ -72,6 +73,12 @@ class Config:
     offline_after: float = 3.0  # node intervals of silence before it is reported offline
     nodes: Mapping[int, NodeConfig] = field(default_factory=dict)
     plausible: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(PLAUSIBLE))
+    # Time-consistency limits (gateway/quality.py): the largest change a minute,
+    # and the least change (and over how many minutes) a working sensor shows.
+    step: Mapping[str, float] = field(default_factory=lambda: dict(STEP))
+    persistence: Mapping[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(PERSISTENCE)
+    )
     parts: Mapping[str, object] = field(default_factory=dict)  # name -> that part's settings
     source: str = "(defaults)"  # the file it came from, for messages
 
@@ -225,7 +232,7 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
             top, part.section or part_name, overrides.get(part_name)
         )
     nodes = _nodes(top)
-    plausible = _quality(top)
+    plausible, step, persistence = _quality(top)
     top.finish()
 
     if overrides.get("data"):
@@ -239,6 +246,8 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
         offline_after=offline_after,
         nodes=nodes,
         plausible=plausible,
+        step=step,
+        persistence=persistence,
         parts=settings,
         source=source,
     )
@@ -285,6 +294,7 @@ def _nodes(top: Table) -> dict[int, NodeConfig]:
             exposure=_exposure(t),
             sensor_height=_optional_number(t, "sensor_height", low=0, high=500),
             notes=t.get("notes", str, None, "a string"),
+            calibrations=_calibrations(t),
         )
         t.finish()
     nodes_t.finish()
@@ -303,10 +313,101 @@ def _exposure(t: Table) -> str | None:
     return exposure
 
 
-def _quality(top: Table) -> dict[str, tuple[float, float]]:
+def _field(t: Table, key: str, name: object) -> str:
+    """name, checked to be a field's name; the error names key."""
+    if isinstance(name, str):
+        try:
+            frames.field_id(name)
+            return name
+        except frames.MeteolinkError:
+            pass
+    raise t.error(key, f"{name!r} is not a field name (see `meteolink fields`)")
+
+
+def _since(t: Table) -> float:
+    """The "from" of a calibration: a TOML date (that day, 00:00 UTC) or an offset
+    date-time, as Unix time."""
+    value = t.get("from", (datetime.date, datetime.datetime), None, "a date (2026-11-01)")
+    if value is None:
+        raise t.error("from", "missing (give the date it applies from: from = 2026-11-01)")
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            raise t.error(
+                "from", f"{value.isoformat()} has no time zone (add Z for UTC, or +02:00)"
+            )
+        return value.timestamp()
+    return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC).timestamp()
+
+
+def _calibrations(node: Table) -> tuple[Calibration, ...]:
+    """[[nodes.N.calibration]]: each field's offset and factor from a date, oldest first."""
+    found: list[Calibration] = []
+    dates: dict[tuple[str, float], int] = {}
+    for i, t in enumerate(node.tables("calibration", "calibration")):
+        if "field" not in t.data:
+            raise t.error("field", 'missing (give the field it corrects: field = "temperature")')
+        name = _field(t, "field", t.get("field", str, None, "a field name"))
+        since = _since(t)
+        if "offset" not in t.data and "factor" not in t.data:
+            raise t.error(
+                "offset", "give offset, factor or both (calibrated = raw * factor + offset)"
+            )
+        offset = t.number("offset", 0.0, low=-1e6, high=1e6)
+        factor = t.number("factor", 1.0, low=-1e6, high=1e6)
+        if factor == 0:
+            raise t.error("factor", "0 would turn every reading into the offset (give e.g. 1.02)")
+        if (name, since) in dates:
+            raise t.error(
+                "from",
+                f"{name} is also calibrated from that time in calibration[{dates[name, since]}]"
+                " (give each calibration of a field its own date)",
+            )
+        dates[name, since] = i
+        t.finish()
+        found.append(Calibration(name, since, offset, factor))
+    return tuple(sorted(found, key=lambda c: (c.field, c.since)))
+
+
+def _quality(
+    top: Table,
+) -> tuple[dict[str, tuple[float, float]], dict[str, float], dict[str, tuple[float, float]]]:
+    """[quality] field = [low, high]; [quality.step] field = change a minute;
+    [quality.persistence] field = [change, minutes]. Each overrides the default
+    of its field (gateway/quality.py); 0 turns a step or persistence check off."""
     t = top.table("quality")
+    step = dict(STEP)
+    steps = t.table("step")
+    for key in list(steps.data):
+        _field(steps, key, key)
+        limit = steps.number(key, 0.0, low=0, high=1e6)
+        if limit:
+            step[key] = limit
+        else:
+            step.pop(key, None)
+    steps.finish()
+    persistence = dict(PERSISTENCE)
+    stuck = t.table("persistence")
+    for key in list(stuck.data):
+        _field(stuck, key, key)
+        pair = stuck.get(key, list, None, "a list [change, minutes]")
+        if (
+            len(pair) != 2
+            or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in pair)
+            or pair[0] < 0
+            or not 0 < pair[1] <= 10080
+        ):
+            raise stuck.error(
+                key, f"{pair!r}: give [change, minutes], change 0 or more, 1 to 10080 minutes"
+            )
+        if pair[0]:
+            persistence[key] = (float(pair[0]), float(pair[1]))
+        else:
+            persistence.pop(key, None)
+    stuck.finish()
     limits = dict(PLAUSIBLE)
     for key in list(t.data):
+        if key in ("step", "persistence"):
+            continue
         bounds = t.get(key, list, None, "a list [low, high]")
         try:
             frames.field_id(key)
@@ -320,4 +421,4 @@ def _quality(top: Table) -> dict[str, tuple[float, float]]:
             raise t.error(key, f"{bounds!r}: give [low, high] with low below high")
         limits[key] = (float(bounds[0]), float(bounds[1]))
     t.finish()
-    return limits
+    return limits, step, persistence

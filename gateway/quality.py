@@ -1,18 +1,70 @@
-"""Quality control: values outside what the quantity or its sensor can be are flagged.
+"""Quality control, WMO-style: each value checked, flagged, never deleted.
 
-The codec's ranges (firmware/frames.py) say what a frame can carry; these
-say what the air over a Latvian field can plausibly measure, with room for
-the rest of Europe. A value outside them is not dropped (the frame is kept
-in the store as it arrived) but published apart, under "implausible", so
-that no chart plots a 412 °C afternoon. WeeWX's QC works the same way: a
-[min, max] per observation, overridable in the config ([quality]).
+Four checks, after the WMO's "Guidelines on Quality Control Procedures for
+Data from Automatic Weather Stations" (I. Zahumenský, CBS/OPAG-IOS ET AWS-3,
+Doc. 4(1), 2004; the basis of WMO-No. 8, 2018 ed., Vol. I, Part IV, Chapter 1
+and Vol. III, Chapter 1 on AWS data quality control). docs/quality.md has the
+limits and their sources; the config's [quality] sections override them.
+
+    range        the plausible value check (gross error limits): a value outside
+                 [low, high] for its field ([quality] field = [low, high]).
+    step         time consistency, the largest credible change between two
+                 consecutive values ([quality.step] field = change per minute).
+    persistence  time consistency, the least change a working sensor shows over
+                 a window ([quality.persistence] field = [change, minutes]).
+    consistency  internal consistency between fields of one reading: dew point
+                 <= temperature, PM1 <= PM2.5 <= PM10, gust >= wind speed.
+
+A flag says "suspect", as the guideline's flags do: the reading is stored
+as the node sent it, and a flagged value is published with its flags (a
+range failure also apart, under "implausible", so no chart plots it).
+
+Step limits and the time between readings. The guideline's limits are for
+consecutive instantaneous (one-minute) values. Our nodes send every 1 to
+60 minutes, and a quantity's credible change grows with the time between
+two values, but far slower than in proportion (a front brings 3 °C in a
+minute, not 180 °C in an hour). Here the limit grows with the square root of
+the time, as the spread of a random walk does:
+
+    limit(dt) = limit_per_minute * sqrt(dt / 60 s),  dt at least 60 s
+
+so 3 °C a minute allows 9.5 °C between readings 10 minutes apart and 23 °C
+an hour apart. The square root is our choice, not the guideline's.
+
+Gaps. A node silent for offline_after times its interval (the gateway's own
+"offline", 3 intervals unless [gateway] says otherwise) starts afresh: the
+step and persistence checks restart from its next value rather than compare
+it with a value from before the gap. The same bound ends a flagged step: the
+previous value a step is measured from is the last one that passed, so a
+genuine jump (a sensor replaced, a window opened on an indoor node) is
+flagged for at most that long and then accepted.
+
+State is bounded: per node, per field, two numbers and two times; only for
+the nodes the gateway stores (those in [nodes], and under unknown_nodes =
+"accept" the ACCEPTED_MAX most recently checked others).
 """
 
+import collections
+import json
+import math
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-# field name: (lowest, highest) plausible value, in the field's unit
+if TYPE_CHECKING:
+    from meteolink.gateway.config import Config
+
+FLAGS = ("range", "step", "persistence", "consistency")
+
+# field name: (lowest, highest) plausible value, in the field's unit. The
+# guideline's gross error limits where it gives one (air temperature -80..60 °C,
+# RH 0..100 %, station pressure 500..1100 hPa, wind speed 0..75 m/s, solar
+# radiation 0..1600 W/m²); air temperature narrowed for a Baltic site.
 PLAUSIBLE: dict[str, tuple[float, float]] = {
-    "temperature": (-50.0, 60.0),  # Latvian records: -43.2 and 37.8 °C
+    # Latvian records: -43.2 °C (Daugavpils, February 1956) and +37.8 °C
+    # (Ventspils, 4 August 2014, LVGMC "Weather anomalies in Latvia 2014"),
+    # with about 2 °C to spare either side.
+    "temperature": (-45.0, 40.0),
     "humidity": (0.0, 100.0),
     "pressure": (500.0, 1100.0),  # station pressure up to 5,500 m; sea-level record 1084
     "pm1": (0.0, 1000.0),  # PMS5003 / SDS011 top of range
@@ -35,6 +87,40 @@ PLAUSIBLE: dict[str, tuple[float, float]] = {
     "o3": (0.0, 1000.0),
 }
 
+# field name: the largest credible change between consecutive one-minute values
+# (Zahumenský 2004, time consistency, "maximum allowed variability of an
+# instantaneous value"), in the field's unit; scaled for longer intervals above.
+STEP: dict[str, float] = {
+    "temperature": 3.0,
+    "humidity": 10.0,
+    "pressure": 0.5,
+    "wind_speed": 20.0,
+    "solar_radiation": 800.0,
+}
+
+# field name: (least change, minutes) a working sensor shows (Zahumenský 2004,
+# time consistency, "minimum required variability" over the past 60 minutes).
+PERSISTENCE: dict[str, tuple[float, float]] = {
+    "temperature": (0.1, 60.0),
+    "humidity": (1.0, 60.0),
+    "pressure": (0.1, 60.0),
+    "wind_direction": (10.0, 60.0),
+    "wind_speed": (0.5, 60.0),
+}
+
+# Persistence is not suspect in these states, which last for hours in real air:
+# calm (wind speed 0; the direction of no wind stays where the vane stopped)
+# and fog (a capacitive sensor saturated at the top of its range).
+SATURATED_RH = 98.0
+
+# Tolerances of the internal consistency checks, in the fields' units.
+DEW_POINT_TOLERANCE = 0.1  # °C: derived.derive() rounds the dew point to 0.1
+PM_TOLERANCE = 1.0  # µg/m³: the PMS5003 reports whole µg/m³, so rounding may invert two by 1
+GUST_TOLERANCE = 0.1  # m/s: an anemometer's resolution
+
+ACCEPTED_MAX = 1024  # unlisted nodes' state kept under unknown_nodes = "accept"
+_MINUTE = 60.0
+
 
 def implausible(
     values: Mapping[str, float | int], limits: Mapping[str, tuple[float, float]] = PLAUSIBLE
@@ -46,3 +132,164 @@ def implausible(
         if bounds is not None and not bounds[0] <= value <= bounds[1]:
             out[name] = value
     return out
+
+
+def step_limit(per_minute: float, dt: float) -> float:
+    """The largest credible change over dt seconds for a field allowed per_minute a minute."""
+    return per_minute * math.sqrt(max(dt, _MINUTE) / _MINUTE)
+
+
+def consistency(values: Mapping[str, float | str]) -> set[str]:
+    """The fields of one reading that contradict each other (both of each pair)."""
+    bad: set[str] = set()
+
+    def number(name: str) -> float | None:
+        v = values.get(name)
+        return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+    t, td = number("temperature"), number("dew_point")
+    if t is not None and td is not None and td > t + DEW_POINT_TOLERANCE:
+        bad |= {"dew_point", "humidity"} if "humidity" in values else {"dew_point"}
+    for small, large in (("pm1", "pm2_5"), ("pm2_5", "pm10"), ("pm1", "pm10")):
+        a, b = number(small), number(large)
+        if a is not None and b is not None and a > b + PM_TOLERANCE:
+            bad |= {small, large}
+    speed, gust = number("wind_speed"), number("gust")
+    if speed is not None and gust is not None and gust < speed - GUST_TOLERANCE:
+        bad |= {"wind_speed", "gust"}
+    return bad
+
+
+@dataclass
+class _Track:
+    """One field of one node: the last value that passed the step check, and the
+    value the field last moved away from by more than its persistence limit."""
+
+    value: float
+    taken: float
+    steady_value: float
+    steady_since: float
+
+
+class Checker:
+    """Checks readings as they come, node by node, remembering what it needs."""
+
+    def __init__(self, config: "Config") -> None:
+        self.config = config
+        self._nodes: collections.OrderedDict[int, dict[str, _Track]] = collections.OrderedDict()
+
+    def _gap(self, node: int) -> float:
+        """Seconds of silence after which a node's checks start afresh."""
+        cfg = self.config.node(node)
+        interval = cfg.interval if cfg is not None else 600.0
+        return self.config.offline_after * interval
+
+    def _tracks(self, node: int) -> dict[str, _Track] | None:
+        tracks = self._nodes.get(node)
+        if tracks is not None:
+            self._nodes.move_to_end(node)
+            return tracks
+        listed = self.config.node(node) is not None
+        if not listed and self.config.unknown_nodes != "accept":
+            return None  # not stored, so not remembered
+        if not listed:
+            unlisted = [n for n in self._nodes if self.config.node(n) is None]
+            if len(unlisted) >= ACCEPTED_MAX:
+                del self._nodes[unlisted[0]]
+        tracks = self._nodes[node] = {}
+        return tracks
+
+    def check(
+        self, node: int, taken: float, values: Mapping[str, float | str]
+    ) -> dict[str, list[str]]:
+        """The flags of each flagged field of node's reading taken then (Unix time).
+
+        values: calibrated, derived ones included (strings, the air-quality
+        bands, are only looked at by no check). Returns {field: [flag, ...]}, flags
+        in FLAGS order, only for flagged fields. Readings of a node come in the
+        order taken; one older than the last seen is checked without the time checks.
+        """
+        flags: dict[str, set[str]] = collections.defaultdict(set)
+        numbers = {
+            k: float(v)
+            for k, v in values.items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        }
+        for name in implausible(numbers, self.config.plausible):
+            flags[name].add("range")
+        for name in consistency(values):
+            flags[name].add("consistency")
+        tracks = self._tracks(node)
+        if tracks is not None:
+            gap = self._gap(node)
+            for name, value in numbers.items():
+                if "range" in flags.get(name, ()):
+                    continue  # a gross error moves no reference
+                failed = self._time_checks(tracks, name, value, taken, gap, numbers)
+                if failed:
+                    flags[name] |= failed
+        return {name: [f for f in FLAGS if f in fs] for name, fs in sorted(flags.items()) if fs}
+
+    def _time_checks(
+        self,
+        tracks: dict[str, _Track],
+        name: str,
+        value: float,
+        taken: float,
+        gap: float,
+        numbers: Mapping[str, float],
+    ) -> set[str]:
+        step = self.config.step.get(name)
+        persistence = self.config.persistence.get(name)
+        if step is None and persistence is None:
+            return set()
+        track = tracks.get(name)
+        if track is None or taken - track.taken > gap:
+            tracks[name] = _Track(value, taken, value, taken)
+            return set()
+        dt = taken - track.taken
+        if dt < 0:
+            return set()  # out of order: nothing to compare with
+        failed = set()
+        if step is not None and abs(value - track.value) > step_limit(step, dt):
+            failed.add("step")
+        else:
+            track.value, track.taken = value, taken
+        if persistence is not None:
+            change, minutes = persistence
+            if abs(value - track.steady_value) > change or _exempt(name, value, numbers):
+                track.steady_value, track.steady_since = value, taken
+            elif taken - track.steady_since >= minutes * _MINUTE:
+                failed.add("persistence")
+        return failed
+
+    def forget(self, node: int) -> None:
+        """Drop node's state (a node removed from the config, or replaced)."""
+        self._nodes.pop(node, None)
+
+
+def _exempt(name: str, value: float, numbers: Mapping[str, float]) -> bool:
+    """States in which an unchanging value is real air, not a stuck sensor."""
+    if name == "humidity":
+        return value >= SATURATED_RH
+    if name == "wind_speed":
+        return value == 0
+    if name == "wind_direction":
+        return numbers.get("wind_speed") == 0
+    return False
+
+
+def flags_text(flags: Mapping[str, list[str]]) -> str | None:
+    """The stored form of a reading's flags: compact JSON, keys sorted; None for none."""
+    kept = {name: list(fs) for name, fs in flags.items() if fs}
+    if not kept:
+        return None
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"))
+
+
+def flags_from(text: str | None) -> dict[str, list[str]]:
+    """The flags stored as flags_text() wrote them; {} for None."""
+    if not text:
+        return {}
+    loaded = json.loads(text)
+    return {str(k): [str(f) for f in v] for k, v in loaded.items()}
