@@ -2,8 +2,8 @@
 
 Four checks, after the WMO's "Guidelines on Quality Control Procedures for
 Data from Automatic Weather Stations" (I. Zahumenský, CBS/OPAG-IOS ET AWS-3,
-Doc. 4(1), 2004; the basis of WMO-No. 8, 2018 ed., Vol. I, Part IV, Chapter 1
-and Vol. III, Chapter 1 on AWS data quality control). docs/quality.md has the
+Doc. 4(1), 2004, on which the quality control in WMO-No. 8's chapter
+"Measurements at automatic weather stations" draws). docs/quality.md has the
 limits and their sources; the config's [quality] sections override them.
 
     range        the plausible value check (gross error limits): a value outside
