@@ -204,8 +204,8 @@ class Checker:
     ) -> dict[str, list[str]]:
         """The flags of each flagged field of node's reading taken then (Unix time).
 
-        values: calibrated, derived ones included (strings, the air-quality
-        bands, are only looked at by no check). Returns {field: [flag, ...]}, flags
+        values: calibrated, derived ones included (the air-quality bands, being
+        names, are checked by nothing). Returns {field: [flag, ...]}, flags
         in FLAGS order, only for flagged fields. Readings of a node come in the
         order taken; one older than the last seen is checked without the time checks.
         """
