@@ -350,11 +350,11 @@ def reference_section(
             Column(word("rmse", lang), 3),
             Column(word("r", lang), 4),
             Column(word("factor", lang), 4),
-            Column("±", 4),
+            Column(f"{word('factor', lang)} ±", 4),
             Column(word("offset", lang), 3),
-            Column("±", 3),
+            Column(f"{word('offset', lang)} ±", 3),
             Column(word("mean_offset", lang), 3),
-            Column("±", 3),
+            Column(f"{word('mean_offset', lang)} ±", 3),
         ],
     )
     blocks = [f"# meteolink report, {s.period.days[0]} .. {s.period.days[-1]}, reference {file}"]

@@ -49,7 +49,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "date": ("Date", "Datums"),
     "min": ("min", "min"),
     "mean": ("mean", "vid."),
-    "max": ("max", "maks."),
+    "max": ("max", "maks."),  # codespell:ignore maks
     "frost": ("Frost days and the coldest night", "Sala dienas un aukstākā nakts"),
     "frost_note": (
         "A frost day is a day whose minimum temperature is below 0 °C (the ETCCDI index FD,"
