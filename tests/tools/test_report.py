@@ -26,7 +26,7 @@ from meteolink.firmware import frames
 from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.store import Reading, Store
 from meteolink.tools import weather
-from meteolink.tools.report import air_limits, comparison, reference
+from meteolink.tools.report import air_limits, comparison, period, reference
 from tests.support.tools import meteolink
 
 RIGA = ZoneInfo("Europe/Riga")
@@ -566,3 +566,16 @@ def test_the_printed_calibration_applies_to_raw_values() -> None:
     earlier = Calibration("temperature", -10.0, offset=9.0)
     later = Calibration("temperature", 10.0, offset=8.0)
     assert comparison.in_force_at([later, current, earlier], "temperature", 5.0) is current
+
+
+def test_a_date_in_to_is_included_a_date_time_is_the_end() -> None:
+    month_ = period.period("2026-10-01", "2026-10-31")
+    assert (month_.start, month_.end) == (START, END)
+    assert len(month_.days) == 31 and month_.day_after() == datetime.date(2026, 11, 1)
+    # 06:00 to 06:00 local (no offset given: --tz's): two local days touched, 24 hours.
+    night = period.period("2026-10-01T06:00", "2026-10-02T06:00")
+    assert night.days == (datetime.date(2026, 10, 1), datetime.date(2026, 10, 2))
+    assert night.start == datetime.datetime(2026, 10, 1, 6, tzinfo=RIGA).timestamp()
+    assert night.seconds == 86400
+    utc = period.period("2026-10-01T00:00Z", "2026-10-01T12:00+00:00", "UTC")
+    assert utc.days == (datetime.date(2026, 10, 1),)
