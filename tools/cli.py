@@ -52,6 +52,7 @@ _WHERE = {
     "fields": "codec_cmd",
     "gateway": "gateway_cmd",
     "export": "export_cmd",
+    "report": "report_cmd",
     "nodes": "nodes_cmd",
     "node": "node_cmd",
     "flash": "flash_cmd",

@@ -175,7 +175,7 @@ def _open(path: str | None) -> IO[str]:
         raise CommandError(f"{path}: {e.strerror} (give a file you can write with -o)") from None
 
 
-def _store_path(data: Path) -> Path:
+def store_path(data: Path) -> Path:
     """data's readings.db, once it is there and this user may read it; else CommandError.
 
     Under systemd the store belongs to the service's user (UMask=0077): whoever
@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     end = parse_time(args.end, "--to") if args.end else datetime.datetime.now().timestamp() + 1
     if end <= start:
         raise CommandError("--to is not after --from (give a later --to)")
-    path = _store_path(cfg.data)
+    path = store_path(cfg.data)
     try:
         store = Store(path, readonly=True)
     except StoreError as e:
