@@ -77,8 +77,7 @@ def split_listen(listen: str) -> tuple[str, int]:
             ipaddress.ip_address(host)
         except ValueError:
             raise ValueError(
-                f"{host!r} is not an IP address (give 127.0.0.1, 0.0.0.0 or this machine's"
-                " address)"
+                f"{host!r} is not an IP address (give 127.0.0.1, 0.0.0.0 or this machine's address)"
             ) from None
     return host, int(port_text)
 
