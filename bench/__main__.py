@@ -14,7 +14,9 @@
 - the gateway end to end, serial line to MQTT subscriber: throughput, CPU and
   memory (bench/gateway.py, which `python -m bench.gateway` runs alone);
 - `meteolink export` of a year of 50 nodes: time and peak memory beside a
-  streaming peer script (bench/export.py, `python -m bench.export` alone).
+  streaming peer script (bench/export.py, `python -m bench.export` alone);
+- the status page on that year: the overview, /metrics and a node's week from
+  the store (bench/web.py, `python -m bench.web` alone).
 """
 
 import json
@@ -27,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway, lora_bridge
+from bench import export, firmware, gateway, lora_bridge, web
 from meteolink.firmware import frames
 
 try:
@@ -155,6 +157,7 @@ def main() -> None:
     lora_bridge.main()
     gateway.main()
     export.main()
+    web.main()
 
 
 def size_figures() -> None:
