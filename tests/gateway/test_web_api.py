@@ -20,6 +20,7 @@ from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store
 from meteolink.gateway.web import overview
 from meteolink.gateway.web.reader import GatewayState, Reader
+from tests.support.broker import Broker
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line
 from tests.support.status_page import get, page_url
@@ -171,3 +172,35 @@ def test_every_word_the_pages_use_is_there_in_both_languages() -> None:
     assert used <= set(words.WORDS), used - set(words.WORDS)
     for english, latvian in words.WORDS.values():
         assert english and latvian
+
+
+def test_each_upstreams_state_and_backlog(
+    gateway: Callable[..., GatewayProcess], line: Line, broker: Broker
+) -> None:
+    g = gateway(
+        f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n'
+        f'[mqtt]\nurl = "mqtt://127.0.0.1:{broker.port}"\n\n[web]\nlisten = "127.0.0.1:0"\n'
+        "\n[nodes.12]\n"
+    )
+    url = page_url(g)
+
+    def upstream() -> dict[str, object]:
+        (up,) = json.loads(get(url + "api/overview").body)["gateway"]["upstreams"]
+        assert isinstance(up, dict)
+        return up
+
+    line.send(reading(12, 1))
+    wait_until(
+        lambda: upstream()["state"] == "connected" and upstream()["last_success"] is not None,
+        "the broker to confirm the first reading",
+    )
+    assert upstream()["backlog"] == 0
+    assert upstream()["label"] == f"mqtt://127.0.0.1:{broker.port}"
+    broker.stop()
+    for seq in (2, 3, 4):
+        line.send(reading(12, seq))
+    wait_until(
+        lambda: upstream()["state"] == "retrying" and upstream()["backlog"] == 3,
+        "three readings waiting for the broker that went away",
+    )
+    assert upstream()["reason"]
