@@ -26,11 +26,11 @@ test: lint typecheck system-tools
 
 # Tools the tests run that pip cannot install: a real Mosquitto broker,
 # systemd-analyze for the unit file, openssl for TLS certificates, socat for
-# the virtual board mpremote talks to, Debian's chromium and its chromedriver for
-# the pages and the report in a real browser. Installed with apt-get when missing
-# (CI runs as root); otherwise the command to run is printed.
+# the virtual board mpremote talks to; chromium and its driver for the status
+# page in a real browser (Selenium), prometheus to scrape its metrics. Installed
+# with apt-get when missing (CI runs as root); otherwise the command to run is printed.
 SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl socat:socat \
-	chromium:chromium chromedriver:chromium-driver
+  chromium:chromium chromedriver:chromium-driver prometheus:prometheus
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \

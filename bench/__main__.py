@@ -17,6 +17,8 @@
   streaming peer script (bench/export.py, `python -m bench.export` alone);
 - `meteolink report` of a month of 50 nodes: time and peak memory beside a peer
   script of daily means (bench/report.py, `python -m bench.report` alone).
+- the status page on that year: the overview, /metrics and a node's week from
+  the store (bench/web.py, `python -m bench.web` alone).
 """
 
 import json
@@ -29,7 +31,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway, lora_bridge, report
+from bench import export, firmware, gateway, lora_bridge, report, web
 from meteolink.firmware import frames
 
 try:
@@ -158,6 +160,7 @@ def main() -> None:
     gateway.main()
     export.main()
     report.main()
+    web.main()
 
 
 def size_figures() -> None:

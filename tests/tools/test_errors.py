@@ -166,6 +166,7 @@ def test_the_example_config_with_a_real_port_and_a_writable_store_is_valid(
         f"gateway gateway, store in {tmp_path}",
         "reads /dev/null at 115200 baud",
         "forwards to mqtt://localhost:1883, topics meteolink/<node>/state",
+        "status page: http://127.0.0.1:8080/ (no password)",
         '1 node listed, 0 with keys; unlisted nodes are turned away (unknown_nodes = "reject")',
     ]
 
