@@ -82,4 +82,8 @@ def build(config: Config, *, clock: Callable[[], float] = time.time) -> Gateway:
         gateway.inputs += module.create(config, config.parts[name], gateway)
     for name, _, module in upstreams:
         gateway.upstreams += module.create(config, config.parts[name])
+    if config.web.on:  # the status page: its task reads the store on a thread of its own
+        from meteolink.gateway.web.site import StatusPage
+
+        gateway.status_page = StatusPage(gateway)
     return gateway

@@ -5,7 +5,8 @@ what to do, because the person reading it is a technician at a terminal
 on a Pi, not the author of the file. deploy/gateway.toml is the commented
 example; docs/gateway.md explains each section.
 
-The gateway-wide sections, [gateway], [nodes] and [quality], are read here.
+The gateway-wide sections, [gateway], [nodes] and [quality], are read here;
+[web] by gateway/web/settings.py.
 Each input's and upstream's section is read by that part's own module,
 found through the tables in gateway/parts.py, with the Table below.
 """
@@ -22,6 +23,8 @@ from meteolink.firmware.frames import MeteolinkError
 from meteolink.gateway import parts
 from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.quality import PLAUSIBLE
+from meteolink.gateway.web.settings import WebSettings
+from meteolink.gateway.web.settings import parse as parse_web
 
 DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
 DEFAULT_DATA = Path("/var/lib/meteolink")
@@ -73,6 +76,7 @@ class Config:
     nodes: Mapping[int, NodeConfig] = field(default_factory=dict)
     plausible: Mapping[str, tuple[float, float]] = field(default_factory=lambda: dict(PLAUSIBLE))
     parts: Mapping[str, object] = field(default_factory=dict)  # name -> that part's settings
+    web: WebSettings = field(default_factory=WebSettings)  # the status page; off by default
     source: str = "(defaults)"  # the file it came from, for messages
 
     def node(self, node: int) -> NodeConfig | None:
@@ -226,6 +230,7 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
         )
     nodes = _nodes(top)
     plausible = _quality(top)
+    web = parse_web(top)
     top.finish()
 
     if overrides.get("data"):
@@ -240,6 +245,7 @@ def _parse(data: Mapping[str, Any], source: str, overrides: dict[str, Any]) -> C
         nodes=nodes,
         plausible=plausible,
         parts=settings,
+        web=web,
         source=source,
     )
 

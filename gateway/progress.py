@@ -38,6 +38,7 @@ class Progress:
     heard: float = 0.0  # when the upstream last said or did anything
     handed: float | None = None  # readings handed out and none confirmed since then
     cursor: int | None = None  # id of the last reading confirmed
+    forwarded_at: float | None = None  # when readings were last confirmed (the status page)
 
     def __post_init__(self) -> None:
         self.heard = self.since
@@ -67,6 +68,7 @@ class Progress:
 
     def forwarded(self, last_id: int, now: float) -> None:
         self.cursor = last_id
+        self.forwarded_at = now
         self.handed = None
         self.heard = now
 

@@ -1,7 +1,8 @@
 """The gateway service: inputs -> acceptance -> durable store -> upstreams.
 
 One asyncio event loop, one set of named tasks: the committer, the
-watch for silent nodes, retention, and every input and upstream. The jobs
+watch for silent nodes, retention, every input and upstream, and the status
+page when [web] asks for it (gateway/web/). The jobs
 themselves live in their own modules; Gateway wires them and runs them:
 
     gateway/accept.py   frame -> decision (verdict, reading, acknowledgement)
@@ -30,6 +31,9 @@ from meteolink.gateway.progress import Progress
 from meteolink.gateway.roles import Feed, Input, Upstream
 from meteolink.gateway.stats import Health, InputStats, NodeStats
 from meteolink.gateway.store import DiskFull
+
+if TYPE_CHECKING:
+    from meteolink.gateway.web.site import StatusPage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ class Gateway:
             up.name: Progress(up.name, up.label, since=started) for up in self.upstreams
         }
         self._stuck: set[str] = set()  # upstreams whose hang has been logged
+        self.status_page: StatusPage | None = None  # [web] (gateway/web/site.py): task "web"
         self._db = StoreThread(config.data / "readings.db")
         self.store = self._db.store
         windows = self.store.counters()
@@ -217,6 +222,8 @@ class Gateway:
         jobs += [(self._watch_nodes(), "offline"), (self._retention(), "retention")]
         jobs += [(inp.run(), inp.name) for inp in self.inputs]
         jobs += [(up.run(self.outbox(up.name)), up.name) for up in self.upstreams]
+        if self.status_page is not None:
+            jobs.append((self.status_page.run(), "web"))
         jobs += [(make(), "extra") for make in extra or []]
         tasks = [asyncio.create_task(job, name=name) for job, name in jobs]
         try:

@@ -7,7 +7,8 @@ bridge board would; the line also carries noise, a frame cut short, a frame
 heard twice and a forged one, at fixed readings. The real gateway service reads
 the other end with pyserial, verifies, de-duplicates and commits each
 reading to a local SQLite store, and the demo prints them as they are
-accepted. Ctrl-C stops it cleanly; --count stops it after that many
+accepted. The status page (gateway/web/) serves them at the address printed
+(--web). Ctrl-C stops it cleanly; --count stops it after that many
 readings per station.
 """
 
@@ -23,11 +24,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TextIO
 
 from meteolink.firmware import frames
 from meteolink.gateway.config import NodeConfig
 from meteolink.gateway.mqtt_upstream import parse_mqtt_url
+from meteolink.gateway.web.settings import WebSettings, loopback, split_listen
 from meteolink.tools import simulate_cmd, weather
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.codec_cmd import frame_json
@@ -36,11 +38,18 @@ from meteolink.tools.pseudo_terminal import PseudoTerminal
 if TYPE_CHECKING:
     from meteolink.gateway.commit import Accepted
     from meteolink.gateway.service import Gateway
+    from meteolink.gateway.web.site import StatusPage
 
 DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
 NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Cēsis school classroom"}
 # (node, what it measures: tools/weather.py's kinds, heard over LoRa through a bridge)
 STATIONS = ((1, "weather", True), (2, "air", False), (3, "indoor", False))
+# Where they stand, roughly (town centres; altitude of the ground, metres above sea level).
+PLACES: dict[int, dict[str, Any]] = {
+    1: {"latitude": 57.312, "longitude": 25.271, "altitude": 100.0, "exposure": "outdoor"},
+    2: {"latitude": 57.538, "longitude": 25.426, "altitude": 45.0, "exposure": "outdoor"},
+    3: {"latitude": 57.312, "longitude": 25.271, "altitude": 100.0, "exposure": "indoor"},
+}
 FIRST_SEQ = 100
 NOISE_EVERY = 4  # readings between bursts of line noise
 # The faults of `meteolink simulate`, at fixed readings (0, 1, ... over all stations):
@@ -67,6 +76,13 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
     p.add_argument("--data", help="keep the store in this directory (default: a temporary one)")
     p.add_argument("--mqtt", metavar="URL", help="also forward to this MQTT broker")
+    p.add_argument(
+        "--web",
+        metavar="HOST:PORT",
+        default="127.0.0.1:8080",
+        help="serve the status page there (default 127.0.0.1:8080; port 0: any free one;"
+        " 'off': none)",
+    )
 
 
 def simulation(seed: int) -> simulate_cmd.Simulation:
@@ -131,6 +147,12 @@ def _text(accepted: "Accepted") -> str:
     return "  ".join(parts)
 
 
+async def _say_where(page: "StatusPage", out: TextIO) -> None:
+    """Print the page's address once it listens (a port taken is logged instead)."""
+    await page.listening.wait()
+    print(f"status page: {page.url}", file=out, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from meteolink.tools.gateway_cmd import serve
 
@@ -143,13 +165,35 @@ def run(args: argparse.Namespace) -> int:
             parse_mqtt_url(args.mqtt)
         except ValueError as e:
             raise CommandError(f"--mqtt {e}") from None
+    web = WebSettings()
+    if args.web != "off":
+        try:
+            host, web_port = split_listen(args.web)
+        except ValueError as e:
+            raise CommandError(f"--web {args.web}: {e}") from None
+        if not loopback(host):
+            raise CommandError(
+                f"--web {args.web}: the demo serves its page on this machine only"
+                " (give 127.0.0.1:PORT)"
+            )
+        web = WebSettings(host, web_port)
     line = PseudoTerminal()  # the port the gateway opens, as a LoRa bridge's
     port = line.path
     temp = None if args.data else tempfile.TemporaryDirectory(prefix="meteolink-demo-")
     data = Path(args.data) if args.data else Path(temp.name if temp else ".")
     out = sys.stdout
     logging.basicConfig(level=logging.WARNING, format="  gateway: %(message)s")
-    nodes = {n: NodeConfig(name=NAMES[n], key=DEMO_KEY if n == 2 else None) for n, *_ in STATIONS}
+    # Their interval is the demo's: a station the demo stops turns late, then offline.
+    interval = max(1.0, args.interval)
+    nodes = {
+        n: NodeConfig(
+            name=NAMES[n],
+            key=DEMO_KEY if n == 2 else None,
+            interval=interval,
+            **PLACES[n],
+        )
+        for n, *_ in STATIONS
+    }
     from meteolink.gateway import config as gwconfig
 
     cfg = dataclasses.replace(
@@ -157,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         name="demo",
         commit_interval=0.2,
         nodes=nodes,
+        web=web,
         source="(demo)",
     )
     sim = Simulator(line.master, count=args.count, interval=args.interval, seed=args.seed)
@@ -173,6 +218,9 @@ def run(args: argparse.Namespace) -> int:
     async def simulate(gateway: "Gateway", stop: Callable[[], None]) -> None:
         gateway.observers.append(show)
         seen.append(gateway)
+        page = gateway.status_page
+        if page is not None:
+            asyncio.get_running_loop().create_task(_say_where(page, info), name="demo page")
         expected = len(STATIONS) * args.count
 
         def finished() -> None:

@@ -23,6 +23,7 @@ from meteolink.gateway.config import Config, ConfigError
 from meteolink.gateway.diskspace import DiskSpace, mib, said_full
 from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import DiskFull, StoreError
+from meteolink.gateway.web import settings as web_settings
 from meteolink.tools.cli import Command, CommandError
 
 if TYPE_CHECKING:
@@ -171,6 +172,7 @@ def describe(cfg: Config) -> str:
     lines += assembly.plan(cfg, assembly.UPSTREAMS) or [
         "no upstream: readings stay in the local store"
     ]
+    lines += web_settings.plan(cfg.web)
     keyed = sum(1 for n in cfg.nodes.values() if n.key is not None)
     listed = f"{len(cfg.nodes)} node{'' if len(cfg.nodes) == 1 else 's'} listed, {keyed} with keys"
     if cfg.unknown_nodes == "reject":

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config
 from meteolink.gateway.messages import StateRows
+from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.stats import InputStats, NodeStats, Snapshot
 from meteolink.gateway.store import ExportRow, Store, Stored
 
@@ -81,6 +82,7 @@ class GatewayState:
     inputs: tuple[str, ...] = ()  # the inputs' names, in the order they run
     upstreams: tuple[UpstreamState, ...] = ()
     readings_stored: int = 0  # readings committed since start-up
+    input_heard: dict[str, float] = field(default_factory=dict)  # input -> its last frame, about
     live: bool = True  # False: no gateway is running (GatewayState.offline)
 
     @classmethod
@@ -100,6 +102,7 @@ class Reader:
     config: Config
     gateway: GatewayState
     rows: StateRows = field(init=False)
+    _windows: dict[int, SequenceWindow] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.rows = StateRows(self.config)
@@ -170,6 +173,12 @@ class Reader:
             mic_failures=window.mic_failures,
         )
 
+    def window(self, node: int) -> SequenceWindow | None:
+        """The node's sequence window as last committed (gateway/sequence.py): its
+        accepted, lost, duplicate and rejected frames over its whole life, kept across
+        restarts; None for a node never stored."""
+        return self._counters().get(node)
+
     def inputs(self) -> dict[str, InputStats]:
         """Each input's tallies (frames, CRC errors, malformed, unknown nodes), by name."""
         found = dict(self.gateway.stats.inputs)
@@ -205,11 +214,15 @@ class Reader:
     def _db(self) -> sqlite3.Connection:
         return self.store._db
 
-    def _counters(self) -> dict[int, Any]:
-        try:
-            return {node: window for node, (_, window, _) in self.store.counters().items()}
-        except sqlite3.Error:
-            return {}
+    def _counters(self) -> dict[int, SequenceWindow]:
+        """Every node's window, read once per Reader (one request)."""
+        if self._windows is None:
+            try:
+                counters = self.store.counters()
+            except sqlite3.Error:
+                counters = {}
+            self._windows = {node: window for node, (_, window, _) in counters.items()}
+        return self._windows
 
 
 class ReaderThread:
