@@ -45,10 +45,8 @@ ZONE = ZoneInfo("Europe/Riga")  # the pilot's: staff read the clock on their wal
 LINK = ("rssi", "snr", "battery")  # charted under "Link and battery"
 GAPS_SHOWN = 20  # the most recent counter gaps listed
 # Keys of a state message that are not a quantity to chart.
-_NOT_CHARTED = frozenset(
-    ("id", "node", "seq", "time", "gateway", "name", "location", "latitude", "longitude")
-    + ("altitude", "status", "qc", "implausible", "calibrated")
-)
+_WHO = ("id", "node", "seq", "time", "gateway", "name", "location", "latitude", "longitude")
+_NOT_CHARTED = frozenset((*_WHO, "altitude", "status", "qc", "implausible", "calibrated"))
 # Fields in the codec's order, then derived ones; any other quantity after these, by name.
 _ORDER = {name: i for i, name in enumerate([f[0] for f in frames.FIELDS] + ["dew_point"])}
 _ORDER["sea_level_pressure"] = len(_ORDER)
@@ -189,8 +187,8 @@ def _tallies(reader: Reader, node: int) -> dict[str, Any] | None:
     if stats is None:
         return None
     out = stats.as_json()
-    if out.get("last_seen") is not None:
-        out["last_seen"] = iso_utc(out["last_seen"])
+    if stats.last_seen is not None:
+        out["last_seen"] = iso_utc(stats.last_seen)
     return out
 
 
@@ -205,9 +203,7 @@ def as_json(reader: Reader, config: Config, node: int, now: float) -> dict[str, 
     for key, span, _ in PERIODS:
         part: dict[str, Any] = {"start": iso_utc(now - span), "end": iso_utc(now)}
         for group, names in (("fields", fields), ("link", link)):
-            part[group] = {
-                n: _field_json(n, *collected.tracks[n].since(now - span)) for n in names
-            }
+            part[group] = {n: _field_json(n, *collected.tracks[n].since(now - span)) for n in names}
         periods[key] = part
     return {
         "node": node,
@@ -364,7 +360,9 @@ def _chart_html(
     for key, span, words in PERIODS:
         series, implausible = track.since(now - span)
         frame = svg.Frame(now - span, now, interval, ZONE)
-        chart = svg.line_chart(series, frame, _chart_text(name, lang, f"{label}, {word(words, lang)}"))
+        chart = svg.line_chart(
+            series, frame, _chart_text(name, lang, f"{label}, {word(words, lang)}")
+        )
         caption = [f"{word(words, lang)} · {len(series.values)} {word('readings', lang)}"]
         if series.flags:
             caption.append(f"{len(series.flags)} {word('flagged', lang)}")
@@ -425,7 +423,7 @@ def _gaps_html(gaps: list[Gap], lang: str) -> str:
             f'<tr class="gap" data-missing="{g.missing}"><td>{_e(_local(g.start))} –'
             f" {_e(_local(g.end))}</td><td>{_e(what)}</td></tr>"
         )
-    return head + f'<table>{"".join(rows)}</table></section>'
+    return head + f"<table>{''.join(rows)}</table></section>"
 
 
 def render(reader: Reader, config: Config, node: int, lang: str, now: float) -> str:

@@ -36,7 +36,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "received": ("Readings stored", "Saglabātie mērījumi"),
     "lost": ("Lost (counter gaps)", "Zaudēti (skaitītāja pārtraukumi)"),
     "duplicates": ("Duplicates (heard again)", "Dublikāti (saņemti atkārtoti)"),
-    "replays": ("Replayed or stale counters", "Atkārtoti vai novecojuši skaitītāji"),
+    "replays": (
+        "Replayed or stale counters",
+        "Atkārtoti vai novecojuši skaitītāji",  # codespell:ignore vai
+    ),
     "mic_failures": ("Failed integrity code (MIC)", "Neatbilstošs integritātes kods (MIC)"),
     "crc_errors": ("CRC errors on input", "CRC kļūdas ievadē"),
     "crc_note": (
@@ -47,7 +50,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "tallies_store": ("as the store keeps them", "kā tie glabājas datubāzē"),
     "no_tallies": ("Nothing heard from this node.", "No šī mezgla nekas nav saņemts."),
     "min": ("min", "min"),
-    "max": ("max", "maks"),
+    "max": ("max", "maks"),  # codespell:ignore maks
     "mean": ("mean", "vid."),
     "readings": ("readings", "mērījumi"),
     "no_data": ("no readings", "nav mērījumu"),

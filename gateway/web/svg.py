@@ -327,8 +327,10 @@ def line_chart(series: Series, frame: Frame, text: Text) -> str:
             f'<text class="empty" x="{_LEFT + PLOT_WIDTH / 2:.1f}" y="{_TOP + PLOT_HEIGHT / 2:.1f}"'
             f' text-anchor="middle">{_esc(text.no_data)}</text>'
         )
-        out.append(f'<rect class="frame" x="{_LEFT}" y="{_TOP}" width="{PLOT_WIDTH}"'
-                   f' height="{PLOT_HEIGHT}"/>')
+        out.append(
+            f'<rect class="frame" x="{_LEFT}" y="{_TOP}" width="{PLOT_WIDTH}"'
+            f' height="{PLOT_HEIGHT}"/>'
+        )
         out.append("</svg>")
         return "".join(out)
     ticks = value_ticks(stats.minimum, stats.maximum)
@@ -337,7 +339,9 @@ def line_chart(series: Series, frame: Frame, text: Text) -> str:
     decimals = step_decimals(ticks)
     for v in ticks:
         y = bottom - (v - low) * sy
-        out.append(f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{WIDTH - _RIGHT}" y2="{y:.1f}"/>')
+        out.append(
+            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{WIDTH - _RIGHT}" y2="{y:.1f}"/>'
+        )
         out.append(
             f'<text class="tick value" x="{_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
             f"{number(v, decimals, text.decimal_mark)}</text>"
@@ -359,7 +363,8 @@ def line_chart(series: Series, frame: Frame, text: Text) -> str:
             i = seg.vertices[0]
             out.append(f'<circle class="lone" cx="{xs[i]:.1f}" cy="{ys[i]:.1f}" r="2"/>')
     for i, flags in sorted(series.flags.items()):
-        label = f"{text.flagged}: {', '.join(flags)} ({number(values[i], text.decimals, text.decimal_mark)})"
+        shown = number(values[i], text.decimals, text.decimal_mark)
+        label = f"{text.flagged}: {', '.join(flags)} ({shown})"
         out.append(
             f'<circle class="flag" cx="{xs[i]:.1f}" cy="{ys[i]:.1f}" r="4"'
             f' data-flags="{_esc(" ".join(flags))}"><title>{_esc(label)}</title></circle>'
