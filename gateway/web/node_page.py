@@ -137,7 +137,7 @@ def _collect(reader: Reader, node: int, start: float, end: float) -> _Collected:
 def _charted(tracks: Iterable[str]) -> tuple[list[str], list[str]]:
     """(measured and derived fields, link fields) present, each in the page's order."""
     names = sorted(tracks, key=lambda n: (_ORDER.get(n, len(_ORDER)), n))
-    return [n for n in names if n not in LINK], [n for n in LINK if n in tracks]
+    return [n for n in names if n not in LINK], [n for n in LINK if n in names]
 
 
 def _interval(conf: NodeConfig | None) -> float:
@@ -237,7 +237,7 @@ color:#1b1f24;background:#fff;overflow-wrap:anywhere}
 header a{font-size:.9rem}
 h1{font-size:1.35rem;margin:.6rem 0}h2{font-size:1.15rem;margin:1.4rem 0 .4rem}
 h3{font-size:1rem;margin:1rem 0 .2rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:0}
+dl{display:grid;grid-template-columns:fit-content(45%) 1fr;gap:.15rem .8rem;margin:0}
 dt{color:#555}dd{margin:0}
 table{border-collapse:collapse;width:100%;max-width:40rem}
 td,th{padding:.25rem .4rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}

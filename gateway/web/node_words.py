@@ -46,8 +46,16 @@ _WORDS: dict[str, tuple[str, str]] = {
         "a frame with a bad CRC cannot say which node sent it: counted per input",
         "kadrs ar kļūdainu CRC nepasaka, kurš mezgls to sūtīja: skaitīts katrai ievadei",
     ),
-    "tallies_live": ("since the gateway started", "kopš vārtejas palaišanas"),
-    "tallies_store": ("as the store keeps them", "kā tie glabājas datubāzē"),
+    "tallies_live": (
+        "Readings stored: since the gateway started; the rest over the node's life"
+        " (kept across restarts).",
+        "Saglabātie mērījumi: kopš vārtejas palaišanas; pārējie visā mezgla darbības laikā"
+        " (saglabājas pēc restartēšanas).",
+    ),
+    "tallies_store": (
+        "Over the node's life, as the store keeps them (the gateway is not running).",
+        "Visā mezgla darbības laikā, kā tie glabājas datubāzē (vārteja nedarbojas).",
+    ),
     "no_tallies": ("Nothing heard from this node.", "No šī mezgla nekas nav saņemts."),
     "min": ("min", "min"),
     "max": ("max", "maks"),  # codespell:ignore maks

@@ -317,3 +317,20 @@ def test_the_json_endpoint_serves_the_same_data(served: tuple[str, Week]) -> Non
     day = data["periods"]["24h"]["fields"]["temperature"]
     assert day["readings"] == len(written.drawn([k for k in written.ks if k >= 0]))
     assert data["station"]["notes"] == "Beside the LVĢMC station in Zīlāni"
+
+
+def test_the_latest_reading_lists_every_value_with_its_unit_and_flags(
+    week: tuple[Reader, Config, Week, float],
+) -> None:
+    reader, config, _, now = week
+    page = node_page.render(reader, config, NODE, "en", now)
+    latest = page[page.index('<section class="latest">') : page.index('<section class="fields">')]
+    rows = re.findall(r'<tr data-field="(\w+)"><th>[^<]*</th><td class="num">([^<]*)</td>', latest)
+    k = 143  # the last reading written
+    assert rows == [
+        ("temperature", f"{temperature(k):.2f} °C"),
+        ("humidity", f"{80 + k % 5:.2f} %RH"),
+        ("rssi", f"{-95 - k % 10} dBm"),
+        ("snr", "7.5 dB"),
+        ("battery", "3.90 V"),
+    ]
