@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.support import browser
 from tests.support import lora_drivers as drivers
 from tests.support.broker import Broker, Subscriber
 from tests.support.ether import HubProcess
@@ -142,6 +143,21 @@ def gateway(tmp_path: Path) -> Iterator[Callable[..., GatewayProcess]]:
     yield make
     for g in made:
         g.kill()
+
+
+@pytest.fixture
+def chrome(tmp_path: Path) -> Iterator[Callable[..., browser.WebDriver]]:
+    """Makes headless Chromium browsers (tests/support/browser.py): chrome(lang="lv")."""
+    made: list[browser.WebDriver] = []
+
+    def make(*, lang: str = "en", phone: bool = False) -> browser.WebDriver:
+        driver = browser.chrome(tmp_path / f"chromium-{len(made)}", lang=lang, phone=phone)
+        made.append(driver)
+        return driver
+
+    yield make
+    for driver in made:
+        driver.quit()
 
 
 @pytest.fixture

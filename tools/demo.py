@@ -14,6 +14,7 @@ readings per station.
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime
 import json
@@ -24,7 +25,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware import frames
 from meteolink.gateway.config import NodeConfig
@@ -38,7 +39,6 @@ from meteolink.tools.pseudo_terminal import PseudoTerminal
 if TYPE_CHECKING:
     from meteolink.gateway.commit import Accepted
     from meteolink.gateway.service import Gateway
-    from meteolink.gateway.web.site import StatusPage
 
 DEMO_KEY = bytes(range(16))  # station 2 signs its frames: a forged one is turned away
 NAMES = {1: "Cēsis school roof", 2: "Valmiera bus station", 3: "Cēsis school classroom"}
@@ -51,6 +51,7 @@ PLACES: dict[int, dict[str, Any]] = {
     3: {"latitude": 57.312, "longitude": 25.271, "altitude": 100.0, "exposure": "indoor"},
 }
 FIRST_SEQ = 100
+PAGE_WAIT = 5.0  # seconds the status page may take to listen before the stations start
 NOISE_EVERY = 4  # readings between bursts of line noise
 # The faults of `meteolink simulate`, at fixed readings (0, 1, ... over all stations):
 # a frame cut short by a reset (sent whole after), one heard twice, a forged one.
@@ -147,12 +148,6 @@ def _text(accepted: "Accepted") -> str:
     return "  ".join(parts)
 
 
-async def _say_where(page: "StatusPage", out: TextIO) -> None:
-    """Print the page's address once it listens (a port taken is logged instead)."""
-    await page.listening.wait()
-    print(f"status page: {page.url}", file=out, flush=True)
-
-
 def run(args: argparse.Namespace) -> int:
     from meteolink.tools.gateway_cmd import serve
 
@@ -219,8 +214,11 @@ def run(args: argparse.Namespace) -> int:
         gateway.observers.append(show)
         seen.append(gateway)
         page = gateway.status_page
-        if page is not None:
-            asyncio.get_running_loop().create_task(_say_where(page, info), name="demo page")
+        if page is not None:  # its address before the first reading (a port taken: logged)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PAGE_WAIT):
+                    await page.listening.wait()
+                print(f"status page: {page.url}", file=info, flush=True)
         expected = len(STATIONS) * args.count
 
         def finished() -> None:

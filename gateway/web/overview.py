@@ -193,6 +193,7 @@ th{background:#f0f0f0;position:sticky;top:0}
 th a{color:inherit;text-decoration:none;display:block}
 th[aria-sort=ascending] a::after{content:" ▲"}th[aria-sort=descending] a::after{content:" ▼"}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.w{white-space:normal;overflow-wrap:anywhere;min-width:12rem}
 .s-ok{color:#1a6b2a}.s-stale{color:#8a5300;font-weight:600}
 .s-offline,.s-never{color:#a0001c;font-weight:600}
 tr.offline td,tr.never td{background:#fff3f4}tr.stale td{background:#fffaf0}
@@ -435,7 +436,7 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
     for inp in gw["inputs"]:
         last = inp["last_frame"] or "–"
         rows.append(
-            f"<tr><td>{e(inp['name'])}</td><td class=n>{inp['frames']}</td>"
+            f"<tr><td class=w>{e(inp['name'])}</td><td class=n>{inp['frames']}</td>"
             f"<td class=n>{inp['crc_errors']}</td><td class=n>{inp['malformed']}</td>"
             f"<td class=n>{inp['unknown']}</td><td>{e(last)}</td></tr>"
         )
@@ -446,7 +447,7 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
         state = word(up["state"], lang) if up["state"] in WORDS else up["state"]
         why = f"<br><small>{e(up['reason'])}</small>" if up["reason"] else ""
         rows.append(
-            f"<tr><td>{e(up['label'])}</td><td>{e(state)}{why}</td>"
+            f"<tr><td class=w>{e(up['label'])}</td><td class=w>{e(state)}{why}</td>"
             f"<td class=n>{up['backlog']}</td><td>{e(up['last_success'] or '–')}</td></tr>"
         )
     if not rows:

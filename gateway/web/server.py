@@ -113,6 +113,24 @@ SECURITY_HEADERS = {
 }
 
 
+LINGER = 1.0  # seconds to read what a refused client still sends, before closing
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close our side, then read (and drop) what the client still sends, briefly.
+
+    Closing a socket with unread bytes in it makes the kernel send a reset, and
+    a reset can reach the client before the answer it was sent: it would see
+    "connection reset" instead of the 400 or 503 that says what to do.
+    """
+    with contextlib.suppress(Exception):
+        if writer.can_write_eof():
+            writer.write_eof()
+        async with asyncio.timeout(LINGER):
+            while await reader.read(LINE_MAX):
+                pass
+
+
 class Server:
     """Serves handler on one address until cancelled; never raises for a client's doing."""
 
@@ -133,6 +151,7 @@ class Server:
         try:
             if self.connections > CONNECTIONS_MAX:
                 await self._send(writer, plain(503, "busy: too many connections, try again"), None)
+                await _linger(reader, writer)
                 return
             for count in range(REQUESTS_PER_CONNECTION):
                 last = count + 1 == REQUESTS_PER_CONNECTION
@@ -182,6 +201,7 @@ class Server:
                 ) from None
         except BadRequest as e:
             await self._send(writer, plain(e.status, f"{e.status.phrase.lower()}: {e}"), None)
+            await _linger(reader, writer)
             return False
         response = await self._answer(request)
         keep = keep and not last

@@ -18,7 +18,16 @@ from tests.support.tools import find_tool, meteolink
 
 def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: Path) -> None:
     proc = meteolink(
-        "demo", "--json", "--count", "5", "--interval", "0.01", "--data", str(tmp_path)
+        "demo",
+        "--json",
+        "--count",
+        "5",
+        "--interval",
+        "0.01",
+        "--data",
+        str(tmp_path),
+        "--web",
+        "off",
     )
     assert proc.returncode == 0, proc.stderr
     readings = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -52,14 +61,15 @@ def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: 
 
 def test_demo_stops_cleanly_on_ctrl_c() -> None:
     proc = subprocess.Popen(
-        [find_tool("meteolink"), "demo", "--interval", "0.05"],
+        [find_tool("meteolink"), "demo", "--interval", "0.05", "--web", "127.0.0.1:0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     assert proc.stdout is not None
-    lines = [proc.stdout.readline() for _ in range(5)]  # two header lines, then readings
-    assert "seq 100:" in lines[2], lines
+    lines = [proc.stdout.readline() for _ in range(5)]  # three header lines, then readings
+    assert lines[2].startswith("status page: http://127.0.0.1:"), lines
+    assert "seq 100:" in lines[3], lines
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
