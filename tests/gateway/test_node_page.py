@@ -20,8 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
 from meteolink.firmware import frames
@@ -30,9 +28,10 @@ from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store
 from meteolink.gateway.web import node_page, svg
 from meteolink.gateway.web.reader import GatewayState, Reader
+from tests.support.browser import WebDriver, chrome
 from tests.support.gateway_process import GatewayProcess
 from tests.support.lines import Line
-from tests.support.tools import find_tool, wait_until
+from tests.support.status_page import page_url
 
 NODE = 5
 INTERVAL = 600
@@ -184,29 +183,13 @@ def test_a_week_in_latvian_has_latvian_words_and_decimal_commas(
 # -- in the browser, from the gateway ---------------------------------------------------
 
 
-def _driver(lang: str, *, phone: bool) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = find_tool("chromium")
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
-        options.add_argument(arg)
-    options.add_argument(f"--lang={lang}")
-    options.add_experimental_option("prefs", {"intl.accept_languages": lang})
-    if phone:  # a phone's viewport, touch and pixel ratio, as Chrome's device mode has them
-        options.add_experimental_option(
-            "mobileEmulation", {"deviceMetrics": {"width": 360, "height": 740, "pixelRatio": 3}}
-        )
-    driver = webdriver.Chrome(service=Service(find_tool("chromedriver")), options=options)
-    if not phone:
-        driver.set_window_size(1100, 900)
-    return driver
-
-
 @pytest.fixture
-def browser() -> Iterator[Callable[..., webdriver.Chrome]]:
-    made: list[webdriver.Chrome] = []
+def browser(tmp_path: Path) -> Iterator[Callable[..., WebDriver]]:
+    """Headless Chromiums (tests/support/browser.py), quit at the end of the test."""
+    made: list[WebDriver] = []
 
-    def make(lang: str = "en", *, phone: bool = False) -> webdriver.Chrome:
-        made.append(_driver(lang, phone=phone))
+    def make(lang: str = "en", *, phone: bool = False) -> WebDriver:
+        made.append(chrome(tmp_path / f"profile-{len(made)}", lang=lang, phone=phone))
         return made[-1]
 
     yield make
@@ -219,12 +202,10 @@ def served(tmp_path: Path, line: Line, gateway: Callable[..., GatewayProcess]) -
     """The week in a store, and the address of the gateway's status page serving it."""
     written = fill_store(tmp_path / "data", time.time())
     g = gateway(f'[[serial]]\nport = "{line.link}"\n\n[web]\nlisten = "127.0.0.1:0"\n' + NODES_TOML)
-    wait_until(lambda: "status page at http" in g.log(), "the status page to listen")
-    (url,) = re.findall(r"status page at (http://\S+/)", g.log())
-    return url, written
+    return page_url(g), written
 
 
-def _vertices(driver: webdriver.Chrome, field: str, period: str) -> list[int]:
+def _vertices(driver: WebDriver, field: str, period: str) -> list[int]:
     """The vertices the browser has for each line of a chart (SVGPolylineElement.points)."""
     found: list[int] = driver.execute_script(
         "return [...document.querySelectorAll(arguments[0])].map(p => p.points.numberOfItems)",
@@ -233,7 +214,7 @@ def _vertices(driver: webdriver.Chrome, field: str, period: str) -> list[int]:
     return found
 
 
-def _screenshot(driver: webdriver.Chrome, path: Path) -> None:
+def _screenshot(driver: WebDriver, path: Path) -> None:
     height = driver.execute_script("return document.documentElement.scrollHeight")
     driver.set_window_size(driver.get_window_size()["width"], min(int(height) + 120, 4000))
     assert driver.save_screenshot(str(path))
@@ -241,7 +222,7 @@ def _screenshot(driver: webdriver.Chrome, path: Path) -> None:
 
 
 def test_the_browser_draws_every_reading_of_a_day_and_breaks_the_line_at_a_gap(
-    served: tuple[str, Week], browser: Callable[..., webdriver.Chrome], tmp_path: Path
+    served: tuple[str, Week], browser: Callable[..., WebDriver], tmp_path: Path
 ) -> None:
     url, written = served
     driver = browser("en")
@@ -285,7 +266,7 @@ def test_the_browser_draws_every_reading_of_a_day_and_breaks_the_line_at_a_gap(
 
 
 def test_a_phone_in_latvian_gets_latvian_labels_and_no_sideways_scrolling(
-    served: tuple[str, Week], browser: Callable[..., webdriver.Chrome], tmp_path: Path
+    served: tuple[str, Week], browser: Callable[..., WebDriver], tmp_path: Path
 ) -> None:
     url, _ = served
     driver = browser("lv", phone=True)
