@@ -89,11 +89,13 @@ class Gap:
     before: int
     start: float  # taken, of the reading before the gap
     end: float  # and of the one after it
+    boot: bool = False  # the reading after it is a cold boot's first (frames.FLAG_BOOT)
 
     @property
     def missing(self) -> int:
-        """Counters skipped; 0 for a counter that went back (the node started afresh)."""
-        return max(0, self.before - self.after - 1)
+        """Counters skipped; 0 for a restart: a cold boot's counter jumps ahead on purpose
+        (docs/protocol.md), and one that went back is a node that started afresh."""
+        return 0 if self.boot else max(0, self.before - self.after - 1)
 
 
 @dataclass
@@ -113,7 +115,8 @@ def _collect(reader: Reader, node: int, start: float, end: float) -> _Collected:
             continue  # a frame that no longer decodes: the outbox sets it aside
         seq, taken = row[2], row[3]
         if prev is not None and seq != prev[0] + 1:
-            gaps.append(Gap(prev[0], seq, prev[1], taken))
+            boot = bool(frames.header(row[4])[1] & frames.FLAG_BOOT)
+            gaps.append(Gap(prev[0], seq, prev[1], taken, boot))
         prev = (seq, taken)
         qc: Mapping[str, list[str]] = msg.get("qc") or {}
         for key, value in msg.items():
@@ -220,6 +223,7 @@ def as_json(reader: Reader, config: Config, node: int, now: float) -> dict[str, 
                 "after_seq": g.after,
                 "before_seq": g.before,
                 "missing": g.missing,
+                "restart": g.missing == 0,
                 "from": iso_utc(g.start),
                 "to": iso_utc(g.end),
             }

@@ -32,7 +32,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "gaps": ("Counter gaps (last 7 days)", "Pārtraukumi skaitītājā (pēdējās 7 dienas)"),
     "no_gaps": ("No readings missing.", "Neviens mērījums netrūkst."),
     "gap_missing": ("missing", "trūkst"),
-    "restart": ("counter restarted", "skaitītājs sākts no jauna"),
+    "restart": (
+        "node restarted: its counter jumped, nothing missing",
+        "mezgls restartēts: skaitītājs pārlēca, nekas netrūkst",
+    ),
     "received": ("Readings stored", "Saglabātie mērījumi"),
     "lost": ("Lost (counter gaps)", "Zaudēti (skaitītāja pārtraukumi)"),
     "duplicates": ("Duplicates (heard again)", "Dublikāti (saņemti atkārtoti)"),

@@ -315,3 +315,30 @@ def test_the_latest_reading_lists_every_value_with_its_unit_and_flags(
         ("snr", "7.5 dB"),
         ("battery", "3.90 V"),
     ]
+
+
+def test_a_cold_boots_jump_in_the_counter_is_a_restart_not_missing_readings(
+    tmp_path: Path,
+) -> None:
+    """docs/protocol.md §2: after a cold boot the counter resumes up to N ahead, on purpose,
+    and the first frame says so (boot); the sequence window counts nothing lost for it."""
+    now = 1_795_000_000.0
+    enc = frames.Encoder(6)
+    readings = []
+    for i, (seq, flags) in enumerate([(1, 0), (2, 0), (3, 0), (200, frames.FLAG_BOOT), (203, 0)]):
+        enc.clear()
+        enc.put(frames.TEMPERATURE, 5.0)
+        taken = now - 3600 + 600 * i
+        readings.append(Reading(6, seq, taken, taken, bytes(enc.encode(seq, flags))))
+    store = Store(tmp_path / "readings.db")
+    store.commit(readings, {})
+    config = Config(nodes={6: NodeConfig()})
+    reader = Reader(store, config, GatewayState.offline(config))
+    gaps = node_page.as_json(reader, config, 6, now)["counter_gaps"]
+    assert [(g["after_seq"], g["before_seq"], g["missing"], g["restart"]) for g in gaps] == [
+        (200, 203, 2, False),
+        (3, 200, 0, True),
+    ]
+    page = node_page.render(reader, config, 6, "en", now)
+    assert re.findall(r'<tr class="gap" data-missing="(\d+)">', page) == ["2", "0"]
+    assert "node restarted: its counter jumped, nothing missing (3 → 200)" in page
