@@ -14,7 +14,10 @@
 - the gateway end to end, serial line to MQTT subscriber: throughput, CPU and
   memory (bench/gateway.py, which `python -m bench.gateway` runs alone);
 - `meteolink export` of a year of 50 nodes: time and peak memory beside a
-  streaming peer script (bench/export.py, `python -m bench.export` alone).
+  streaming peer script (bench/export.py, `python -m bench.export` alone);
+- a node's status page over that year: render time with and without the index
+  readings_node_taken, and the index's cost per commit (bench/status_page.py,
+  `python -m bench.status_page` alone).
 """
 
 import json
@@ -27,7 +30,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway, lora_bridge
+from bench import export, firmware, gateway, lora_bridge, status_page
 from meteolink.firmware import frames
 
 try:
@@ -155,6 +158,7 @@ def main() -> None:
     lora_bridge.main()
     gateway.main()
     export.main()
+    status_page.main()
 
 
 def size_figures() -> None:

@@ -342,3 +342,22 @@ def test_a_cold_boots_jump_in_the_counter_is_a_restart_not_missing_readings(
     page = node_page.render(reader, config, 6, "en", now)
     assert re.findall(r'<tr class="gap" data-missing="(\d+)">', page) == ["2", "0"]
     assert "node restarted: its counter jumped, nothing missing (3 → 200)" in page
+
+
+def test_a_nodes_week_is_read_through_its_index_without_a_sort(
+    week: tuple[Reader, Config, Week, float],
+) -> None:
+    """The query Reader.readings runs, as SQLite plans it: a search of readings_node_taken
+    for the node and the span, already in order (bench/status_page.py has the times)."""
+    reader, _, _, now = week
+    seen: list[str] = []
+    db = reader.store._db
+    db.set_trace_callback(seen.append)
+    try:
+        assert len(list(reader.readings(NODE, now - 7 * 86400, now))) > 900
+    finally:
+        db.set_trace_callback(None)
+    (sql,) = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX readings_node_taken (node=? AND taken>? AND taken<?)" in plan
+    assert "TEMP B-TREE" not in plan
