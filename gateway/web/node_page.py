@@ -356,7 +356,10 @@ def _chart_html(
 ) -> str:
     label = labels.field_label(name, lang)
     unit = labels.unit(name)
-    heading = f"{label} ({unit})" if unit else label
+    # "Signal strength (RSSI), dBm": not two brackets in a row
+    heading = (
+        (f"{label}, {unit}" if label.endswith(")") else f"{label} ({unit})") if unit else label
+    )
     if calibrated:
         heading += f" · {word('calibrated', lang)}"
     parts = [f'<article class="field" id="f-{_e(name)}" data-field="{_e(name)}">']
