@@ -19,6 +19,9 @@
   script of daily means (bench/report.py, `python -m bench.report` alone).
 - the status page on that year: the overview, /metrics and a node's week from
   the store (bench/web.py, `python -m bench.web` alone).
+- a node's status page over that year: render time with and without the index
+  readings_node_taken, and the index's cost per commit (bench/status_page.py,
+  `python -m bench.status_page` alone).
 """
 
 import json
@@ -31,7 +34,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway, lora_bridge, report, web
+from bench import export, firmware, gateway, lora_bridge, report, status_page, web
 from meteolink.firmware import frames
 
 try:
@@ -161,6 +164,7 @@ def main() -> None:
     export.main()
     report.main()
     web.main()
+    status_page.main()
 
 
 def size_figures() -> None:

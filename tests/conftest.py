@@ -150,8 +150,11 @@ def chrome(tmp_path: Path) -> Iterator[Callable[..., browser.WebDriver]]:
     """Makes headless Chromium browsers (tests/support/browser.py): chrome(lang="lv")."""
     made: list[browser.WebDriver] = []
 
-    def make(*, lang: str = "en", phone: bool = False) -> browser.WebDriver:
-        driver = browser.chrome(tmp_path / f"chromium-{len(made)}", lang=lang, phone=phone)
+    def make(
+        *, lang: str = "en", phone: bool = False, log_requests: bool = False
+    ) -> browser.WebDriver:
+        profile = tmp_path / f"chromium-{len(made)}"
+        driver = browser.chrome(profile, lang=lang, phone=phone, log_requests=log_requests)
         made.append(driver)
         return driver
 

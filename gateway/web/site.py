@@ -15,19 +15,17 @@ meanwhile), and notes when each input last heard a frame.
 """
 
 import asyncio
-import importlib
 import json
 import logging
 import re
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from meteolink.gateway import labels
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config
-from meteolink.gateway.web import metrics, overview
+from meteolink.gateway.web import metrics, node_page, overview
 from meteolink.gateway.web.reader import GatewayState, Reader, ReaderThread, UpstreamState
 from meteolink.gateway.web.server import Credentials, Request, Response, Server, plain
 
@@ -47,20 +45,6 @@ NODE_CSP = (
     " img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none';"
     " frame-ancestors 'none'"
 )
-
-
-def node_page() -> ModuleType | None:
-    """gateway/web/node_page.py, the charts part of issue 12; None until it is merged.
-
-    Imported by name so that this branch type-checks without it; at the merge
-    this becomes a plain import (render, as_json: see gateway/web/reader.py).
-    """
-    try:
-        return importlib.import_module("meteolink.gateway.web.node_page")
-    except ModuleNotFoundError as e:
-        if e.name != "meteolink.gateway.web.node_page":
-            raise
-        return None
 
 
 class Site:
@@ -106,17 +90,14 @@ class Site:
         return plain(404, f"not found: {path} (the overview is at /)")
 
     async def _node(self, node: int, *, api: bool, lang: str, now: float) -> Response:
-        module = node_page()
-        if module is None:  # until the charts part is merged (issue 12)
-            return plain(404, "not yet: the per-node page comes with the charts part of issue 12")
         config = self.config
 
         def page(r: Reader) -> Any:
             if node not in r.nodes():
                 return None
             if api:
-                return module.as_json(r, config, node, now)
-            return module.render(r, config, node, lang, now)
+                return node_page.as_json(r, config, node, now)
+            return node_page.render(r, config, node, lang, now)
 
         found = await self.reader.run(page, self.capture())
         if found is None:

@@ -127,12 +127,14 @@ def test_every_committed_reading_survives_sigkill(tmp_path: Path) -> None:
 
 def schema_1_store(path: Path, readings: list[Reading], *, set_aside: bool = True) -> None:
     """A store as meteolink wrote it before schema 2: the same tables, no readings_taken
-    (and, before set_aside came in without a new version, no set_aside table either)."""
+    nor readings_node_taken (schema 3's), and, before set_aside came in without a new
+    version, no set_aside table either."""
     store = Store(path)
     store.commit(readings, {})
     store.close()
     db = sqlite3.connect(path)
     db.execute("DROP INDEX IF EXISTS readings_taken")
+    db.execute("DROP INDEX IF EXISTS readings_node_taken")
     if not set_aside:
         db.execute("DROP TABLE set_aside")
     db.execute("PRAGMA user_version=1")
@@ -204,7 +206,10 @@ def test_a_schema_1_store_is_upgraded_on_opening_and_keeps_every_reading(tmp_pat
     old.close()
 
     store = Store(path)
-    assert schema_of(path) == (SCHEMA_VERSION, ["readings_received", "readings_taken"])
+    assert schema_of(path) == (
+        SCHEMA_VERSION,
+        ["readings_node_taken", "readings_received", "readings_taken"],
+    )
     assert "TEMP B-TREE" not in export_plan(path)
     assert [(r.node, r.seq) for r in store.export(0, 1e9)] == expected
     assert len(store.pending("mqtt", limit=10**6)) == len(readings)

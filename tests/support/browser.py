@@ -34,9 +34,13 @@ DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 PHONE = (360, 740)  # CSS pixels: a small Android phone, the field technician's
 
 
-def chrome(profile: Path, *, lang: str = "en", phone: bool = False) -> WebDriver:
+def chrome(
+    profile: Path, *, lang: str = "en", phone: bool = False, log_requests: bool = False
+) -> WebDriver:
     """A headless Chromium, its profile in `profile` (made fresh), asking for `lang`
-    (its Accept-Language header); phone: a phone-size viewport, as a phone renders it."""
+    (its Accept-Language header); phone: a phone-size viewport, as a phone renders it;
+    log_requests: every request the page makes goes to the "performance" log
+    (DevTools' network events), for a test that a page asks for nothing."""
     for binary, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
         if not binary.exists():
             pytest.fail(f"{binary} is missing: apt-get install {package} (make test does)")
@@ -48,6 +52,8 @@ def chrome(profile: Path, *, lang: str = "en", phone: bool = False) -> WebDriver
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--lang={lang}")
     options.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    if log_requests:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     if phone:
         width, height = PHONE
         metrics = {"width": width, "height": height, "pixelRatio": 2.0, "touch": True}

@@ -14,7 +14,7 @@ import math
 import random
 import tomllib
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -491,31 +491,6 @@ def test_no_store_is_said(month: Month, tmp_path: Path) -> None:
 
 
 # --- the page in a real browser -------------------------------------------------------
-# A local fixture until tests/support/browser.py (the status page's, issue 12) is merged:
-# then report_browser becomes that module's browser fixture.
-
-
-@pytest.fixture(scope="module")
-def report_browser() -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
-        if not Path(path).exists():
-            pytest.fail(f"{path} is missing: apt-get install chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,1800"):
-        options.add_argument(arg)
-    # Every request the page makes is in the performance log (the DevTools network events).
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
 def _requests(driver: Any, url: str) -> list[str]:
     """The URLs the browser asked for while opening url, url itself left out."""
     driver.get_log("performance")  # what came before
@@ -525,15 +500,20 @@ def _requests(driver: Any, url: str) -> list[str]:
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             asked.append(message["params"]["request"]["url"])
-    return [u for u in asked if u != url]
+    # The browser's own pages (a fresh profile's new tab: chrome://...) are no request
+    # of the report's, and a data: URL is inside the file.
+    return [
+        u for u in asked if u != url and not u.startswith(("chrome:", "chrome-untrusted:", "data:"))
+    ]
 
 
 def test_the_page_opens_in_a_browser_and_asks_for_nothing(
-    month: Month, english: Run, report_browser: Any, tmp_path: Path
+    month: Month, english: Run, chrome: Callable[..., Any], tmp_path: Path
 ) -> None:
     from selenium.webdriver.common.by import By
 
     page = month.directory / "english.html"
+    report_browser = chrome(log_requests=True)
     assert _requests(report_browser, page.as_uri()) == []
     assert report_browser.title == "Weather and air quality report"
     svgs = report_browser.find_elements(By.CSS_SELECTOR, "svg.chart")
