@@ -27,6 +27,7 @@ from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.store import Reading, Store
 from meteolink.tools import weather
 from meteolink.tools.report import air_limits, comparison, period, reference
+from tests.support.browser import for_the_docs
 from tests.support.tools import meteolink
 
 RIGA = ZoneInfo("Europe/Riga")
@@ -521,7 +522,8 @@ def test_the_page_opens_in_a_browser_and_asks_for_nothing(
     assert all(s.size["height"] > 50 for s in svgs)
     stations = report_browser.find_elements(By.CSS_SELECTOR, "table.stations tbody tr")
     assert len(stations) == 3
-    report_browser.save_screenshot(str(month.directory / "report.png"))
+    assert report_browser.save_screenshot(str(month.directory / "report.png"))
+    for_the_docs(month.directory / "report.png", "report.png")
     # The check can fail: the same page with one image from elsewhere is caught.
     leaky = tmp_path / "leaky.html"
     leaky.write_text(
