@@ -132,6 +132,7 @@ class Published(NamedTuple):
     value: float | int
     plausible: bool  # False: the message carries it apart, under "implausible"
     item: str  # '"name": value', as the JSON of a message (message_json) has it
+    feeds: bool  # a derived value may come from it (and it is plausible)
 
 
 class Calibrated(NamedTuple):
@@ -158,16 +159,11 @@ class Parts(NamedTuple):
     calibrated: dict[str, dict[str, Any]] | None  # field -> raw, offset, factor, from
 
 
-# The derived values, each with the fields that feed it (derived.derive decides what
-# they allow): worked out per group, so that a group's inputs, not the whole reading's,
-# key what is remembered (a year of a station repeats a few thousand of each).
-_DERIVING: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
-    (("temperature", "humidity"), ("dew_point",)),
-    (("pressure", "temperature", "humidity"), ("sea_level_pressure",)),
-    (("pm2_5", "pm10"), ("aq_band_pm2_5", "aq_band_pm10", "aq_band")),
-)
-_FEEDS_DERIVED = frozenset(name for inputs, _ in _DERIVING for name in inputs)
-_DERIVED_ORDER = {name: i for i, name in enumerate(derived.DERIVED)}
+# The fields derived values come from (derived.derive has the rules).
+_FEEDS_DERIVED = frozenset({"temperature", "humidity", "pressure", "pm2_5", "pm10"})
+_DEW_POINT = ("dew_point",)
+_SEA_LEVEL = ("sea_level_pressure",)
+_AQ_BANDS = ("aq_band_pm2_5", "aq_band_pm10", "aq_band")
 
 
 def derived_fields(fields: Iterable[str], *, altitude: bool) -> list[str]:
@@ -230,9 +226,9 @@ class StateRows:
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
         self._calibrated: dict[tuple[tuple[int, int], Calibration], Calibrated] = {}
-        self._derived: dict[tuple[Any, ...], list[Derived]] = {}
+        self._derived: dict[tuple[Any, ...], list[Derived]] = {}  # see derived()
         self._nodes: dict[int, _Node] = {}
-        self._node_items: dict[int, str] = {}
+        self._node_items: dict[int, tuple[str, float | None]] = {}
         self._json = json.JSONEncoder(ensure_ascii=False).encode
 
     def field(self, pair: tuple[int, int]) -> Published | None:
@@ -254,7 +250,8 @@ class StateRows:
 
     def _published(self, name: str, value: float | int) -> Published:
         plausible = not implausible({name: value}, self.config.plausible)
-        return Published(name, value, plausible, self._item(name, value))
+        feeds = plausible and name in _FEEDS_DERIVED
+        return Published(name, value, plausible, self._item(name, value), feeds)
 
     def calibrated_field(self, pair: tuple[int, int], cal: Calibration) -> Calibrated:
         """A frame's (field id, raw integer) with cal applied, rounded to the field's
@@ -307,37 +304,55 @@ class StateRows:
         self._nodes[node] = out
         return out
 
+    def calibrated(self, node: int) -> bool:
+        """Whether the config gives node calibrations (its values then depend on the time)."""
+        return bool(self._node(node).calibrations)
+
     def node_fields(self, node: int) -> dict[str, Any]:
         """What the config adds to a node's messages: the gateway, the node's name,
         location, latitude, longitude and altitude when it has them, in that order."""
         return self._node(node).items
 
-    def derived(self, node: int, good: Iterable[Published]) -> list[Derived]:
-        """The values derived from a reading's plausible (calibrated) values: a value out
-        of range derives nothing, so no chart plots the dew point of a 412 °C afternoon."""
-        feeds = [p for p in good if p.name in _FEEDS_DERIVED]
-        if not feeds:
-            return []
-        values = {p.name: p.value for p in feeds}
-        altitude = self._node(node).altitude
+    def derived(self, values: Mapping[str, float | int], altitude: float | None) -> list[Derived]:
+        """The values derived from a reading's plausible (calibrated) values, in
+        derived.DERIVED's order: a value out of range derives nothing, so no chart plots
+        the dew point of a 412 °C afternoon. altitude: the node's, for sea-level pressure.
+
+        Worked out per group of inputs (derived.derive decides what each allows), each
+        group's own inputs the key of what is remembered: a year of a station repeats a
+        few thousand (temperature, humidity) pairs, but not of the whole reading.
+        """
         out: list[Derived] = []
-        for inputs, outputs in _DERIVING:
-            key = (outputs[0], altitude, *[values.get(name) for name in inputs])
-            try:
-                got = self._derived[key]
-            except KeyError:
-                if len(self._derived) >= self.remember:
-                    self._derived.clear()
-                made = derived.derive({n: values[n] for n in inputs if n in values}, altitude)
-                got = self._derived[key] = [
-                    Derived(name, made[name], self._item(name, made[name]))
-                    for name in outputs
-                    if name in made
-                ]
-            out += got
-        if len(out) > 1:
-            out.sort(key=lambda d: _DERIVED_ORDER[d.name])
+        t = values.get("temperature")
+        rh = values.get("humidity")
+        if t is not None and rh is not None:
+            out += self._group(_DEW_POINT, None, ("temperature", t), ("humidity", rh))
+        p = values.get("pressure")
+        if p is not None and t is not None and altitude is not None:
+            pt = (("pressure", p), ("temperature", t))
+            humid = [("humidity", rh)] if rh is not None else []
+            out += self._group(_SEA_LEVEL, altitude, *pt, *humid)
+        pm25 = values.get("pm2_5")
+        pm10 = values.get("pm10")
+        if pm25 is not None or pm10 is not None:
+            pms = [("pm2_5", pm25), ("pm10", pm10)]
+            out += self._group(_AQ_BANDS, None, *[(n, v) for n, v in pms if v is not None])
         return out
+
+    def _group(
+        self, outputs: tuple[str, ...], altitude: float | None, *inputs: tuple[str, float | int]
+    ) -> list[Derived]:
+        key = (outputs, altitude, *inputs)
+        try:
+            return self._derived[key]
+        except KeyError:
+            pass
+        made = derived.derive(dict(inputs), altitude)
+        got = [Derived(n, made[n], self._item(n, made[n])) for n in outputs if n in made]
+        if len(self._derived) >= self.remember:
+            self._derived.clear()
+        self._derived[key] = got
+        return got
 
     def parts(self, node: int, taken: float, fields: Iterable[tuple[int, int]]) -> Parts:
         """A reading's values as its state message carries them."""
@@ -364,7 +379,9 @@ class StateRows:
                 bad = [f]
             else:
                 bad.append(f)
-        return Parts(good, bad, self.derived(node, good), calibrated)
+        feeding = {f.name: f.value for f in good if f.feeds}
+        made = self.derived(feeding, info.altitude) if feeding else []
+        return Parts(good, bad, made, calibrated)
 
     def message(
         self,
@@ -420,14 +437,16 @@ class StateRows:
         if node.__class__ is not int or seq.__class__ is not int or qc:
             # a hand-edited store, or flags to carry: the encoder's way
             return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
-        node_items = self._node_items.get(node)
-        if node_items is None:
-            if self._node(node).calibrations:
+        known = self._node_items.get(node)
+        if known is None:
+            info = self._node(node)
+            if info.calibrations:
                 return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
             if len(self._node_items) >= self.remember:
                 self._node_items.clear()
-            node_items = ", ".join(self._item(k, v) for k, v in self.node_fields(node).items())
-            self._node_items[node] = node_items
+            text = ", ".join(self._item(k, v) for k, v in info.items.items())
+            known = self._node_items[node] = (text, info.altitude)
+        node_items, altitude = known
         # The id is digits and a dash, the time digits and -T:Z: nothing to escape.
         items = [
             f'"id": "{reading_id(node, seq)}", "node": {node}, "seq": {seq},'
@@ -441,7 +460,7 @@ class StateRows:
             finite = snr.__class__ is float and -_FLOAT_MAX <= snr <= _FLOAT_MAX
             items.append(f'"snr": {snr!r}' if finite else self._item("snr", snr))
         bad = None
-        good = []
+        feeding = None
         field = self.field
         for pair in fields:
             f = field(pair)
@@ -449,13 +468,18 @@ class StateRows:
                 continue
             if f.plausible:
                 items.append(f.item)
-                good.append(f)
+                if f.feeds:
+                    if feeding is None:
+                        feeding = {f.name: f.value}
+                    else:
+                        feeding[f.name] = f.value
             elif bad is None:
                 bad = [f.item]
             else:
                 bad.append(f.item)
-        for d in self.derived(node, good):
-            items.append(d.item)
+        if feeding is not None:
+            for d in self.derived(feeding, altitude):
+                items.append(d.item)
         if bad:
             items.append('"implausible": {' + ", ".join(bad) + "}")
         return "{" + ", ".join(items) + "}"

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from meteolink.firmware import frames
-from meteolink.gateway.messages import StateRows, derived_fields, published_fields, reading_id
+from meteolink.gateway.messages import (
+    REMEMBERED,
+    Published,
+    StateRows,
+    derived_fields,
+    published_fields,
+    reading_id,
+)
 from meteolink.gateway.quality import flags_from
 from meteolink.gateway.store import ExportRow, Store, StoreError
 from meteolink.tools.cli import Command, CommandError
@@ -129,45 +136,77 @@ def _write_csv(
     flags in "qc"."""
     writer = csv.writer(out, lineterminator="\n")
     altitude = any(n.altitude is not None for n in rows.config.nodes.values())
-    made = derived_fields(fields, altitude=altitude)
-    writer.writerow([*FIXED, *fields, *made, "implausible", "calibrated", "qc"])
-    column = {name: i for i, name in enumerate([*fields, *made], len(FIXED))}
-    blank = [""] * (len(fields) + len(made) + 3)
-    # What a node's rows share: from rows (one definition), looked up once.
-    nodes: dict[int, list[Any]] = {}
+    derivable = derived_fields(fields, altitude=altitude)
+    writer.writerow([*FIXED, *fields, *derivable, "implausible", "calibrated", "qc"])
+    column = {name: i for i, name in enumerate([*fields, *derivable], len(FIXED))}
+    blank = [""] * (len(fields) + len(derivable) + 3)
+    # What a node's rows share, and each (field id, raw) pair as its column, its value,
+    # its name if implausible and whether it feeds a derived value: from rows (one
+    # definition), looked up once. A node with calibrations goes the long way, by
+    # rows.parts(): its values depend on the time.
+    nodes: dict[int, tuple[list[Any], float | None, bool]] = {}
+    cells_of: dict[tuple[int, int], tuple[int | None, Published] | None] = {}
     time = rows.time
     parts = rows.parts
+    gateway = rows.config.name
     for (_, node, seq, taken, _, rssi, snr, qc), frame in readings:
         fixed = nodes.get(node)
         if fixed is None:
             f = rows.node_fields(node)
-            fixed = nodes[node] = [f.get(k, "") for k in ("name", "location", *_PLACE)]
+            fixed = nodes[node] = (
+                [f.get(k, "") for k in ("name", "location", *_PLACE)],
+                f.get("altitude"),
+                rows.calibrated(node),
+            )
         cells = [
             reading_id(node, seq),
             node,
-            *fixed,
+            *fixed[0],
             seq,
             time(taken),
-            rows.config.name,
+            gateway,
             rssi,  # None is written as an empty cell
             snr,
             *blank,
         ]
-        good, bad, derived, calibrated = parts(node, taken, frame.fields)
-        for p in good:
-            at = column.get(p.name)
-            if at is not None:
-                cells[at] = p.value
-        for d in derived:
-            cells[column[d.name]] = d.value
-        if bad:
-            for p in bad:
+        bad = None
+        if fixed[2]:
+            good, implausible, made, calibrated = parts(node, taken, frame.fields)
+            for p in [*good, *(implausible or ())]:
                 at = column.get(p.name)
                 if at is not None:
                     cells[at] = p.value
-            cells[-3] = " ".join(sorted(p.name for p in bad))
-        if calibrated:
-            cells[-2] = " ".join(sorted(calibrated))
+            if implausible:
+                bad = [p.name for p in implausible]
+            if calibrated:
+                cells[-2] = " ".join(sorted(calibrated))
+        else:
+            feeding = None
+            for pair in frame.fields:
+                try:
+                    cell = cells_of[pair]
+                except KeyError:
+                    if len(cells_of) >= REMEMBERED:
+                        cells_of.clear()
+                    p = rows.field(pair)
+                    cell = cells_of[pair] = p and (column.get(p.name), p)
+                if cell is None:
+                    continue  # not published (age)
+                at, p = cell
+                if at is not None:
+                    cells[at] = p.value
+                if not p.plausible:
+                    bad = [p.name] if bad is None else [*bad, p.name]
+                elif p.feeds:
+                    if feeding is None:
+                        feeding = {p.name: p.value}
+                    else:
+                        feeding[p.name] = p.value
+            made = rows.derived(feeding, fixed[1]) if feeding is not None else []
+        for d in made:
+            cells[column[d.name]] = d.value
+        if bad:
+            cells[-3] = " ".join(sorted(bad))
         if qc:
             cells[-1] = _qc_cell(qc)
         writer.writerow(cells)

@@ -60,7 +60,8 @@ def test_each_past_dated_change_is_one_warning_and_the_old_entry_is_kept(
     ]
     # History is kept: every entry the gateway ever started with, the replaced ones marked.
     rows = store._db.execute(
-        'SELECT field, "offset", factor, replaced IS NOT NULL FROM calibrations ORDER BY field, rowid'
+        'SELECT field, "offset", factor, replaced IS NOT NULL FROM calibrations'
+        " ORDER BY field, rowid"
     ).fetchall()
     assert rows == [
         ("humidity", 2.0, 1.0, 0),
