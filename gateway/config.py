@@ -347,13 +347,16 @@ def _calibrations(node: Table) -> tuple[Calibration, ...]:
         if "field" not in t.data:
             raise t.error("field", 'missing (give the field it corrects: field = "temperature")')
         name = _field(t, "field", t.get("field", str, None, "a field name"))
+        if name in ("status", "age"):
+            raise t.error("field", f"{name!r} is not a measurement (calibrate what a sensor reads)")
         since = _since(t)
+        offset = t.number("offset", 0.0, low=-1e6, high=1e6)
+        factor = t.number("factor", 1.0, low=-1e6, high=1e6)
+        t.finish()  # a misspelt key is named as such, not as a missing offset
         if "offset" not in t.data and "factor" not in t.data:
             raise t.error(
                 "offset", "give offset, factor or both (calibrated = raw * factor + offset)"
             )
-        offset = t.number("offset", 0.0, low=-1e6, high=1e6)
-        factor = t.number("factor", 1.0, low=-1e6, high=1e6)
         if factor == 0:
             raise t.error("factor", "0 would turn every reading into the offset (give e.g. 1.02)")
         if (name, since) in dates:
@@ -363,7 +366,6 @@ def _calibrations(node: Table) -> tuple[Calibration, ...]:
                 " (give each calibration of a field its own date)",
             )
         dates[name, since] = i
-        t.finish()
         found.append(Calibration(name, since, offset, factor))
     return tuple(sorted(found, key=lambda c: (c.field, c.since)))
 

@@ -39,18 +39,22 @@ standard lapse rate times H, plus a humidity correction:
          the humidity is unknown)
 
 Why this one for our stations: below ~500 m the column is short, so the
-assumed lapse rate matters little (at 300 m a lapse rate off by 3 K/km moves
-p0 by about 0.2 hPa), and the station's current temperature serves where
+assumed lapse rate matters little (at 300 m a lapse rate 3 K/km off moves
+p0 by under 0.1 hPa), and the station's current temperature serves where
 higher stations need a 12-hour mean or a plateau correction. Latvia's highest
 point is 312 m.
 
 Air-quality band. The European Environment Agency's European Air Quality
-Index (https://airindex.eea.europa.eu, "About the index", the bands as
-revised in 2024 to follow the WHO 2021 air quality guidelines): six bands per
-pollutant, good to extremely poor. The EEA applies them to the 24-hour
-running mean of PM2.5 and PM10 at a monitoring station; a band computed from
-a single reading of a low-cost sensor is an indication of the air at that
-minute, not the EEA's index. docs/quality.md says so to the reader.
+Index (https://airindex.eea.europa.eu), with the bands as the EEA revised them
+in 2024 to follow the WHO 2021 air quality guidelines (European Topic Centre
+on Human Health and the Environment, ETC HE Report 2024/17, "EEA's revision of
+the European Air Quality Index bands"): six bands per pollutant, good to
+extremely poor; a station's index is its worst pollutant's band. Since that
+revision the EEA bands hourly concentrations of every pollutant (before it,
+PM2.5 and PM10 were 24-hour running means). A node's reading is one sample of
+a low-cost optical sensor, not an hourly mean of a reference instrument, so
+its band is an indication of the air at that moment: an hour of readings
+judged together (the report's job) is what compares with the EEA's index.
 """
 
 import math

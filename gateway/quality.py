@@ -2,8 +2,8 @@
 
 Four checks, after the WMO's "Guidelines on Quality Control Procedures for
 Data from Automatic Weather Stations" (I. Zahumenský, CBS/OPAG-IOS ET AWS-3,
-Doc. 4(1), 2004; the basis of WMO-No. 8, 2018 ed., Vol. I, Part IV, Chapter 1
-and Vol. III, Chapter 1 on AWS data quality control). docs/quality.md has the
+Doc. 4(1), 2004, on which the quality control in WMO-No. 8's chapter
+"Measurements at automatic weather stations" draws). docs/quality.md has the
 limits and their sources; the config's [quality] sections override them.
 
     range        the plausible value check (gross error limits): a value outside
@@ -204,8 +204,8 @@ class Checker:
     ) -> dict[str, list[str]]:
         """The flags of each flagged field of node's reading taken then (Unix time).
 
-        values: calibrated, derived ones included (strings, the air-quality
-        bands, are only looked at by no check). Returns {field: [flag, ...]}, flags
+        values: calibrated, derived ones included (the air-quality bands, being
+        names, are checked by nothing). Returns {field: [flag, ...]}, flags
         in FLAGS order, only for flagged fields. Readings of a node come in the
         order taken; one older than the last seen is checked without the time checks.
         """

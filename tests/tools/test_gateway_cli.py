@@ -107,6 +107,49 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ("[nodes.2]\nlongitude = '24.1'\n", "nodes.2.longitude: '24.1' is not a number"),
         ("[nodes.2]\nexposure = 'roof'\n", "nodes.2.exposure: 'roof': give \"outdoor\" or"),
         ("[nodes.2]\naltitude = 12000\n", "nodes.2.altitude: 12000 is out of range"),
+        # Issue 12: calibration and quality-control limits.
+        (
+            "[[nodes.2.calibration]]\nfield = 'warmth'\nfrom = 2026-11-01\noffset = 1\n",
+            "nodes.2.calibration[0].field: 'warmth' is not a field name",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\noffset = -0.4\n",
+            "nodes.2.calibration[0].from: missing (give the date it applies from",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = '2026-11-01'\noffset = 1\n",
+            "nodes.2.calibration[0].from: '2026-11-01' is not a date (2026-11-01)",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = 2026-11-01T00:00:00\n"
+            "offset = 1\n",
+            "nodes.2.calibration[0].from: 2026-11-01T00:00:00 has no time zone (add Z",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = 2026-11-01\n",
+            "nodes.2.calibration[0].offset: give offset, factor or both",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'pm10'\nfrom = 2026-11-01\nfactor = 0\n",
+            "nodes.2.calibration[0].factor: 0 would turn every reading into the offset",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = 2026-11-01\noffset = 1\n"
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = 2026-11-01T00:00:00Z\n"
+            "offset = 2\n",
+            "nodes.2.calibration[1].from: temperature is also calibrated from that time in"
+            " calibration[0]",
+        ),
+        (
+            "[[nodes.2.calibration]]\nfield = 'temperature'\nfrom = 2026-11-01\nshift = 1\n",
+            "nodes.2.calibration[0].shift: unknown key",
+        ),
+        ("[quality.step]\nwarmth = 1\n", "quality.step.warmth: 'warmth' is not a field name"),
+        ("[quality.step]\ntemperature = -1\n", "quality.step.temperature: -1 is out of range"),
+        (
+            "[quality.persistence]\ntemperature = [0.1]\n",
+            "quality.persistence.temperature: [0.1]: give [change, minutes]",
+        ),
     ],
 )
 def test_a_bad_config_is_one_line_naming_file_and_key(
