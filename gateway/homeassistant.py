@@ -39,6 +39,11 @@ Decisions, and the Home Assistant (HA) behaviour behind them:
   entity ("The unit of measurement ... is not valid together with device
   class ..."), so device classes are only set where every HA since 2025.4
   accepts the unit (see _SENSORS).
+- The values the gateway derives (dew point, sea-level pressure, the EEA
+  air-quality bands; gateway/derived.py) are announced like measured ones,
+  for a node whose readings carry them. A band is text: HA's enum device
+  class with its six states as options, and no state class or unit, which
+  HA refuses on an enum sensor.
 """
 
 import hashlib
@@ -51,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meteolink.firmware import frames
-from meteolink.gateway import __version__
+from meteolink.gateway import __version__, derived
 
 # Home Assistant publishes BIRTH_PAYLOAD on BIRTH_TOPIC whenever it (re)starts
 # (its default; users can move it). Configs are retained, so a restarted HA
@@ -78,6 +83,8 @@ class _Sensor:
     state_class: str | None = "measurement"
     diagnostic: bool = False
     unit: str | None = None  # only where the FIELDS table has none, or no row
+    precision: int | None = None  # only where the FIELDS table has no row
+    options: tuple[str, ...] | None = None  # an enum's states
 
 
 # Device classes and units as HA's sensor/const.py (DEVICE_CLASS_UNITS,
@@ -118,6 +125,20 @@ _SENSORS = {
     "no2": _Sensor("NO2"),
     "o3": _Sensor("O3"),
 }
+
+# The values the gateway derives (gateway/derived.py), announced like measured ones.
+# An air-quality band is text: HA's enum device class, its states listed, and no
+# state class (HA refuses one on an enum sensor; it keeps no statistics of text).
+_DERIVED_SENSORS = {
+    "dew_point": _Sensor("Dew point", "temperature", unit="°C", precision=1),
+    "sea_level_pressure": _Sensor(
+        "Sea-level pressure", "atmospheric_pressure", unit="hPa", precision=1
+    ),
+    "aq_band_pm2_5": _Sensor("Air quality (PM2.5)", "enum", None, options=derived.BANDS),
+    "aq_band_pm10": _Sensor("Air quality (PM10)", "enum", None, options=derived.BANDS),
+    "aq_band": _Sensor("Air quality", "enum", None, options=derived.BANDS),
+}
+_SENSORS.update(_DERIVED_SENSORS)
 
 # Link quality of the frame as the gateway received it, when the link reports it.
 _DIAGNOSTICS = {
@@ -219,6 +240,7 @@ def discovery(
         optional = {
             "device_class": sensor.device_class,
             "entity_category": "diagnostic" if sensor.diagnostic else None,
+            "options": list(sensor.options) if sensor.options is not None else None,
             "state_class": sensor.state_class,
             "suggested_display_precision": precision,
             "unit_of_measurement": unit,
@@ -283,7 +305,7 @@ def _gateway_device(gateway: str) -> str:
     return f"meteolink_gateway_{safe_id(gateway)}"
 
 
-def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
+def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int | None]]:
     """(field, how to show it, display precision), in a fixed order: the FIELDS
     table's, then other names sorted, then the diagnostics among fields."""
     wanted = set()
@@ -296,15 +318,21 @@ def _entities(fields: Iterable[str]) -> list[tuple[str, _Sensor, int]]:
     links = [(f, spec) for f, spec in _DIAGNOSTICS.items() if f in wanted]
     wanted -= NOT_SENSORS | _DIAGNOSTICS.keys()
     order = {spec[0]: i for i, spec in enumerate(frames.FIELDS)}
+    for name in derived.DERIVED:  # the derived values after the measured ones
+        order.setdefault(name, len(order))
     out = []
     for field in sorted(wanted, key=lambda f: (order.get(f, len(order)), f)):
-        if field in order:
+        sensor = _SENSORS.get(field, _Sensor(field.replace("_", " ").capitalize()))
+        if field in order and order[field] < len(frames.FIELDS):
             scale = frames.FIELDS[order[field]][3]
-            precision = max(0, round(math.log10(scale)))
+            precision: int | None = max(0, round(math.log10(scale)))
+        elif sensor.options is not None:
+            precision = None  # text
+        elif sensor.precision is not None:
+            precision = sensor.precision
         else:
             precision = 0  # unknown ids arrive as raw integers
-        generic = _Sensor(field.replace("_", " ").capitalize())
-        out.append((field, _SENSORS.get(field, generic), precision))
+        out.append((field, sensor, precision))
     out.extend((field, sensor, precision) for field, (sensor, precision) in links)
     return out
 

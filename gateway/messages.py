@@ -6,9 +6,13 @@ The MQTT upstream publishes these messages (gateway/mqtt_upstream.py) and
 runs where no broker was ever configured. docs/gateway.md shows each one.
 
     state       one reading: id, node, seq, time (when it was taken, UTC),
-                gateway, name and location from the config, rssi and snr when
-                the link gave them, every plausible value by field name, and
-                the implausible ones apart under "implausible"
+                gateway, name, location, latitude, longitude and altitude from
+                the config, rssi and snr when the link gave them, every
+                plausible value by field name (calibrated with the calibration
+                in force when the reading was taken), the values derived from
+                them (gateway/derived.py), the implausible ones apart under
+                "implausible", what calibration changed under "calibrated",
+                and the quality-control flags stored with the reading under "qc"
     node stats  a node's tallies (gateway/stats.py NodeStats), as JSON
     gateway stats  every input's tallies, the upstream's count of readings
                 the broker confirmed, and the nodes heard but not listed
@@ -16,11 +20,14 @@ runs where no broker was ever configured. docs/gateway.md shows each one.
 
 import datetime
 import json
+import math
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from meteolink.firmware import frames
+from meteolink.gateway import derived
+from meteolink.gateway.calibration import Calibration, in_force
 from meteolink.gateway.config import Config
 from meteolink.gateway.quality import implausible
 from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
@@ -98,6 +105,26 @@ def published_field_set(frame: frames.Frame) -> frozenset[str]:
     return names
 
 
+# (published field set, the node has an altitude) -> that set with its derived values
+_ANNOUNCED: dict[tuple[frozenset[str], bool], frozenset[str]] = {}
+
+
+def announced_field_set(frame: frames.Frame, *, altitude: bool) -> frozenset[str]:
+    """published_field_set(frame) and the derived values its readings carry (altitude:
+    the node's config gives one): what Home Assistant is told of."""
+    published = published_field_set(frame)
+    key = (published, altitude)
+    try:
+        return _ANNOUNCED[key]
+    except KeyError:
+        pass
+    names = published.union(derived_fields(published, altitude=altitude))
+    if len(_ANNOUNCED) >= _REMEMBERED_BY_GATEWAY:
+        _ANNOUNCED.clear()
+    _ANNOUNCED[key] = names
+    return names
+
+
 class Published(NamedTuple):
     """One field of a frame as a state message carries it."""
 
@@ -105,6 +132,64 @@ class Published(NamedTuple):
     value: float | int
     plausible: bool  # False: the message carries it apart, under "implausible"
     item: str  # '"name": value', as the JSON of a message (message_json) has it
+    feeds: bool  # a derived value may come from it (and it is plausible)
+
+
+class Calibrated(NamedTuple):
+    """One field of a frame with the calibration in force applied."""
+
+    published: Published  # the calibrated value
+    record: dict[str, Any]  # what "calibrated" says of it: raw, offset, factor, from
+
+
+class Derived(NamedTuple):
+    """One derived value as a state message carries it."""
+
+    name: str
+    value: float | str
+    item: str  # '"name": value'
+
+
+class Parts(NamedTuple):
+    """A reading's values as a state message carries them, before they are written out."""
+
+    good: list[Published]  # plausible values, calibrated, in the frame's order
+    bad: list[Published] | None  # implausible ones ("implausible")
+    derived: list[Derived]  # in derived.DERIVED's order
+    calibrated: dict[str, dict[str, Any]] | None  # field -> raw, offset, factor, from
+
+
+# The fields derived values come from (derived.derive has the rules).
+_FEEDS_DERIVED = frozenset({"temperature", "humidity", "pressure", "pm2_5", "pm10"})
+_DEW_POINT = ("dew_point",)
+_SEA_LEVEL = ("sea_level_pressure",)
+_AQ_BANDS = ("aq_band_pm2_5", "aq_band_pm10", "aq_band")
+
+
+def derived_fields(fields: Iterable[str], *, altitude: bool) -> list[str]:
+    """The derived values readings with these fields can carry, in derived.DERIVED's order
+    (altitude: the node's config gives one, which sea-level pressure needs).
+
+    What Home Assistant is told of and export's columns: a reading whose inputs are
+    implausible carries fewer (derived.derive has the rules).
+    """
+    have = set(fields)
+    out = []
+    if {"temperature", "humidity"} <= have:
+        out.append("dew_point")
+    if altitude and {"pressure", "temperature"} <= have:
+        out.append("sea_level_pressure")
+    for pollutant in ("pm2_5", "pm10"):
+        if pollutant in have:
+            out.append(f"aq_band_{pollutant}")
+    if "pm2_5" in have or "pm10" in have:
+        out.append("aq_band")
+    return out
+
+
+def _digits(fid: int) -> int:
+    """The decimals of a field's resolution (frames.FIELDS scale): 100 -> 2."""
+    return max(0, round(math.log10(frames.FIELDS[fid][3]))) if fid < len(frames.FIELDS) else 0
 
 
 _FLOAT_MAX = sys.float_info.max
@@ -117,10 +202,19 @@ REMEMBERED = 1 << 15
 _REMEMBERED_BY_GATEWAY = 1 << 10
 
 
+class _Node(NamedTuple):
+    """What the config says of a node that its messages need, looked up once."""
+
+    items: dict[str, Any]  # gateway, name, location, latitude, longitude, altitude
+    calibrations: tuple[Calibration, ...]  # empty: none, the fast way
+    calibrated_fields: frozenset[str]
+    altitude: float | None
+
+
 class StateRows:
     """The state messages of many readings under one config: what state_message gives,
     with what repeats from one reading to the next (a node's part of the message, a
-    field's value and quality, the time's minute) worked out once.
+    field's value and quality, a derived value, the time's minute) worked out once.
 
     The one definition of a state message; export's CSV rows are made from its parts,
     its JSON lines by message_json().
@@ -131,12 +225,15 @@ class StateRows:
         self.remember = remember
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
-        self._nodes: dict[int, dict[str, str]] = {}
-        self._node_items: dict[int, str] = {}
+        self._calibrated: dict[tuple[tuple[int, int], Calibration], Calibrated] = {}
+        self._derived: dict[tuple[Any, ...], list[Derived]] = {}  # see derived()
+        self._nodes: dict[int, _Node] = {}
+        self._node_items: dict[int, tuple[str, float | None]] = {}
         self._json = json.JSONEncoder(ensure_ascii=False).encode
 
     def field(self, pair: tuple[int, int]) -> Published | None:
-        """A frame's (field id, raw integer) as published; None for one that is not (age)."""
+        """A frame's (field id, raw integer) as published, uncalibrated; None for one that
+        is not (age)."""
         try:
             return self._fields[pair]
         except KeyError:
@@ -145,35 +242,146 @@ class StateRows:
         name = frames.field_name(fid)
         out = None
         if name not in NOT_PUBLISHED:
-            value = frames.to_value(fid, raw)
-            plausible = not implausible({name: value}, self.config.plausible)
-            out = Published(name, value, plausible, self._item(name, value))
+            out = self._published(name, frames.to_value(fid, raw))
         if len(self._fields) >= self.remember:
             self._fields.clear()
         self._fields[pair] = out
+        return out
+
+    def _published(self, name: str, value: float | int) -> Published:
+        plausible = not implausible({name: value}, self.config.plausible)
+        feeds = plausible and name in _FEEDS_DERIVED
+        return Published(name, value, plausible, self._item(name, value), feeds)
+
+    def calibrated_field(self, pair: tuple[int, int], cal: Calibration) -> Calibrated:
+        """A frame's (field id, raw integer) with cal applied, rounded to the field's
+        resolution; the range check sees the calibrated value."""
+        key = (pair, cal)
+        try:
+            return self._calibrated[key]
+        except KeyError:
+            pass
+        fid, raw = pair
+        name = frames.field_name(fid)
+        value = frames.to_value(fid, raw)
+        digits = _digits(fid)
+        fixed = round(cal.apply(value), digits)
+        out = Calibrated(
+            self._published(name, int(fixed) if digits == 0 else fixed),
+            {"raw": value, "offset": cal.offset, "factor": cal.factor, "from": iso_utc(cal.since)},
+        )
+        if len(self._calibrated) >= self.remember:
+            self._calibrated.clear()
+        self._calibrated[key] = out
         return out
 
     def _item(self, key: str, value: object) -> str:
         """'"key": value' as json.dumps(ensure_ascii=False) writes a dict's item."""
         return f"{self._json(key)}: {self._json(value)}"
 
-    def node_fields(self, node: int) -> dict[str, str]:
-        """What the config adds to a node's messages: the gateway, the node's name and
-        location when it has them, in that order."""
+    def _node(self, node: int) -> _Node:
         try:
             return self._nodes[node]
         except KeyError:
             pass
-        out = {"gateway": self.config.name}
+        items: dict[str, Any] = {"gateway": self.config.name}
         conf = self.config.node(node)
-        if conf is not None and conf.name:
-            out["name"] = conf.name
-        if conf is not None and conf.location:
-            out["location"] = conf.location
+        cals: tuple[Calibration, ...] = ()
+        altitude = None
+        if conf is not None:
+            if conf.name:
+                items["name"] = conf.name
+            if conf.location:
+                items["location"] = conf.location
+            for key in ("latitude", "longitude", "altitude"):
+                if getattr(conf, key) is not None:
+                    items[key] = getattr(conf, key)
+            cals = conf.calibrations
+            altitude = conf.altitude
+        out = _Node(items, cals, frozenset(c.field for c in cals), altitude)
         if len(self._nodes) >= self.remember:
             self._nodes.clear()
         self._nodes[node] = out
         return out
+
+    def calibrated(self, node: int) -> bool:
+        """Whether the config gives node calibrations (its values then depend on the time)."""
+        return bool(self._node(node).calibrations)
+
+    def node_fields(self, node: int) -> dict[str, Any]:
+        """What the config adds to a node's messages: the gateway, the node's name,
+        location, latitude, longitude and altitude when it has them, in that order."""
+        return self._node(node).items
+
+    def derived(self, values: Mapping[str, float | int], altitude: float | None) -> list[Derived]:
+        """The values derived from a reading's plausible (calibrated) values, in
+        derived.DERIVED's order: a value out of range derives nothing, so no chart plots
+        the dew point of a 412 °C afternoon. altitude: the node's, for sea-level pressure.
+
+        Worked out per group of inputs (derived.derive decides what each allows), each
+        group's own inputs the key of what is remembered: a year of a station repeats a
+        few thousand (temperature, humidity) pairs, but not of the whole reading.
+        """
+        out: list[Derived] = []
+        t = values.get("temperature")
+        rh = values.get("humidity")
+        if t is not None and rh is not None:
+            out += self._group(_DEW_POINT, None, ("temperature", t), ("humidity", rh))
+        p = values.get("pressure")
+        if p is not None and t is not None and altitude is not None:
+            pt = (("pressure", p), ("temperature", t))
+            humid = [("humidity", rh)] if rh is not None else []
+            out += self._group(_SEA_LEVEL, altitude, *pt, *humid)
+        pm25 = values.get("pm2_5")
+        pm10 = values.get("pm10")
+        if pm25 is not None or pm10 is not None:
+            pms = [("pm2_5", pm25), ("pm10", pm10)]
+            out += self._group(_AQ_BANDS, None, *[(n, v) for n, v in pms if v is not None])
+        return out
+
+    def _group(
+        self, outputs: tuple[str, ...], altitude: float | None, *inputs: tuple[str, float | int]
+    ) -> list[Derived]:
+        key = (outputs, altitude, *inputs)
+        try:
+            return self._derived[key]
+        except KeyError:
+            pass
+        made = derived.derive(dict(inputs), altitude)
+        got = [Derived(n, made[n], self._item(n, made[n])) for n in outputs if n in made]
+        if len(self._derived) >= self.remember:
+            self._derived.clear()
+        self._derived[key] = got
+        return got
+
+    def parts(self, node: int, taken: float, fields: Iterable[tuple[int, int]]) -> Parts:
+        """A reading's values as its state message carries them."""
+        info = self._node(node)
+        good: list[Published] = []
+        bad: list[Published] | None = None
+        calibrated: dict[str, dict[str, Any]] | None = None
+        field = self.field
+        for pair in fields:
+            f = field(pair)
+            if f is None:
+                continue
+            if f.name in info.calibrated_fields:
+                cal = in_force(info.calibrations, f.name, taken)
+                if cal is not None:
+                    c = self.calibrated_field(pair, cal)
+                    f = c.published
+                    if calibrated is None:
+                        calibrated = {}
+                    calibrated[f.name] = c.record
+            if f.plausible:
+                good.append(f)
+            elif bad is None:
+                bad = [f]
+            else:
+                bad.append(f)
+        feeding = {f.name: f.value for f in good if f.feeds}
+        made = self.derived(feeding, info.altitude) if feeding else []
+        return Parts(good, bad, made, calibrated)
 
     def message(
         self,
@@ -198,20 +406,15 @@ class StateRows:
             msg["rssi"] = rssi
         if snr is not None:
             msg["snr"] = snr
-        bad = None
-        field = self.field
-        for pair in fields:
-            f = field(pair)
-            if f is None:
-                continue
-            if f.plausible:
-                msg[f.name] = f.value
-            elif bad is None:
-                bad = {f.name: f.value}
-            else:
-                bad[f.name] = f.value
+        good, bad, made, calibrated = self.parts(node, taken, fields)
+        for f in good:
+            msg[f.name] = f.value
+        for d in made:
+            msg[d.name] = d.value
         if bad:
-            msg["implausible"] = bad
+            msg["implausible"] = {f.name: f.value for f in bad}
+        if calibrated:
+            msg["calibrated"] = calibrated
         if qc:
             msg["qc"] = json.loads(qc)
         return msg
@@ -227,17 +430,23 @@ class StateRows:
         qc: str | None = None,
     ) -> str:
         """json.dumps(self.message(...), ensure_ascii=False), the same text made faster:
-        from items the encoder wrote once (a node's, each field value's), joined as it
-        joins them. Export writes millions: 2.3 µs a message here, 6.1 through the encoder."""
+        from items the encoder wrote once (a node's, each field value's, each derived
+        value's), joined as it joins them. Export writes millions: 2.3 µs a message here,
+        6.1 through the encoder. A node with calibrations, or a reading with flags, takes
+        the encoder's way (the rare case, and the one with nested objects)."""
         if node.__class__ is not int or seq.__class__ is not int or qc:
             # a hand-edited store, or flags to carry: the encoder's way
             return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
-        node_items = self._node_items.get(node)
-        if node_items is None:
+        known = self._node_items.get(node)
+        if known is None:
+            info = self._node(node)
+            if info.calibrations:
+                return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
             if len(self._node_items) >= self.remember:
                 self._node_items.clear()
-            node_items = ", ".join(self._item(k, v) for k, v in self.node_fields(node).items())
-            self._node_items[node] = node_items
+            text = ", ".join(self._item(k, v) for k, v in info.items.items())
+            known = self._node_items[node] = (text, info.altitude)
+        node_items, altitude = known
         # The id is digits and a dash, the time digits and -T:Z: nothing to escape.
         items = [
             f'"id": "{reading_id(node, seq)}", "node": {node}, "seq": {seq},'
@@ -251,6 +460,7 @@ class StateRows:
             finite = snr.__class__ is float and -_FLOAT_MAX <= snr <= _FLOAT_MAX
             items.append(f'"snr": {snr!r}' if finite else self._item("snr", snr))
         bad = None
+        feeding = None
         field = self.field
         for pair in fields:
             f = field(pair)
@@ -258,10 +468,18 @@ class StateRows:
                 continue
             if f.plausible:
                 items.append(f.item)
+                if f.feeds:
+                    if feeding is None:
+                        feeding = {f.name: f.value}
+                    else:
+                        feeding[f.name] = f.value
             elif bad is None:
                 bad = [f.item]
             else:
                 bad.append(f.item)
+        if feeding is not None:
+            for d in self.derived(feeding, altitude):
+                items.append(d.item)
         if bad:
             items.append('"implausible": {' + ", ".join(bad) + "}")
         return "{" + ", ".join(items) + "}"

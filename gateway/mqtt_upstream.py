@@ -446,7 +446,9 @@ class MqttUpstream:
     def _heard_fields(self, stored: Stored, frame: frames.Frame) -> None:
         node = stored.node
         have = self._fields.get(node, frozenset())
-        fields = messages.published_field_set(frame)
+        conf = self.config.node(node)  # and what the readings derive (issue 12)
+        altitude = conf is not None and conf.altitude is not None
+        fields = messages.announced_field_set(frame, altitude=altitude)
         # Link figures only from a radio: a UART node gets no RSSI or SNR sensors.
         if stored.rssi is not None and "rssi" not in have:
             fields = fields | _RSSI

@@ -6,6 +6,7 @@ page when [web] asks for it (gateway/web/). The jobs
 themselves live in their own modules; Gateway wires them and runs them:
 
     gateway/accept.py   frame -> decision (verdict, reading, acknowledgement)
+    gateway/acceptance_quality.py  an accepted reading's quality flags, stored with it
     gateway/stats.py    tallies per node and input, online and offline
     gateway/commit.py   batches into the store, then acks and observers
     gateway/outbox.py   what an upstream sees: its pending readings
@@ -22,8 +23,9 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware.frames import FrameError
-from meteolink.gateway import framelog
+from meteolink.gateway import calibration_record, framelog
 from meteolink.gateway.accept import Acceptor, Outcome
+from meteolink.gateway.acceptance_quality import AcceptanceQuality
 from meteolink.gateway.commit import Accepted, Committer, StoreThread
 from meteolink.gateway.config import Config
 from meteolink.gateway.outbox import StoreOutbox
@@ -71,6 +73,8 @@ class Gateway:
         self._db = StoreThread(config.data / "readings.db")
         self.store = self._db.store
         windows = self.store.counters()
+        calibration_record.note(self.store, config, clock())  # a past date changed: said
+        self.quality = AcceptanceQuality(config)  # each reading's flags, before its commit
         self.acceptor = Acceptor(config, windows)
         self.framelog = framelog.FrameLog(config)  # -v: a line for every frame
         self.health = Health(config, started=clock())
@@ -122,7 +126,8 @@ class Gateway:
         if decision.outcome not in (Outcome.ACCEPTED, Outcome.DUPLICATE):
             return
         if decision.reading is not None and decision.frame is not None:
-            self.committer.add(decision.reading, decision.frame, source)
+            reading = self.quality.flag(decision.reading, decision.frame)
+            self.committer.add(reading, decision.frame, source)
         if reply is not None and decision.ack is not None:
             self.committer.ack(reply, decision.ack)
         self.committer.wake()

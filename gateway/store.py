@@ -7,6 +7,14 @@ sees one write per batch, not one per frame. Each upstream has a cursor: the
 id of the last reading it confirmed; forwarding resumes after it, in id
 (arrival) order, which keeps each node's readings in order.
 
+The calibrations table keeps every node's calibrations as the gateway saw
+them at each start (gateway/calibration_record.py): an entry the config
+changes or drops is kept, marked replaced, beside the one that took its
+place. It came without a new schema version: it is made, IF NOT EXISTS,
+when first written, and a store without it reads as one with no
+calibrations recorded, so schema 3 stores of either kind open in either
+meteolink.
+
 A full disk is DiskFull, never a bare SQLite error: gateway/diskspace.py
 keeps room so that the WAL (bounded here by WAL_LIMIT) can always be
 checkpointed, and the committer waits for space instead of exiting.
@@ -23,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from meteolink.firmware.frames import MeteolinkError
+from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.sequence import SequenceWindow
 
 SCHEMA_VERSION = 3  # 2: readings_taken, the index export reads in (issue 9); 3: readings.qc
@@ -84,6 +93,18 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
+# Each node's calibrations as the gateway saw them; see the module docstring.
+_CALIBRATIONS = """
+CREATE TABLE IF NOT EXISTS calibrations (
+    node INTEGER NOT NULL,
+    field TEXT NOT NULL,
+    since REAL NOT NULL,          -- Unix time (UTC) from which it applies
+    "offset" REAL NOT NULL,
+    factor REAL NOT NULL,
+    seen REAL NOT NULL,           -- when a starting gateway first found it in its config
+    replaced REAL                 -- when it was changed or dropped; NULL: in the config
+)
+"""
 
 # The order _stored() reads. The frame as a BLOB whatever its stored type: a
 # hand edit of the database can leave text there, which must reach the
@@ -308,6 +329,48 @@ class Store:
         except sqlite3.Error as e:
             raise self._failed(e) from e
         return added
+
+    def calibrations(self) -> list[tuple[int, Calibration]]:
+        """The (node, calibration) pairs last recorded as in the config, by node, field
+        and date; none from a store that never recorded any (or a read-only one made
+        before the table was)."""
+        try:
+            rows = self._db.execute(
+                'SELECT node, field, since, "offset", factor FROM calibrations'
+                " WHERE replaced IS NULL ORDER BY node, field, since"
+            ).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):
+                return []
+            raise StoreError(f"{self.path}: {e}") from e
+        return [(n, Calibration(f, since, o, k)) for n, f, since, o, k in rows]
+
+    def record_calibrations(
+        self,
+        replaced: Iterable[tuple[int, Calibration]],
+        added: Iterable[tuple[int, Calibration]],
+        at: float,
+    ) -> None:
+        """Mark the recorded entries replaced (changed or dropped) and record the added
+        ones as in the config, in one transaction; at: now."""
+        db = self._db
+        try:
+            db.execute(_CALIBRATIONS)
+            db.execute("BEGIN IMMEDIATE")
+            for node, c in replaced:
+                db.execute(
+                    "UPDATE calibrations SET replaced = ? WHERE replaced IS NULL"
+                    ' AND node = ? AND field = ? AND since = ? AND "offset" = ? AND factor = ?',
+                    (at, node, c.field, c.since, c.offset, c.factor),
+                )
+            db.executemany(
+                'INSERT INTO calibrations (node, field, since, "offset", factor, seen)'
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [(node, c.field, c.since, c.offset, c.factor, at) for node, c in added],
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            raise self._failed(e) from e
 
     def set_aside(self, reading_id: int, reason: str, at: float) -> None:
         """Move one reading out of readings into set_aside, in one transaction."""

@@ -1,7 +1,9 @@
 """`meteolink export`: readings from the gateway's store as CSV or JSON lines.
 
 Each row is the reading's MQTT state message (gateway/messages.py StateRows), so the
-file and the broker agree; no MQTT client is imported.
+file and the broker agree: values calibrated with the calibration in force when each
+reading was taken, the values derived from them, the quality flags stored with it. No
+MQTT client is imported.
 """
 
 import argparse
@@ -11,16 +13,25 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from meteolink.firmware import frames
-from meteolink.gateway.messages import REMEMBERED, StateRows, published_fields, reading_id
+from meteolink.gateway.messages import (
+    REMEMBERED,
+    Published,
+    StateRows,
+    derived_fields,
+    published_fields,
+    reading_id,
+)
+from meteolink.gateway.quality import flags_from
 from meteolink.gateway.store import ExportRow, Store, StoreError
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.gateway_cmd import add_config_arguments, load_config
 
 Decoded = tuple[ExportRow, frames.Frame]
-FIXED = ("id", "node", "name", "location", "seq", "time", "gateway", "rssi", "snr")
+_PLACE = ("latitude", "longitude", "altitude")  # from the node's config, when it has them
+FIXED = ("id", "node", "name", "location", *_PLACE, "seq", "time", "gateway", "rssi", "snr")
 
 
 def parse_time(text: str, option: str) -> float:
@@ -111,58 +122,93 @@ def _write_jsonl(out: IO[str], rows: StateRows, readings: Iterable[Decoded]) -> 
         out.write(message(node, seq, taken, rssi, snr, frame.fields, qc) + "\n")
 
 
+def _qc_cell(qc: str) -> str:
+    """The stored flags as a spreadsheet shows them: "humidity:step pm10:range,step"."""
+    return " ".join(f"{name}:{','.join(fs)}" for name, fs in sorted(flags_from(qc).items()))
+
+
 def _write_csv(
     out: IO[str], rows: StateRows, fields: list[str], readings: Iterable[Decoded]
 ) -> None:
-    """A row a reading: the state message's values in columns (FIXED, then fields), an
-    implausible value in its column too, with its name in the last."""
+    """A row a reading: the state message's values in columns (FIXED, then fields, then
+    the derived values), an implausible value in its column too with its name in
+    "implausible", the calibrated fields' names in "calibrated", the stored quality
+    flags in "qc"."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*FIXED, *fields, "implausible"])
-    column = {name: i for i, name in enumerate(fields, len(FIXED))}
-    blank = [""] * (len(fields) + 1)
-    # What a node's rows share, and each (field id, raw) pair as its column, its
-    # value and its name if implausible: from rows (one definition), looked up once.
-    nodes: dict[int, tuple[str, str, str]] = {}
-    cells_of: dict[tuple[int, int], tuple[int | None, float | int, str | None] | None] = {}
+    altitude = any(n.altitude is not None for n in rows.config.nodes.values())
+    derivable = derived_fields(fields, altitude=altitude)
+    writer.writerow([*FIXED, *fields, *derivable, "implausible", "calibrated", "qc"])
+    column = {name: i for i, name in enumerate([*fields, *derivable], len(FIXED))}
+    blank = [""] * (len(fields) + len(derivable) + 3)
+    # What a node's rows share, and each (field id, raw) pair as its column, its value,
+    # its name if implausible and whether it feeds a derived value: from rows (one
+    # definition), looked up once. A node with calibrations goes the long way, by
+    # rows.parts(): its values depend on the time.
+    nodes: dict[int, tuple[list[Any], float | None, bool]] = {}
+    cells_of: dict[tuple[int, int], tuple[int | None, Published] | None] = {}
     time = rows.time
-    for (_, node, seq, taken, _, rssi, snr, _qc), frame in readings:
+    parts = rows.parts
+    gateway = rows.config.name
+    for (_, node, seq, taken, _, rssi, snr, qc), frame in readings:
         fixed = nodes.get(node)
         if fixed is None:
             f = rows.node_fields(node)
-            fixed = nodes[node] = (f.get("name", ""), f.get("location", ""), f["gateway"])
+            fixed = nodes[node] = (
+                [f.get(k, "") for k in ("name", "location", *_PLACE)],
+                f.get("altitude"),
+                rows.calibrated(node),
+            )
         cells = [
             reading_id(node, seq),
             node,
-            fixed[0],
-            fixed[1],
+            *fixed[0],
             seq,
             time(taken),
-            fixed[2],
+            gateway,
             rssi,  # None is written as an empty cell
             snr,
             *blank,
         ]
         bad = None
-        for pair in frame.fields:
-            try:
-                cell = cells_of[pair]
-            except KeyError:
-                if len(cells_of) >= REMEMBERED:
-                    cells_of.clear()
-                p = rows.field(pair)
-                cell = cells_of[pair] = p and (
-                    column.get(p.name),
-                    p.value,
-                    None if p.plausible else p.name,
-                )
-            if cell is None:
-                continue  # not published (age)
-            if cell[0] is not None:
-                cells[cell[0]] = cell[1]
-            if cell[2] is not None:
-                bad = [cell[2]] if bad is None else [*bad, cell[2]]
+        if fixed[2]:
+            good, implausible, made, calibrated = parts(node, taken, frame.fields)
+            for p in [*good, *(implausible or ())]:
+                at = column.get(p.name)
+                if at is not None:
+                    cells[at] = p.value
+            if implausible:
+                bad = [p.name for p in implausible]
+            if calibrated:
+                cells[-2] = " ".join(sorted(calibrated))
+        else:
+            feeding = None
+            for pair in frame.fields:
+                try:
+                    cell = cells_of[pair]
+                except KeyError:
+                    if len(cells_of) >= REMEMBERED:
+                        cells_of.clear()
+                    p = rows.field(pair)
+                    cell = cells_of[pair] = p and (column.get(p.name), p)
+                if cell is None:
+                    continue  # not published (age)
+                at, p = cell
+                if at is not None:
+                    cells[at] = p.value
+                if not p.plausible:
+                    bad = [p.name] if bad is None else [*bad, p.name]
+                elif p.feeds:
+                    if feeding is None:
+                        feeding = {p.name: p.value}
+                    else:
+                        feeding[p.name] = p.value
+            made = rows.derived(feeding, fixed[1]) if feeding is not None else []
+        for d in made:
+            cells[column[d.name]] = d.value
         if bad:
-            cells[-1] = " ".join(sorted(bad))
+            cells[-3] = " ".join(sorted(bad))
+        if qc:
+            cells[-1] = _qc_cell(qc)
         writer.writerow(cells)
 
 

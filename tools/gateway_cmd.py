@@ -13,6 +13,7 @@ import logging
 import os
 import pwd
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from meteolink.gateway import config as gwconfig
 from meteolink.gateway.config import Config, ConfigError
 from meteolink.gateway.diskspace import DiskSpace, mib, said_full
 from meteolink.gateway.service import Gateway
-from meteolink.gateway.store import DiskFull, StoreError
+from meteolink.gateway.store import DiskFull, Store, StoreError
 from meteolink.gateway.web import settings as web_settings
 from meteolink.tools.cli import Command, CommandError
 
@@ -115,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         if problems:
             raise CommandError(problems[0])
         print(describe(cfg))
+        for line in calibration_changes(cfg):
+            print(f"warning: {line}")
         return 0
     setup_logging(args.verbose)
     return serve(cfg)
@@ -159,6 +162,24 @@ def data_problems(data: Path) -> list[str]:
     if there == data and store.exists() and not os.access(store, os.R_OK | os.W_OK):
         return [f"{store}: user {user} may not read and write it ({fix})"]
     return []
+
+
+def calibration_changes(cfg: Config) -> list[str]:
+    """What the gateway would warn of at start: calibrations dated in the past that the
+    config adds, changes or drops since its last start (gateway/calibration_record.py)."""
+    from meteolink.gateway import calibration_record
+
+    path = cfg.data / "readings.db"
+    if not path.exists():
+        return []
+    try:
+        store = Store(path, readonly=True)
+    except StoreError:
+        return []  # data_problems() has said what is wrong with it
+    try:
+        return calibration_record.pending(store, cfg, time.time())
+    finally:
+        store.close()
 
 
 # A task run beside the service, given the gateway and a function that stops it.

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from meteolink.firmware import frames, framing
 from meteolink.firmware.frames import Frame, FrameError
 from meteolink.gateway import config as gwconfig
+from meteolink.gateway import labels
 from meteolink.gateway.config import Config, ConfigError
 from meteolink.gateway.mqtt_upstream import Mqtt
 from meteolink.tools.cli import Command, CommandError
@@ -384,10 +385,7 @@ def value_text(name: str, value: float | int) -> str:
     """One field with its unit: "temperature 21.53 °C", "status: low battery"."""
     if name == "status":
         return f"status: {status_text(int(value))}"
-    unit = ""
-    with contextlib.suppress(frames.EncodeError):
-        unit = frames.FIELDS[frames.field_id(name)][1]
-    return f"{name} {number(value)} {unit}".rstrip()
+    return f"{name} {number(value)} {labels.unit(name)}".rstrip()
 
 
 def node_text(node: int, name: str | None) -> str:

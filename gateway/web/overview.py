@@ -30,6 +30,7 @@ from typing import Any
 
 from meteolink.firmware import frames
 from meteolink.gateway import labels
+from meteolink.gateway.derived import BANDS
 from meteolink.gateway.messages import iso_utc
 from meteolink.gateway.stats import DEFAULT_INTERVAL
 from meteolink.gateway.web.reader import Reader
@@ -122,9 +123,15 @@ def _node(reader: Reader, node: int, now: float) -> dict[str, Any]:
     return entry
 
 
+# Each pollutant's band is in the JSON's values; the table has a column for the
+# station's band (the worse of the two) only: a row on a phone is wide enough.
+_NOT_A_COLUMN = frozenset(("aq_band_pm2_5", "aq_band_pm10"))
+
+
 def _ordered(names: Iterable[str]) -> list[str]:
     """Fields in the codec's order (frames.FIELDS), derived ones after, by name."""
-    return sorted(set(names), key=lambda n: (_FIELD_ORDER.get(n, len(_FIELD_ORDER)), n))
+    names = set(names) - _NOT_A_COLUMN
+    return sorted(names, key=lambda n: (_FIELD_ORDER.get(n, len(_FIELD_ORDER)), n))
 
 
 def data(reader: Reader, now: float) -> dict[str, Any]:
@@ -315,8 +322,9 @@ def _cells(n: dict[str, Any], fields: list[str], lang: str) -> dict[str, Cell]:
         if flags:
             title = e(_flags_title(flags, lang))
             text += f' <span class="flag" title="{title}" aria-label="{title}">⚑</span>'
-        sort = str(value) if not isinstance(value, str) else value
-        cells[f"f:{f}"] = (text, sort, "qc" if flags else "", not isinstance(value, str))
+        # a band sorts by its rank (good first), not by its name
+        sort = str(BANDS.index(value)) if value in BANDS else str(value)
+        cells[f"f:{f}"] = (text, sort, "qc" if flags else "", True)
     for key, unit in (("battery", "V"), ("rssi", "dBm"), ("snr", "dB")):
         v = n[key]
         shown = f"{_number(v, lang)} {unit}" if v is not None else "–"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from meteolink.firmware import frames
+from meteolink.gateway.derived import BANDS, DERIVED
 from meteolink.gateway.homeassistant import (
     discovery,
     gateway_discovery,
@@ -399,3 +400,28 @@ def test_a_gateway_gets_its_own_connectivity_sensor_on_its_lwt_topic() -> None:
     assert ID.fullmatch(c["unique_id"])
     assert HA_ENTITY_ID.match(c["default_entity_id"]), c["default_entity_id"]
     assert c["device"]["name"] == "meteolink gateway Cēsis Pi-2"
+
+
+def test_derived_values_are_announced_like_measured_ones() -> None:
+    """Issue 12: dew point and sea-level pressure with the device classes and units HA
+    accepts for them; the air-quality bands as HA's enum sensors, whose states are the
+    band names the state message carries (derived.BANDS)."""
+    got = configs(fields=["temperature", "humidity", "pressure", "pm10", *DERIVED])
+    dew = got["meteolink_12_dew_point"]
+    slp = got["meteolink_12_sea_level_pressure"]
+    for c, unit, device_class in ((dew, "°C", "temperature"), (slp, "hPa", "atmospheric_pressure")):
+        assert (c["unit_of_measurement"], c["device_class"], c["state_class"]) == (
+            unit,
+            device_class,
+            "measurement",
+        )
+        assert unit in HA_UNITS[device_class]
+        assert c["suggested_display_precision"] == 1  # derived.derive rounds to 0.1
+    for name in ("aq_band_pm2_5", "aq_band_pm10", "aq_band"):
+        c = got[f"meteolink_12_{name}"]
+        assert c["device_class"] == "enum" and c["options"] == list(BANDS)
+        # HA refuses an enum sensor with a state class or a unit
+        assert {"state_class", "unit_of_measurement", "suggested_display_precision"}.isdisjoint(c)
+        assert render(c["value_template"], {name: "fair"}) == "fair"
+    order = [uid.removeprefix("meteolink_12_") for uid in got]
+    assert order[-len(DERIVED) :] == list(DERIVED), "after the measured fields"

@@ -1,14 +1,19 @@
 """The messages MQTT publishes and export writes, built without a broker."""
 
 import json
+from typing import Any
 
 from meteolink.firmware import frames
+from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.config import Config, NodeConfig
+from meteolink.gateway.derived import BANDS, DERIVED, derive
 from meteolink.gateway.messages import (
     REMEMBERED,
     IsoUtc,
     StateRows,
+    announced_field_set,
     compact,
+    derived_fields,
     gateway_stats_message,
     iso_utc,
     node_stats_message,
@@ -17,7 +22,7 @@ from meteolink.gateway.messages import (
     reading_id,
     state_message,
 )
-from meteolink.gateway.quality import implausible
+from meteolink.gateway.quality import flags_text, implausible
 from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
 from meteolink.gateway.store import Stored
 
@@ -176,3 +181,139 @@ def test_the_published_field_set_is_that_of_published_fields() -> None:
         f.fields = f.fields + extra
         assert published_field_set(f) == frozenset(published_fields(f))
         assert published_field_set(f) == frozenset(published_fields(f)), "from the cache"
+
+
+# -- issue 12: calibration, derived values, flags, the node's place -------------------
+
+DAY = 86400.0
+CAL_OLD = Calibration("temperature", TAKEN - 10 * DAY, offset=-0.4)
+CAL_NEW = Calibration("temperature", TAKEN + DAY, offset=-0.25, factor=1.01)
+PLACED = NodeConfig(
+    name="Cēsis skola",
+    location="jumts",
+    latitude=57.3119,
+    longitude=25.2707,
+    altitude=98.0,
+    calibrations=(CAL_OLD, CAL_NEW),
+)
+
+
+def message_at(cfg: Config, node: int, taken: float, values: dict[str, float]) -> dict[str, Any]:
+    frame = frames.encode(node, 5, values)
+    return StateRows(cfg).message(node, 5, taken, None, None, frames.decode(frame).fields)
+
+
+def test_a_value_is_published_with_the_calibration_in_force_when_it_was_taken() -> None:
+    cfg = Config(nodes={7: PLACED})
+    values = {"temperature": 21.37, "humidity": 50.0}
+    before = message_at(cfg, 7, CAL_OLD.since - 1, values)
+    assert before["temperature"] == 21.37 and "calibrated" not in before, "raw before any"
+    msg = message_at(cfg, 7, TAKEN, values)
+    assert msg["temperature"] == 20.97  # 21.37 - 0.4
+    assert msg["calibrated"] == {
+        "temperature": {"raw": 21.37, "offset": -0.4, "factor": 1.0, "from": "2026-11-15T11:08:58Z"}
+    }
+    later = message_at(cfg, 7, CAL_NEW.since, values)
+    assert later["temperature"] == 21.33  # 21.37 * 1.01 - 0.25 = 21.3337, to 0.01 °C
+    assert later["calibrated"]["temperature"]["from"] == "2026-11-26T11:08:58Z"
+    assert later["humidity"] == 50.0 and "humidity" not in later["calibrated"]
+
+
+def test_a_calibrated_value_keeps_its_field_s_resolution_and_type() -> None:
+    cals = (
+        Calibration("co2", 0.0, factor=1.05),  # 1 ppm steps: an int, as the node's
+        Calibration("pressure", 0.0, offset=0.04),  # 0.1 hPa steps
+    )
+    msg = message_at(
+        Config(nodes={4: NodeConfig(calibrations=cals)}), 4, TAKEN, {"co2": 413, "pressure": 1000.0}
+    )
+    assert msg["co2"] == 434 and isinstance(msg["co2"], int)  # 433.65
+    assert msg["pressure"] == 1000.0  # 1000.04
+
+
+def test_the_range_check_sees_the_calibrated_value() -> None:
+    cal = (Calibration("temperature", 0.0, offset=0.5),)
+    cfg = Config(nodes={4: NodeConfig(calibrations=cal)}, plausible={"temperature": (-45, 45)})
+    msg = message_at(cfg, 4, TAKEN, {"temperature": 44.9, "humidity": 30.0})
+    assert msg["implausible"] == {"temperature": 45.4}
+    assert msg["calibrated"]["temperature"]["raw"] == 44.9
+    assert "temperature" not in msg and "dew_point" not in msg, "nothing derived from it"
+
+
+def test_derived_values_come_from_the_calibrated_ones_after_the_measured_fields() -> None:
+    cfg = Config(nodes={7: PLACED})
+    msg = message_at(cfg, 7, TAKEN, {"temperature": 21.37, "humidity": 50.0, "pressure": 1000.0})
+    assert msg["dew_point"] == derive({"temperature": 20.97, "humidity": 50.0}, None)["dew_point"]
+    assert msg["dew_point"] != derive({"temperature": 21.37, "humidity": 50.0}, None)["dew_point"]
+    slp = derive({"pressure": 1000.0, "temperature": 20.97, "humidity": 50.0}, 98.0)
+    assert msg["sea_level_pressure"] == slp["sea_level_pressure"]
+    assert float(msg["sea_level_pressure"]) > 1000.0
+    keys = list(msg)
+    assert keys[keys.index("location") :][:4] == ["location", "latitude", "longitude", "altitude"]
+    assert keys[-4:] == ["pressure", "dew_point", "sea_level_pressure", "calibrated"]
+    assert (msg["latitude"], msg["longitude"], msg["altitude"]) == (57.3119, 25.2707, 98.0)
+
+
+def test_air_quality_bands_are_named_and_the_worse_is_the_reading_s() -> None:
+    msg = message_at(Config(), 9, TAKEN, {"pm2_5": 16.0, "pm10": 20.0})
+    assert (msg["aq_band_pm2_5"], msg["aq_band_pm10"], msg["aq_band"]) == (
+        BANDS[2],  # moderate: above 15 µg/m³ (derived.BAND_EDGES)
+        BANDS[1],  # fair
+        BANDS[2],
+    )
+    assert "sea_level_pressure" not in message_at(
+        Config(), 9, TAKEN, {"pressure": 990.0, "temperature": 3.0}
+    )
+
+
+def test_stored_flags_are_published_under_qc() -> None:
+    frame = frames.encode(3, 8, {"temperature": 12.0, "humidity": 60.0})
+    qc = flags_text({"temperature": ["step"], "dew_point": ["consistency"]})
+    msg = StateRows(Config()).message(3, 8, TAKEN, None, None, frames.decode(frame).fields, qc)
+    assert msg["qc"] == {"dew_point": ["consistency"], "temperature": ["step"]}
+    assert list(msg)[-1] == "qc" and msg["temperature"] == 12.0, "flagged, still published"
+
+
+def test_message_json_is_json_dumps_also_with_calibration_place_and_flags() -> None:
+    nodes = {7: PLACED, 8: NodeConfig(altitude=12.5), 9: NodeConfig(name="x")}
+    cfg = Config(nodes=nodes, plausible={"temperature": (-45, 45)})
+    rows = StateRows(cfg, remember=64)  # small: its caches start again often
+    readings = [
+        {"temperature": 21.37, "humidity": 45.25, "pressure": 1013.2},
+        {"temperature": 44.9, "humidity": 99.0},
+        {"pm1": 3.1, "pm2_5": 5.5, "pm10": 300.0},
+        {"pm10": 46.0, "co2": 500},
+        {"humidity": 10.0},
+    ]
+    flags = [None, flags_text({"humidity": ["persistence"]})]
+    for i in range(400):
+        node = 7 + i % 3
+        values = dict(readings[i % len(readings)])
+        values = {k: v + (i % 7) / 10 for k, v in values.items()}
+        f = frames.decode(frames.encode(node, i, values)).fields
+        taken = TAKEN + (i - 200) * 3600.0
+        qc = flags[i % 2]
+        message = rows.message(node, i, taken, -90, 5.5, f, qc)
+        assert rows.message_json(node, i, taken, -90, 5.5, f, qc) == json.dumps(
+            message, ensure_ascii=False
+        )
+
+
+def test_what_home_assistant_is_told_of_includes_what_the_readings_derive() -> None:
+    f = frames.decode(frames.encode(5, 1, {"temperature": 1.0, "humidity": 2.0, "pressure": 990.0}))
+    assert announced_field_set(f, altitude=False) == {
+        "temperature",
+        "humidity",
+        "pressure",
+        "dew_point",
+    }
+    assert announced_field_set(f, altitude=True) == {
+        "temperature",
+        "humidity",
+        "pressure",
+        "dew_point",
+        "sea_level_pressure",
+    }
+    pm = frames.decode(frames.encode(5, 1, {"pm10": 1.0}))
+    assert announced_field_set(pm, altitude=True) == {"pm10", "aq_band_pm10", "aq_band"}
+    assert derived_fields(["pm2_5", "pm10"], altitude=False) == list(DERIVED[2:])

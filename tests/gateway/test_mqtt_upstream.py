@@ -190,7 +190,7 @@ def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
 
     try:
         asyncio.run(main())
-        values = {"temperature", "humidity", "battery"}
+        values = {"temperature", "humidity", "battery", "dew_point"}  # derived (issue 12)
         assert sensors(7) == values
         assert sensors(8) == values | {"rssi", "snr"}
         assert sensors(9) == values | {"rssi"}
@@ -203,6 +203,6 @@ def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
     try:
         wait_until(lambda: after.on("/temperature/config"), "node 7's retained configs")
         kept = {m.topic.split("/")[3] for m in after.messages if m.payload}
-        assert kept == {"temperature", "humidity", "battery"}, "a stale RSSI sensor is left"
+        assert kept == {"temperature", "humidity", "battery", "dew_point"}, "no stale RSSI sensor"
     finally:
         after.close()

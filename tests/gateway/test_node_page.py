@@ -24,6 +24,7 @@ from selenium.webdriver.common.by import By
 
 from meteolink.firmware import frames
 from meteolink.gateway.config import Config, NodeConfig
+from meteolink.gateway.derived import dew_point
 from meteolink.gateway.sequence import SequenceWindow
 from meteolink.gateway.store import Reading, Store
 from meteolink.gateway.web import node_page, svg
@@ -298,6 +299,8 @@ def test_the_latest_reading_lists_every_value_with_its_unit_and_flags(
     assert rows == [
         ("temperature", f"{temperature(k):.2f} °C"),
         ("humidity", f"{80 + k % 5:.2f} %RH"),
+        # derived from the two (gateway/derived.py; its sources: tests/gateway/test_derived.py)
+        ("dew_point", f"{round(dew_point(temperature(k), 80 + k % 5), 1):.1f} °C"),
         ("rssi", f"{-95 - k % 10} dBm"),
         ("snr", "7.5 dB"),
         ("battery", "3.90 V"),

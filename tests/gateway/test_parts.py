@@ -175,8 +175,9 @@ def test_an_upstream_added_by_one_module_and_one_row_is_parsed_planned_built_and
 ) -> None:
     out = tmp_path / "readings.jsonl"
     cfg = config.load(write(tmp_path, f'[jsonl]\npath = "{out}"\n[nodes.4]\n'))
-    assert describe(cfg).splitlines()[2:4] == [
+    assert describe(cfg).splitlines()[2:5] == [
         f"appends readings to {out}",
+        "status page: off (give [web] listen to serve it)",
         '1 node listed, 0 with keys; unlisted nodes are turned away (unknown_nodes = "reject")',
     ]
     gw = assembly.build(cfg)

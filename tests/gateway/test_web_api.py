@@ -99,7 +99,9 @@ def test_overview_data_from_the_store(tmp_path: Path) -> None:
     assert (five["rssi"], five["snr"], five["latitude"]) == (-90, 6.0, 56.97)
     assert (five["received"], five["lost"], five["loss_rate"]) == (3, 1, 0.25)
     assert six["status"] == "offline"  # interval 60 s, silent 2795 s
-    assert data["fields"] == ["temperature", "pm2_5", "pm10"]  # the codec's order
+    # The codec's order, then the derived values: the station's air-quality band (each
+    # pollutant's band is in the values, not a column of its own).
+    assert data["fields"] == ["temperature", "pm2_5", "pm10", "aq_band"]
     assert data["units"]["pm2_5"] == "µg/m³"
     assert data["gateway"]["running"] is False
 
@@ -122,7 +124,7 @@ def test_api_overview_has_what_the_page_shows(page: tuple[GatewayProcess, str]) 
     data = json.loads(answer.body)
     (node,) = data["nodes"]
     assert node["name"] == "Kuldīga <b>&</b>"
-    assert node["values"] == {"temperature": 2.3, "humidity": 80.0}
+    assert node["values"] == {"temperature": 2.3, "humidity": 80.0, "dew_point": -0.8}
     assert (node["battery"], node["rssi"], node["snr"]) == (3.1, -80, 9.0)
     assert node["status"] == "ok"
     assert data["gateway"]["readings_stored"] == 1

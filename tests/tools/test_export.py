@@ -97,7 +97,9 @@ EXPORTS = {
 
 @pytest.mark.parametrize("name", sorted(EXPORTS))
 def test_export_output_is_as_it_was_byte_for_byte(tmp_path: Path, name: str) -> None:
-    """The golden files were written by export before it streamed (issue 9)."""
+    """The golden files were written by export before it streamed (issue 9); issue 12
+    added the derived values (dew point, air-quality bands) and the CSV's columns for
+    them, for the node's place, for what was calibrated and for the quality flags."""
     config = small_store(tmp_path)
     out = tmp_path / name
     args = ("--config", str(config), "--data", str(tmp_path), "-o", str(out))

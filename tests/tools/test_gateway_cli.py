@@ -51,7 +51,8 @@ def test_demo_stores_every_simulated_reading_through_the_real_gateway(tmp_path: 
 
     out = meteolink("export", "--data", str(tmp_path), "--to", "2000-01-01")
     assert out.returncode == 0
-    assert out.stdout.splitlines()[0].startswith("id,node,name,location,seq,time,gateway,rssi,snr")
+    head = "id,node,name,location,latitude,longitude,altitude,seq,time,gateway,rssi,snr"
+    assert out.stdout.splitlines()[0].startswith(head)
     assert len(out.stdout.splitlines()) == 1, "nothing taken before 2000"
     table = list(csv.DictReader(io.StringIO(meteolink("export", "--data", str(tmp_path)).stdout)))
     assert len(table) == 15
@@ -299,7 +300,7 @@ def test_export_imports_no_mqtt_client(tmp_path: Path) -> None:
     # And it works where aiomqtt is not installed at all.
     proc = meteolink_without("aiomqtt", "export", "--data", str(tmp_path))
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[1].startswith("5-1,5,,,1,")
+    assert proc.stdout.splitlines()[1].startswith("5-1,5,,,,,,1,")  # no name, place
 
 
 def test_a_missing_package_is_one_line_saying_what_to_install(tmp_path: Path) -> None:

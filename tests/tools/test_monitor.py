@@ -471,8 +471,8 @@ def test_mqtt_shows_what_the_gateway_publishes(
         seen.append(m.text())
     states = [_untimed(text) for text in seen if "  seq " in text]
     assert states == [
-        "node 5 (roof)  seq 1  temperature 2.1 °C, humidity 80 %RH, battery 3.1 V"
-        "  RSSI -90 dBm, SNR -7.5 dB",
+        "node 5 (roof)  seq 1  temperature 2.1 °C, humidity 80 %RH, battery 3.1 V,"
+        " dew_point -1 °C  RSSI -90 dBm, SNR -7.5 dB",
         "node 5 (roof)  seq 2  humidity 80 %RH, battery 3.1 V  IMPLAUSIBLE: temperature 2.2 °C"
         "  RSSI -91 dBm, SNR -7.75 dB",
     ]

@@ -169,9 +169,10 @@ def test_the_table_goes_after_the_last_node_and_its_commented_key(tmp_path: Path
     path = gateway_file(tmp_path, EXAMPLE.read_text("utf-8"))
     said = new(tmp_path, path, "--board", "heltec-v3", "--name", "Valmiera library")
     text = path.read_text("utf-8")
-    # After [nodes.1] and its `# key = ...`, one blank line, the table, one blank line,
-    # then the comments that head [quality], as they were.
-    start = text.index('# key = "00112233445566778899aabbccddeeff"\n')
+    # After [nodes.1] and its commented-out keys (`# key = ...`, and the example
+    # calibration that ends `# factor = 0.98`), one blank line, the table, one blank
+    # line, then the comments that head [quality], as they were.
+    start = text.index("# factor = 0.98           # default 1\n")
     tail = text[start:].split("\n")
     assert tail[1] == ""
     assert tail[2].startswith("# ") and tail[2].endswith(
@@ -180,7 +181,7 @@ def test_the_table_goes_after_the_last_node_and_its_commented_key(tmp_path: Path
     assert tail[3] == f"[nodes.{said['node']}]" == "[nodes.2]"
     assert tail[4:6] == ['name = "Valmiera library"', "interval = 600"]
     assert tail[6].startswith('key = "') and tail[7] == ""
-    assert tail[8].startswith("# Plausible ranges [low, high]")
+    assert tail[8].startswith("# Quality control (docs/quality.md)")
     # The ODD file: its commented-out key stays with [nodes.3], above the new table.
     path.unlink()
     path = gateway_file(tmp_path, ODD)

@@ -1,0 +1,58 @@
+"""Quality control at acceptance: each new reading's flags, worked out once and stored.
+
+The gateway hands every accepted reading here on its way to the committer
+(gateway/service.py); flag() returns it with Reading.qc set, the flags as
+gateway/quality.py stores them, so the store, MQTT, export, the pages and the
+report all show the same flags without checking again.
+
+The checks see what a reader of the message sees: each value calibrated with
+the calibration in force when the reading was taken (gateway/calibration.py),
+rounded to its field's resolution, and the values derived from the plausible
+ones (gateway/derived.py). This module and gateway/messages.py get them from
+one place, StateRows.parts().
+
+The step and persistence checks compare a reading with the node's previous
+ones, which quality.Checker remembers in memory only. A restarted gateway
+remembers nothing of before: the first reading of each node after a start
+gets no step check, and a value stuck since before the start counts as stuck
+only from it. The flags of a reading are never worked out again later (a
+calibration or limit changed afterwards leaves them as stored); the range
+check's verdict under the config of the day is also in every message, as
+"implausible".
+"""
+
+import dataclasses
+import logging
+
+from meteolink.firmware import frames
+from meteolink.gateway import quality
+from meteolink.gateway.config import Config
+from meteolink.gateway.messages import StateRows
+from meteolink.gateway.store import Reading
+
+log = logging.getLogger(__name__)
+
+# Remembered (field, raw value) pairs: the gateway's, not export's millions.
+_REMEMBERED = 1 << 10
+
+
+class AcceptanceQuality:
+    """The quality flags of each accepted reading, in the order the gateway accepts them."""
+
+    def __init__(self, config: Config) -> None:
+        self._rows = StateRows(config, remember=_REMEMBERED)
+        self._checker = quality.Checker(config)
+
+    def flag(self, reading: Reading, frame: frames.Frame) -> Reading:
+        """reading with its flags (Reading.qc); reading itself when nothing is flagged."""
+        parts = self._rows.parts(reading.node, reading.taken, frame.fields)
+        values: dict[str, float | str] = {p.name: p.value for p in parts.good}
+        for p in parts.bad or ():
+            values[p.name] = p.value
+        for d in parts.derived:
+            values[d.name] = d.value
+        flags = self._checker.check(reading.node, reading.taken, values)
+        text = quality.flags_text(flags)
+        if text is None:
+            return reading
+        return dataclasses.replace(reading, qc=text)
