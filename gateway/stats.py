@@ -27,6 +27,9 @@ from meteolink.gateway.sequence import SequenceWindow
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 600.0  # seconds between an unlisted node's readings, for offline detection
+# Frames turned away that the status page lists with their times (Health.recent):
+# the last this many, gateway-wide, some 150 bytes each.
+RECENT_REJECTIONS = 200
 UNLISTED_MAX = 128  # unlisted nodes remembered: the most recently heard
 
 
@@ -58,6 +61,29 @@ class InputStats:
     crc_errors: int = 0  # frames whose CRC failed: noise, collisions, a weak link
     malformed: int = 0  # line noise, cut records, bad framing
     unknown: int = 0  # frames from nodes the policy turns away
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """One frame turned away, as the status page lists it ("recent rejections").
+
+    reason: "crc" (the frame's checksum failed: noise, a collision, a weak link),
+    "mic" (the checksum held and the MIC did not: forged, or a wrong key) or "replay"
+    (a counter the node already used, or one too far behind). node is the id the
+    frame's header claims (None when a CRC failure left it unreadable); only a
+    replay's node is verified, and only a replay's counter is given (seq).
+    """
+
+    time: float  # gateway clock
+    source: str  # the input that heard it
+    reason: str
+    node: int | None = None
+    seq: int | None = None
+    rssi: int | None = None
+    snr: float | None = None
+
+    def as_json(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
 
 
 @dataclass(slots=True)
@@ -143,6 +169,8 @@ class Health:
         self.sources: dict[str, InputStats] = {}
         self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
         self.unlisted = Unlisted()
+        # The last frames turned away (CRC, MIC, replay), the most recent last.
+        self.recent: collections.deque[Rejection] = collections.deque(maxlen=RECENT_REJECTIONS)
         self._warn = Throttle(log)  # one line a minute, however many ids are invented
         # Each node's last change, the most recent last: a snapshot of what changed
         # since a version costs what changed, not what is known (idle stays idle).
@@ -207,6 +235,7 @@ class Health:
             src.malformed += 1
         elif outcome is Outcome.CRC_ERROR:
             src.crc_errors += 1
+            self._turned_away(source, "crc", decision, now, rssi, snr)
         elif outcome is Outcome.UNKNOWN:
             src.unknown += 1
             assert decision.node is not None
@@ -215,6 +244,7 @@ class Health:
                 self._first_heard(decision.node, source, when)
         elif outcome is Outcome.MIC_FAILED:
             assert decision.node is not None
+            self._turned_away(source, "mic", decision, now, rssi, snr)
             stats = self.node(decision.node)
             if decision.window is not None:  # a listed node's: counted there, and stored
                 self._tallies(stats, decision.window)
@@ -223,6 +253,8 @@ class Health:
             self._touch(decision.node)
         elif decision.window is not None:
             assert decision.node is not None
+            if outcome is Outcome.REJECTED:
+                self._turned_away(source, "replay", decision, now, rssi, snr)
             stats = self.node(decision.node)
             self._tallies(stats, decision.window)
             self._touch(decision.node)
@@ -230,6 +262,28 @@ class Health:
             if reading is not None and frame is not None:
                 return self._heard(stats, reading.received, reading.rssi, reading.snr, frame)
         return None
+
+    def _turned_away(
+        self,
+        source: str,
+        reason: str,
+        decision: Decision,
+        now: float | None,
+        rssi: int | None,
+        snr: float | None,
+    ) -> None:
+        f = decision.frame
+        self.recent.append(
+            Rejection(
+                self.started if now is None else now,
+                source,
+                reason,
+                decision.node,
+                f.seq if f is not None else None,
+                rssi,
+                snr,
+            )
+        )
 
     def _heard(
         self, stats: NodeStats, now: float, rssi: int | None, snr: float | None, f: frames.Frame

@@ -34,6 +34,7 @@ from meteolink.firmware import frames
 from meteolink.gateway import labels
 from meteolink.gateway.config import Config, NodeConfig
 from meteolink.gateway.messages import iso_utc
+from meteolink.gateway.stats import Rejection
 from meteolink.gateway.web import svg
 from meteolink.gateway.web.node_words import DAY_NAMES, DECIMAL_MARK, flag_word, word
 from meteolink.gateway.web.reader import Reader
@@ -41,6 +42,7 @@ from meteolink.gateway.web.reader import Reader
 HOUR = 3600.0
 DAY = 24 * HOUR
 PERIODS = (("24h", DAY, "last_24h"), ("7d", 7 * DAY, "last_7d"))  # (key, span, its words)
+RECENT_SHOWN = 20  # rejections listed on the page, the most recent first
 ZONE = ZoneInfo("Europe/Riga")  # the pilot's: staff read the clock on their wall
 LINK = ("rssi", "snr", "battery")  # charted under "Link and battery"
 GAPS_SHOWN = 20  # the most recent counter gaps listed
@@ -218,6 +220,9 @@ def as_json(reader: Reader, config: Config, node: int, now: float) -> dict[str, 
         "tallies": _tallies(reader, node),
         "tallies_live": reader.gateway.live,
         "crc_errors": {name: s.crc_errors for name, s in reader.inputs().items()},
+        "recent_rejections": [r.as_json() for r in reader.gateway.recent if r.node == node][
+            -RECENT_SHOWN:
+        ],
         "counter_gaps": [
             {
                 "after_seq": g.after,
@@ -412,7 +417,29 @@ def _rejections_html(reader: Reader, node: int, lang: str) -> str:
     ]
     if crc:
         body += f'<table>{"".join(crc)}</table><p class="note">{_e(word("crc_note", lang))}</p>'
+    mine = [r for r in reader.gateway.recent if r.node == node][-RECENT_SHOWN:]
+    crc_recent = [r for r in reader.gateway.recent if r.reason == "crc"][-RECENT_SHOWN:]
+    body += _recent_html(word("recent", lang), mine, lang)
+    body += _recent_html(word("recent_crc", lang), crc_recent, lang)
     return head + body + "</section>"
+
+
+def _recent_html(title: str, rejections: list[Rejection], lang: str) -> str:
+    """A table of frames turned away, the most recent first."""
+    out = f"<h3>{_e(title)}</h3>"
+    if not rejections:
+        return out + f'<p class="note">{_e(word("no_recent", lang))}</p>'
+    head = "".join(f"<th>{_e(word(k, lang))}</th>" for k in ("when", "why", "counter", "input"))
+    rows = []
+    for r in reversed(rejections):
+        link = f" ({r.rssi} dBm)" if r.rssi is not None else ""
+        rows.append(
+            f'<tr data-reason="{_e(r.reason)}"><td>{_e(_local(r.time))}</td>'
+            f"<td>{_e(word('reason_' + r.reason, lang))}</td>"
+            f'<td class="num">{"" if r.seq is None else r.seq}</td>'
+            f"<td>{_e(r.source + link)}</td></tr>"
+        )
+    return f'<table class="recent"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def _gaps_html(gaps: list[Gap], lang: str) -> str:

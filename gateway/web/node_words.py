@@ -49,6 +49,22 @@ _WORDS: dict[str, tuple[str, str]] = {
         "a frame with a bad CRC cannot say which node sent it: counted per input",
         "kadrs ar kļūdainu CRC nepasaka, kurš mezgls to sūtīja: skaitīts katrai ievadei",
     ),
+    "recent": (
+        "Recent rejections of this node (since the gateway started)",
+        "Nesen noraidītie šī mezgla kadri (kopš vārtejas palaišanas)",
+    ),
+    "recent_crc": (
+        "Recent frames with a bad CRC, on any input",
+        "Nesen saņemtie kadri ar kļūdainu CRC, jebkurā ievadē",
+    ),
+    "no_recent": ("None.", "Nav."),
+    "reason_crc": ("bad CRC", "kļūdains CRC"),
+    "reason_mic": ("MIC does not match the key", "MIC neatbilst atslēgai"),
+    "reason_replay": ("replayed or stale counter", "atkārtots vai novecojis skaitītājs"),
+    "when": ("When", "Kad"),
+    "why": ("Why", "Kāpēc"),
+    "input": ("Input", "Ievade"),
+    "counter": ("Counter", "Skaitītājs"),
     "tallies_live": (
         "Readings stored: since the gateway started; the rest over the node's life"
         " (kept across restarts).",

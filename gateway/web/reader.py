@@ -41,7 +41,7 @@ from meteolink.firmware import frames
 from meteolink.gateway.config import Config
 from meteolink.gateway.messages import StateRows
 from meteolink.gateway.sequence import SequenceWindow
-from meteolink.gateway.stats import InputStats, NodeStats, Snapshot
+from meteolink.gateway.stats import InputStats, NodeStats, Rejection, Snapshot
 from meteolink.gateway.store import ExportRow, Store, Stored
 
 T = TypeVar("T")
@@ -83,6 +83,7 @@ class GatewayState:
     upstreams: tuple[UpstreamState, ...] = ()
     readings_stored: int = 0  # readings committed since start-up
     input_heard: dict[str, float] = field(default_factory=dict)  # input -> its last frame, about
+    recent: tuple[Rejection, ...] = ()  # the last frames turned away (stats.Health.recent)
     live: bool = True  # False: no gateway is running (GatewayState.offline)
 
     @classmethod

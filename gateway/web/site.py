@@ -150,6 +150,7 @@ class StatusPage:
             upstreams=upstreams,
             readings_stored=self.stored,
             input_heard=dict(self._heard),
+            recent=tuple(gw.health.recent),
         )
 
     def _sample(self) -> None:

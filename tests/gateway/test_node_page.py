@@ -30,9 +30,10 @@ from meteolink.gateway.store import Reading, Store
 from meteolink.gateway.web import node_page, svg
 from meteolink.gateway.web.reader import GatewayState, Reader
 from tests.support.browser import WebDriver, for_the_docs
-from tests.support.gateway_process import GatewayProcess
+from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line
 from tests.support.status_page import page_url
+from tests.support.tools import wait_until
 
 NODE = 5
 INTERVAL = 600
@@ -351,3 +352,40 @@ def test_a_nodes_week_is_read_through_its_index_without_a_sort(
     plan = " | ".join(row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}"))
     assert "USING INDEX readings_node_taken (node=? AND taken>? AND taken<?)" in plan
     assert "TEMP B-TREE" not in plan
+
+
+def test_recent_rejections_are_listed_with_their_reason_on_the_nodes_page(
+    tmp_path: Path, line: Line, gateway: Callable[..., GatewayProcess]
+) -> None:
+    """Issue 12: a node's page lists its recent rejections (MIC, replay) with their times,
+    and the frames with a bad CRC the inputs heard; the JSON gives the node's the same."""
+    key = bytes(range(16))
+    g = gateway(
+        f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n[web]\n'
+        f'listen = "127.0.0.1:0"\n\n[nodes.7]\nkey = "{key.hex()}"\n'
+    )
+    line.send(reading(7, 1000, key=key), rssi=-90)
+    wait_until(lambda: g.stored() == [(7, 1000)], "node 7's first reading stored")
+    line.send(reading(7, 1001, key=bytes(16)), rssi=-91)  # forged: the wrong key
+    line.send(reading(7, 3, key=key), rssi=-92)  # a counter long used: a replay
+    damaged = bytearray(reading(7, 1002, key=key))
+    damaged[-1] ^= 0xFF
+    line.send(bytes(damaged), rssi=-93)
+    line.send(reading(7, 1003, key=key), rssi=-94)
+    wait_until(lambda: g.stored()[-1:] == [(7, 1003)], "node 7's later reading stored")
+    url = page_url(g)
+
+    with urllib.request.urlopen(f"{url}api/nodes/7", timeout=10) as response:
+        data: dict[str, Any] = json.load(response)
+    recent = [(r["reason"], r["seq"], r["rssi"]) for r in data["recent_rejections"]]
+    assert recent == [("mic", None, -91), ("replay", 3, -92)]  # a forged counter: not shown
+
+    with urllib.request.urlopen(f"{url}nodes/7", timeout=10) as response:
+        page = response.read().decode()
+    tables = re.findall(r'<table class="recent">(.*?)</table>', page, re.S)
+    assert len(tables) == 2  # the node's rejections, then the inputs' CRC errors
+    mine = re.findall(r'<tr data-reason="(\w+)">', tables[0])
+    assert mine == ["replay", "mic"]  # the most recent first
+    assert "MIC does not match the key" in tables[0]
+    assert re.findall(r'<tr data-reason="(\w+)">', tables[1]) == ["crc"]
+    assert "(-93 dBm)" in tables[1]
