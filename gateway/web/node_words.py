@@ -60,7 +60,10 @@ _WORDS: dict[str, tuple[str, str]] = {
     "no_recent": ("None.", "Nav."),
     "reason_crc": ("bad CRC", "kļūdains CRC"),
     "reason_mic": ("MIC does not match the key", "MIC neatbilst atslēgai"),
-    "reason_replay": ("replayed or stale counter", "atkārtots vai novecojis skaitītājs"),
+    "reason_replay": (
+        "replayed or stale counter",
+        "atkārtots vai novecojis skaitītājs",  # codespell:ignore vai
+    ),
     "when": ("When", "Kad"),
     "why": ("Why", "Kāpēc"),
     "input": ("Input", "Ievade"),
