@@ -216,7 +216,7 @@ def test_a_reading_heard_at_two_sites_is_stored_once_with_the_sites_time(
     assert "federation:site-a" in log and "federation:site-b" in log  # the -v frame lines
 
 
-def test_nothing_is_lost_while_the_centre_or_a_site_broker_is_down(topology: Topology) -> None:
+def test_nothing_is_lost_while_a_broker_or_the_central_gateway_is_down(topology: Topology) -> None:
     t = topology
     expected: set[tuple[int, int]] = set()
     seq = 0
@@ -244,6 +244,12 @@ def test_nothing_is_lost_while_the_centre_or_a_site_broker_is_down(topology: Top
     wait_until(lambda: len(stored(t.tmp / "site-a" / "data")) == len(expected), "site A's commits")
     t.site_brokers["site-a"].start()
     wait_until(lambda: central_has(t, expected), "site A's backlog at the centre", timeout=60)
+    # The central gateway stops: the central broker keeps its session's frames.
+    assert t.centre.stop() == 0
+    feed(20)
+    wait_until(lambda: len(stored(t.tmp / "site-a" / "data")) == len(expected), "site A's commits")
+    t.centre.start()
+    wait_until(lambda: central_has(t, expected), "the frames kept for the centre", timeout=60)
     wait_until(lambda: judged(t) == 3 * seq, "every site's copy judged at the centre")
     rows = [(n, s) for n, s, _, _ in stored(t.centre.data)]
     assert sorted(rows) == sorted(expected)  # none lost, none twice
