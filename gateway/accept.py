@@ -115,10 +115,14 @@ class Acceptor:
         rssi: int | None = None,
         snr: float | None = None,
         can_reply: bool = False,
+        received: float | None = None,
     ) -> Decision:
         """Decide what data is; now dates an accepted reading (the gateway's clock).
 
         can_reply: the link can carry an acknowledgement back (BLE advertising cannot).
+        received: when the frame was heard, if not now: another gateway's clock, for a
+        frame it passed on (gateway/federation_input.py); the reading's received time,
+        and its age counts back from it. now still rates the warnings and acks.
         """
         try:
             _, _, node, _ = frames.header(data)  # not yet verified: used only to find the key
@@ -143,7 +147,8 @@ class Acceptor:
             self._mic_passed(node)
         if f.flags & frames.FLAG_ACK:
             return Decision(Outcome.HEARD_ACK, f.node, f)
-        return self._sequence(f, data, now, rssi, snr, key, can_reply)
+        heard = now if received is None else received
+        return self._sequence(f, data, now, heard, rssi, snr, key, can_reply)
 
     def _say_mic_failed(self, node: int, error: FrameError) -> None:
         """Say a node's frames fail the MIC once, not with every frame: a node flashed
@@ -179,6 +184,7 @@ class Acceptor:
         f: frames.Frame,
         data: bytes,
         now: float,
+        heard: float,
         rssi: int | None,
         snr: float | None,
         key: bytes | None,
@@ -238,9 +244,9 @@ class Acceptor:
         if verdict is Verdict.DUPLICATE:
             return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window, verdict=verdict)
         age = f.raw(frames.AGE)
-        taken = now - (frames.to_value(frames.AGE, age) if age is not None else 0)
+        taken = heard - (frames.to_value(frames.AGE, age) if age is not None else 0)
         _started(window, f, taken)
-        reading = Reading(node, f.seq, now, taken, bytes(data), rssi, snr, epoch)
+        reading = Reading(node, f.seq, heard, taken, bytes(data), rssi, snr, epoch)
         return Decision(Outcome.ACCEPTED, node, f, reading, ack, window, verdict=verdict)
 
     def _mic_failed(self, node: int, key: bytes | None) -> SequenceWindow | None:

@@ -11,6 +11,8 @@ never a gap. Topics (prefix "meteolink" by default):
     <prefix>/<node>/stats              counters of the node's link, retained
     <prefix>/gateway/<name>/status     "online" / "offline", retained; the last will
     <prefix>/gateway/<name>/stats      per-input counters, retained
+    <prefix>/<node>/frame              the reading's frame as heard, with frames = true
+                                       (for a central gateway: gateway/federation_input.py)
     homeassistant/sensor/...           discovery configs (gateway/homeassistant.py)
 
 What the messages carry is gateway/messages.py, shared with `meteolink export`.
@@ -24,11 +26,13 @@ module to read the section, and `meteolink export` must not need aiomqtt
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import contextlib
 import errno
 import ipaddress
 import itertools
+import json
 import logging
 import math
 import re
@@ -84,6 +88,7 @@ class Mqtt:
     prefix: str = "meteolink"
     discovery: bool = True
     discovery_prefix: str = "homeassistant"
+    with_frames: bool = False  # also publish each reading's frame as heard (_frame_messages)
 
     @property
     def name(self) -> str:
@@ -154,6 +159,7 @@ def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
     discovery = t.get("discovery", bool, True, "true or false")
     discovery_prefix = t.get("discovery_prefix", str, "homeassistant", "a topic prefix")
     allow_plain = t.get("allow_plain_password", bool, False, "true or false")
+    with_frames = t.get("frames", bool, False, "true or false")
     t.finish()
     for key, value in (("prefix", prefix), ("discovery_prefix", discovery_prefix)):
         if not value or any(c in value for c in "+#\0") or value.startswith("/"):
@@ -188,6 +194,7 @@ def parse(top: Table, section: str, url_override: str | None) -> Mqtt | None:
         prefix=prefix.rstrip("/"),
         discovery=discovery,
         discovery_prefix=discovery_prefix.rstrip("/"),
+        with_frames=with_frames,
     )
 
 
@@ -412,6 +419,9 @@ class MqttUpstream:
         acks = Acks(client)
         for topic, msg in states:
             acks.publish(topic, messages.compact(msg))
+        if self.mqtt.with_frames:  # awaited with the states: the cursor moves once both arrived
+            for topic, payload in _frame_messages(self.mqtt.prefix, self.config.name, batch):
+                acks.publish(topic, payload)
         return acks
 
     async def _settle(
@@ -613,6 +623,34 @@ class MqttUpstream:
                 await client.publish(self.status_topic, "offline", qos=1, retain=True)
         except (aiomqtt.MqttError, TimeoutError):
             pass
+
+
+def _frame_messages(prefix: str, gateway: str, batch: list[Stored]) -> list[tuple[str, str]]:
+    """Each reading's frame as this gateway heard it, for a central gateway to judge again.
+
+    The frame's bytes, untouched, so that the central checks its MIC with the
+    node's key and stores it once however many sites heard it; when and how
+    well it was heard here, which the frame itself cannot say; the gateway
+    and the reading id for people watching the topic. QoS 1, not retained
+    (docs/gateway.md, "Many gateways as one"; gateway/federation_input.py).
+    """
+    return [
+        (
+            f"{prefix}/{s.node}/frame",
+            json.dumps(
+                {
+                    "frame": base64.b64encode(s.frame).decode("ascii"),
+                    "received": s.received,
+                    "rssi": s.rssi,
+                    "snr": s.snr,
+                    "gateway": gateway,
+                    "id": messages.reading_id(s.node, s.seq),
+                },
+                separators=(",", ":"),
+            ),
+        )
+        for s in batch
+    ]
 
 
 class _InOurWords(logging.Filter):

@@ -65,6 +65,12 @@ INPUTS: dict[str, Part] = {
         install="bleak>=0.22",
         turn_off="set [ble] enabled = false",
     ),
+    "federation": Part(
+        module="federation_input",
+        requires="aiomqtt",
+        install="aiomqtt>=2.3,<3",
+        turn_off="remove the [[federation]] tables",
+    ),
 }
 
 UPSTREAMS: dict[str, Part] = {

@@ -30,6 +30,9 @@ class Receiver(Protocol):
 
     reply, where the link can carry one, sends a frame (an acknowledgement)
     back the way the frame came; BLE advertising cannot, and passes None.
+    received, when the frame was heard earlier and elsewhere (another gateway,
+    gateway/federation_input.py), is when that was (unix time): the reading is
+    dated by it, and its age counts from it. None: heard now.
     """
 
     def __call__(
@@ -41,6 +44,7 @@ class Receiver(Protocol):
         rssi: int | None = None,
         snr: float | None = None,
         reply: Callable[[bytes], None] | None = None,
+        received: float | None = None,
     ) -> None: ...
 
 

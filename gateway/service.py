@@ -111,12 +111,19 @@ class Gateway:
         rssi: int | None = None,
         snr: float | None = None,
         reply: Callable[[bytes], None] | None = None,
+        received: float | None = None,
     ) -> None:
         if self.committer.refusing():
             return  # the disk is full: unjudged, unacknowledged, so the node sends it again
         now = self.clock()
         decision = self.acceptor.judge(
-            frame, source=source, now=now, rssi=rssi, snr=snr, can_reply=reply is not None
+            frame,
+            source=source,
+            now=now,
+            rssi=rssi,
+            snr=snr,
+            can_reply=reply is not None,
+            received=received,
         )
         if framelog.enabled():
             self.framelog.decision(source, decision, now=now, rssi=rssi, snr=snr)

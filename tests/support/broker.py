@@ -6,7 +6,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,44 @@ class Broker:
         ]
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+        self.port2: int | None = None  # a second listener's (from_file)
+
+    @classmethod
+    def from_file(
+        cls,
+        directory: Path,
+        path: Path,
+        *,
+        replace: Mapping[str, Sequence[str]],
+        config: Iterable[str] = (),
+    ) -> "Broker":
+        """mosquitto on a configuration file as it is written, bar what cannot be the same here.
+
+        replace: for a directive (a line's first word), the lines that stand for its
+        lines in the file, one each in order: "listener" -> ["listener {port} 127.0.0.1"],
+        a file path -> the test's. "{port}" and "{port2}" are this broker's free
+        loopback ports. A directive the file does not have as often as given fails:
+        the file changed, and the test no longer tries what it says. config: lines
+        Debian's own mosquitto.conf would add (persistence), after the file's.
+        """
+        broker = cls(directory, config=())
+        port2 = free_port()
+        left = {key: list(lines) for key, lines in replace.items()}
+        lines = []
+        for line in path.read_text("utf-8").splitlines():
+            word = line.split(maxsplit=1)[0] if line.strip() else ""
+            if word in left:
+                if not left[word]:
+                    raise ValueError(f"{path}: more {word!r} lines than the test replaces")
+                line = left[word].pop(0).format(port=broker.port, port2=port2)
+            lines.append(line)
+        unused = [word for word, rest in left.items() if rest]
+        if unused:
+            raise ValueError(f"{path}: fewer {unused[0]!r} lines than the test replaces")
+        own = [f"user {getpass.getuser()}", f"log_dest file {directory / 'mosquitto.log'}"]
+        broker.conf.write_text("\n".join([*lines, *own, *config]) + "\n")
+        broker.port2 = port2
+        return broker
 
     def start(self, timeout: float = 10.0) -> None:
         """Start it and return once it accepts connections."""

@@ -18,8 +18,12 @@ class Heard:
         rssi: int | None = None,
         snr: float | None = None,
         reply: Any = None,
+        received: float | None = None,
     ) -> None:
-        self.calls.append((frame, {"source": source, "rssi": rssi, "snr": snr, "reply": reply}))
+        kept = {"source": source, "rssi": rssi, "snr": snr, "reply": reply}
+        if received is not None:  # said only by an input passing on frames heard elsewhere
+            kept["received"] = received
+        self.calls.append((frame, kept))
 
     @property
     def frames(self) -> list[bytes]:
