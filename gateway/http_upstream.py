@@ -298,6 +298,7 @@ class HttpUpstream:
         self.delivered = 0  # readings the destination took
         self.refused: Counter[str] = Counter()  # readings refused for good, by kind
         self.requests = 0  # requests sent, answered or not
+        self._lost_at: float | None = None  # time.monotonic() the destination was first missed
 
     # -- what a subclass gives -----------------------------------------------
 
@@ -390,16 +391,20 @@ class HttpUpstream:
         )
 
     async def _forward(self, client: httpx.AsyncClient, outbox: Outbox) -> None:
-        probed = False
+        probe_at = 0.0  # time.monotonic() of the next probe while nothing is pending
         while True:
             mark = outbox.mark()
             batch = await outbox.pending(self.http.batch)
             if not batch:
-                probe = None if probed else self.probe()
-                if probe is not None:
-                    await self._until_taken(client, outbox, Delivery(probe, ()))
-                    probed = True
-                    continue
+                probe = self.probe()
+                if probe is not None and time.monotonic() >= probe_at:
+                    # Idle, the status page still says whether the destination is there.
+                    probe_at = time.monotonic() + IDLE
+                    answer = await self._send(client, probe)
+                    if answer.verdict is Verdict.DELIVERED:
+                        self._reached(outbox)
+                    else:
+                        self._missed(outbox, answer.reason or "the probe was refused")
                 await outbox.wait_for_more(mark, timeout=IDLE)
                 continue
             items = [
@@ -416,36 +421,43 @@ class HttpUpstream:
                     queue[:0] = self.deliveries(delivery.items[:half]) + self.deliveries(
                         delivery.items[half:]
                     )
-            probed = True
+            probe_at = time.monotonic() + IDLE  # a delivery says as much as a probe
             await outbox.forwarded(batch[-1].id)
 
     async def _until_taken(
         self, client: httpx.AsyncClient, outbox: Outbox, delivery: Delivery
     ) -> bool:
         """Send delivery until it is delivered (True) or refused for good (False)."""
-        complained = False
-        lost_at: float | None = None
         while True:
             answer = await self._send(client, delivery.request)
             if answer.verdict is not Verdict.RETRY:
-                outbox.connected()
-                self._backoff.reset()
-                if lost_at is not None:
-                    away = time.monotonic() - lost_at
-                    log.info("%s: delivering again after %.0f s", self.label, away)
+                self._reached(outbox)
                 if answer.verdict is Verdict.DELIVERED:
                     self.delivered += len(delivery.items)
                     return True
                 self._refused(delivery, answer)
                 return False
-            outbox.retrying(answer.reason)
-            (log.debug if complained else log.warning)(
-                "%s: %s; readings wait in the store, retrying", self.label, answer.reason
-            )
-            complained = True
-            if lost_at is None:
-                lost_at = time.monotonic()
+            self._missed(outbox, answer.reason)
             await self._wait(max(self._backoff.delay(), answer.wait), answer.reason, outbox)
+
+    def _reached(self, outbox: Outbox) -> None:
+        """The destination answered as it should: connected, said once after an outage."""
+        outbox.connected()
+        self._backoff.reset()
+        if self._lost_at is not None:
+            away = time.monotonic() - self._lost_at
+            log.info("%s: delivering again after %.0f s", self.label, away)
+            self._lost_at = None
+
+    def _missed(self, outbox: Outbox, reason: str) -> None:
+        """An attempt failed: retrying(reason), a warning the first time of an outage."""
+        outbox.retrying(reason)
+        first = self._lost_at is None
+        (log.warning if first else log.debug)(
+            "%s: %s; readings wait in the store, retrying", self.label, reason
+        )
+        if first:
+            self._lost_at = time.monotonic()
 
     def _refused(self, delivery: Delivery, answer: Answer) -> None:
         if len(delivery.items) != 1:
