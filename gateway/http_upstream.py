@@ -45,7 +45,6 @@ import email.utils
 import enum
 import ipaddress
 import logging
-import math
 import ssl
 import time
 import urllib.parse
@@ -85,7 +84,6 @@ __all__ = [
     "Request",
     "Verdict",
     "loopback",
-    "numeric",
     "parse_http",
     "shown_url",
 ]
@@ -259,7 +257,7 @@ def retry_after(value: str | None, now: float | None = None) -> float:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return 0.0
-    if when.tzinfo is None:  # an HTTP-date is GMT; a date without a zone is taken as such
+    if when.tzinfo is None:  # "-0000": a time with no zone is no moment to wait for
         return 0.0
     now = time.time() if now is None else now
     return min(max(0.0, when.timestamp() - now), RETRY_AFTER_MAX)
@@ -307,18 +305,20 @@ class HttpUpstream:
         raise NotImplementedError
 
     def probe(self) -> Request | None:
-        """A cheap request whose 2xx says the destination is there, sent while nothing is
-        pending so that the status page can say "connected" before the first reading."""
+        """A cheap request whose 2xx says the destination is there, sent every IDLE seconds
+        while nothing is pending, so that the status page says whether it is reachable
+        before the next reading; None: no such request (the state waits for a delivery)."""
         return None
 
     def judge(self, response: httpx.Response) -> Answer:
         """What an answer means, by its status code (the module's table)."""
         status = response.status_code
-        what = f"HTTP {status}" + (f": {said(response)}" if said(response) else "")
-        where = self.config.source
-        section = self.http.section
         if 200 <= status < 300:
             return Answer(Verdict.DELIVERED)
+        text = said(response)
+        what = f"HTTP {status}" + (f": {text}" if text else "")
+        where = self.config.source
+        section = self.http.section
         if status in (400, 413, 422):
             return Answer(Verdict.REFUSED, what, kind=f"HTTP {status}")
         if status in (401, 403):
@@ -526,11 +526,6 @@ class HttpUpstream:
             await asyncio.sleep(min(left, SAY_EVERY))
             if end - time.monotonic() > 0:
                 outbox.retrying(reason)
-
-
-def numeric(value: object) -> bool:
-    """A value a destination can take as a number: not a bool, not NaN or infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def loopback(host: str) -> bool:
