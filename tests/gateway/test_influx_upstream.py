@@ -497,3 +497,33 @@ def test_a_file_with_a_token_that_every_user_may_read_is_refused(tmp_path: Path)
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"holds influxdb\.token and every user may read it"):
         gateway_config.load(path)
+
+
+def test_a_wrong_password_waits_and_the_right_one_delivers_everything(
+    tmp_path: Path, line: Line, processes: list[GatewayProcess]
+) -> None:
+    """InfluxDB with auth-enabled answers 401 to a wrong password: the readings wait, the log
+    says which keys to check, and with the password corrected (a restart) every one arrives."""
+    db = InfluxDB(tmp_path / "influxdb", auth=True)
+    db.start()
+    try:
+        db.create_admin("admin", "r1ght")
+        db.create_database("meteo")
+        keys = 'url = "{url}"\ndatabase = "meteo"\nusername = "admin"\npassword = "{pw}"'
+        g = start(tmp_path, line, keys.format(url=db.url, pw="wr0ng"))
+        processes.append(g)
+        for seq in range(1, 4):
+            line.send(weather(7, seq))
+        wait_until(lambda: "refused the credentials" in g.log(), "the refusal said")
+        said = next(ln for ln in g.log().splitlines() if "refused the credentials" in ln)
+        assert "HTTP 401" in said and "check [influxdb] username and password" in said
+        assert "wr0ng" not in g.log()
+        assert db.query("SELECT seq FROM meteolink") == []
+        g.stop()
+        (g.config).write_text(
+            config_text(line, g.data, keys.format(url=db.url, pw="r1ght")), "utf-8"
+        )
+        g.start()
+        wait_until(lambda: len(db.query("SELECT seq FROM meteolink")) == 3, "all three", 30)
+    finally:
+        db.stop()

@@ -78,9 +78,18 @@ class _Server:
 
 
 class InfluxDB(_Server):
-    """influxd (1.x) with a config of its own: meta, data and wal under directory."""
+    """influxd (1.x) with a config of its own: meta, data and wal under directory.
+
+    auth: HTTP authentication on (auth-enabled); the test creates the first user,
+    an admin, with create_admin() before anything else.
+    """
 
     tool = "influxd"
+
+    def __init__(self, directory: Path, *, auth: bool = False) -> None:
+        super().__init__(directory)
+        self.auth = auth
+        self.credentials: tuple[str, str] | None = None
 
     def command(self) -> list[str]:
         conf = self.directory / "influxdb.conf"
@@ -91,14 +100,27 @@ class InfluxDB(_Server):
             f'[meta]\n  dir = "{d}/meta"\n'
             f'[data]\n  dir = "{d}/data"\n  wal-dir = "{d}/wal"\n  query-log-enabled = false\n'
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
+            f"  auth-enabled = {'true' if self.auth else 'false'}\n"
             "[monitor]\n  store-enabled = false\n",
             "utf-8",
         )
         return [find_tool("influxd"), "-config", str(conf)]
 
+    def _params(self, **params: str) -> str:
+        if self.credentials is not None:
+            params.update(u=self.credentials[0], p=self.credentials[1])
+        return urllib.parse.urlencode(params)
+
+    def create_admin(self, user: str, password: str) -> None:
+        """The first user, an admin: InfluxDB takes it without credentials."""
+        q = f"CREATE USER {user} WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+        status, text = _http(f"{self.url}/query", urllib.parse.urlencode({"q": q}).encode())
+        assert status == 200 and b"error" not in text, text
+        self.credentials = (user, password)
+
     def query(self, q: str, db: str = "meteo") -> list[dict[str, Any]]:
         """Rows of an InfluxQL query, each a dict of column -> value; time in Unix seconds."""
-        params = urllib.parse.urlencode({"db": db, "q": q, "epoch": "s"})
+        params = self._params(db=db, q=q, epoch="s")
         status, body = _http(f"{self.url}/query?{params}")
         assert status == 200, body
         rows = []
@@ -111,8 +133,8 @@ class InfluxDB(_Server):
         return rows
 
     def create_database(self, db: str = "meteo") -> None:
-        body = urllib.parse.urlencode({"q": f"CREATE DATABASE {db}"}).encode()
-        status, text = _http(f"{self.url}/query", body)
+        # A POST (InfluxQL that writes), credentials and all in the query string.
+        status, text = _http(f"{self.url}/query?{self._params(q=f'CREATE DATABASE {db}')}", b"")
         assert status == 200, text
 
 
