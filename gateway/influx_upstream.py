@@ -40,18 +40,23 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meteolink.gateway.config import Config, Table
 from meteolink.gateway.http_upstream import (
+    Answer,
     Delivery,
     HttpSettings,
     HttpUpstream,
     Item,
     Request,
+    Verdict,
     parse_http,
 )
 from meteolink.gateway.roles import Upstream
+
+if TYPE_CHECKING:
+    import httpx
 
 BATCH = 1000  # points a request; InfluxDB's documentation suggests 5,000 at most
 
@@ -257,6 +262,18 @@ class InfluxUpstream(HttpUpstream):
         body = ("\n".join(lines) + "\n").encode()
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         return [Delivery(Request("POST", path, body, params, headers), items)]
+
+    def judge(self, response: httpx.Response) -> Answer:
+        """The base's meaning, and InfluxDB 1.x's 404 for a database that does not exist
+        said with how to make it (InfluxDB 1.x does not make one on the first write)."""
+        if response.status_code == 404 and "database not found" in response.text:
+            db = self.influx.database
+            return Answer(
+                Verdict.RETRY,
+                f"InfluxDB has no database {db} (create it: influx -execute 'CREATE DATABASE"
+                f" {db}', or check [influxdb] database in {self.config.source})",
+            )
+        return super().judge(response)
 
     def probe(self) -> Request | None:
         # /ping answers 204 on InfluxDB 1.x and 2.x, and on VictoriaMetrics.

@@ -527,3 +527,21 @@ def test_a_wrong_password_waits_and_the_right_one_delivers_everything(
         wait_until(lambda: len(db.query("SELECT seq FROM meteolink")) == 3, "all three", 30)
     finally:
         db.stop()
+
+
+def test_a_database_that_does_not_exist_is_said_and_the_readings_wait_for_it(
+    tmp_path: Path, line: Line, processes: list[GatewayProcess]
+) -> None:
+    db = InfluxDB(tmp_path / "influxdb")
+    db.start()
+    try:
+        g = start(tmp_path, line, f'url = "{db.url}"\ndatabase = "meteo"')
+        processes.append(g)
+        line.send(weather(7, 1))
+        wait_until(lambda: "InfluxDB has no database meteo" in g.log(), "the database missed")
+        said = next(ln for ln in g.log().splitlines() if "InfluxDB has no database" in ln)
+        assert "create it: influx -execute 'CREATE DATABASE meteo'" in said
+        db.create_database("meteo")
+        wait_until(lambda: len(db.query("SELECT seq FROM meteolink")) == 1, "the reading", 90)
+    finally:
+        db.stop()
