@@ -1,0 +1,257 @@
+"""The HTTP upstream base in-process against the loopback server: what each answer means.
+
+A small subclass sends each batch as JSON lines of the state messages; the
+gateway is the real one (store, outbox, cursor), the destination the loopback
+server of tests/support/http_server.py answering from a script.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from meteolink.gateway import http_upstream
+from meteolink.gateway.backoff import Backoff
+from meteolink.gateway.config import Config, ConfigError, NodeConfig, Table
+from meteolink.gateway.http_upstream import (
+    Delivery,
+    HttpSettings,
+    HttpUpstream,
+    Item,
+    Request,
+    parse_http,
+    retry_after,
+)
+from meteolink.gateway.service import Gateway
+from meteolink.gateway.store import Store
+from tests.support.gateway_process import reading
+from tests.support.http_server import HttpServer, Reply
+from tests.support.http_server import Request as Received
+
+
+class JsonLines(HttpUpstream):
+    """Each batch as one POST /in of JSON lines, a reading's state message each."""
+
+    def deliveries(self, items: Sequence[Item]) -> list[Delivery]:
+        body = "".join(json.dumps(i.message) + "\n" for i in items).encode()
+        return [Delivery(Request("POST", "/in", body), items)]
+
+
+def ids(server: HttpServer) -> list[str]:
+    """The reading ids in every request the server received, in order."""
+    return [
+        json.loads(line)["id"]
+        for r in server.received("POST", "/base/in")
+        for line in r.body.decode().splitlines()
+    ]
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 20) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def run(
+    tmp_path: Path,
+    server: HttpServer,
+    script: Callable[[Gateway, JsonLines], Awaitable[None]],
+    *,
+    batch: int = 100,
+    token: str | None = None,
+) -> JsonLines:
+    cfg = Config(data=tmp_path / "data", name="gw", nodes={7: NodeConfig(name="roof")})
+    http = HttpSettings(section="test", url=server.url + "/base", batch=batch, token=token)
+    up = JsonLines(
+        cfg,
+        http=http,
+        name="test:" + server.url,
+        label="test",
+        backoff=Backoff(first=0.05, cap=0.2),
+    )
+    gw = Gateway(cfg, upstreams=[up])
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        try:
+            await script(gw, up)
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    asyncio.run(main())
+    return up
+
+
+def cursor(tmp_path: Path, up: JsonLines) -> int:
+    store = Store(tmp_path / "data" / "readings.db")
+    try:
+        return store._cursor(up.name)
+    finally:
+        store.close()
+
+
+def test_a_batch_is_one_post_of_state_messages_and_moves_the_cursor(tmp_path: Path) -> None:
+    with HttpServer() as server:
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            for seq in (1, 2, 3):
+                gw.receive(reading(7, seq), source="t")
+            await until(lambda: len(ids(server)) == 3, "three readings")
+            await until(lambda: up.delivered == 3, "three delivered")
+
+        up = run(tmp_path, server, script, token="s3cret")
+    first = server.received("POST", "/base/in")[0]
+    assert first.path == "/base/in"
+    assert first.headers["authorization"] == "Bearer s3cret"
+    message = json.loads(first.body.decode().splitlines()[0])
+    assert message["id"] == "7-1" and message["name"] == "roof"  # the state message
+    assert ids(server) == ["7-1", "7-2", "7-3"]
+    assert cursor(tmp_path, up) == 3
+
+
+def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """400 for any request carrying reading 7-3: the rest arrive, 7-3 is counted once."""
+
+    def answer(request: Received) -> Reply:
+        return Reply(400, body=b"bad point") if b'"7-3"' in request.body else Reply(204)
+
+    with HttpServer() as server:
+        server.then = answer
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            for seq in range(1, 6):
+                gw.receive(reading(7, seq), source="t")
+            await until(lambda: up.delivered == 4, "four delivered")
+            gw.receive(reading(7, 6), source="t")  # the next batch goes
+            await until(lambda: up.delivered == 5, "the next batch")
+
+        with caplog.at_level(logging.WARNING, logger=http_upstream.__name__):
+            up = run(tmp_path, server, script)
+    assert up.refused == {"HTTP 400": 1}
+    delivered = [
+        json.loads(line)["id"]
+        for r in server.received("POST", "/base/in")
+        if b'"7-3"' not in r.body
+        for line in r.body.decode().splitlines()
+    ]
+    assert sorted(delivered) == ["7-1", "7-2", "7-4", "7-5", "7-6"]
+    assert cursor(tmp_path, up) == 6
+    refusals = [r for r in caplog.records if "refused reading 7-3" in r.getMessage()]
+    assert len(refusals) == 1 and "bad point" in refusals[0].getMessage()
+
+
+def test_a_refused_credential_waits_and_says_which_key_to_check(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with HttpServer() as server:
+        server.script(Reply(401, body=b"unauthorized"), Reply(403))
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            gw.receive(reading(7, 1), source="t")
+            await until(lambda: up.delivered == 1, "delivered once the token is taken")
+
+        with caplog.at_level(logging.WARNING, logger=http_upstream.__name__):
+            up = run(tmp_path, server, script, token="wrong")
+    assert ids(server) == ["7-1", "7-1", "7-1"]  # the same reading, kept until taken
+    assert up.refused == {}
+    said = caplog.records[0].getMessage()
+    assert "refused the credentials (HTTP 401: unauthorized; check [test] token" in said
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_is_waited_for(tmp_path: Path, status: int) -> None:
+    with HttpServer() as server:
+        server.script(Reply(status, {"Retry-After": "1"}))
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            gw.receive(reading(7, 1), source="t")
+            await until(lambda: up.delivered == 1, "delivered after the wait")
+
+        run(tmp_path, server, script)
+    first, second = server.received("POST", "/base/in")
+    assert second.at - first.at >= 1.0
+
+
+@pytest.mark.parametrize("status", [500, 502, 404])
+def test_a_server_error_is_retried_until_taken(tmp_path: Path, status: int) -> None:
+    with HttpServer() as server:
+        server.script(Reply(status), Reply(status))
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            gw.receive(reading(7, 1), source="t")
+            gw.receive(reading(7, 2), source="t")
+            await until(lambda: up.delivered == 2, "delivered")
+
+        up = run(tmp_path, server, script)
+    assert ids(server)[-2:] == ["7-1", "7-2"] and len(server.received()) == 3
+    assert up.refused == {}
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    """RFC 9110 §10.2.3 gives both forms; its example date is Fri, 31 Dec 1999 23:59:59 GMT."""
+    assert retry_after("120") == 120.0
+    assert retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now=946684799 - 30) == 30.0
+    assert retry_after("Fri, 31 Dec 1999 23:59:59 GMT", now=946684799 + 30) == 0.0
+    assert retry_after("soon") == 0.0 and retry_after(None) == 0.0
+    assert retry_after("99999999") == http_upstream.RETRY_AFTER_MAX
+
+
+def section(text: dict[str, object]) -> Table:
+    return Table(text, "test.", "gw.toml")
+
+
+@pytest.mark.parametrize(
+    ("keys", "error"),
+    [
+        ({"url": "ftp://x"}, "give http://host[:port] or https://host[:port]"),
+        ({"url": "http://db.example:0"}, "the port is not a number"),
+        ({"url": "http://db.example?db=x"}, "without '?' or '#'"),
+        (
+            {"url": "http://db.example", "token": "t"},
+            "a token over plain http:// to db.example travels in clear",
+        ),
+        (
+            {"url": "http://u:pw@db.example"},
+            "a password over plain http:// to db.example travels in clear",
+        ),
+        ({"url": "https://db.example", "token": "t", "username": "u"}, "not both"),
+        ({"url": "https://db.example", "password": "p"}, "a password needs a username"),
+        ({"url": "http://db.example", "ca_file": "/x"}, "a CA is for https://"),
+        ({"url": "https://db.example", "ca_file": "/nonexistent"}, "no such file"),
+        ({"url": "https://db.example", "batch": 0}, "out of range"),
+        ({"url": "https://db.example", "batch": 2.5}, "not a whole number"),
+    ],
+)
+def test_a_mistake_in_the_common_keys_is_one_line_naming_the_key(
+    keys: dict[str, object], error: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_http(section(keys), "test")
+    assert error in str(raised.value) and "\n" not in str(raised.value)
+    assert "pw" not in str(raised.value)  # a password is never shown
+
+
+def test_the_common_keys_keep_credentials_out_of_the_url() -> None:
+    http = parse_http(
+        section({"url": "http://me:pw@127.0.0.1:8086/x/", "batch": 50, "timeout": 3}), "test"
+    )
+    assert http is not None
+    assert (http.url, http.username, http.password) == ("http://127.0.0.1:8086/x", "me", "pw")
+    assert (http.batch, http.timeout) == (50, 3.0)
+    assert "pw" not in repr(http)
+    allowed = parse_http(
+        section({"url": "http://db.lan", "token": "t", "allow_plain_password": True}), "test"
+    )
+    assert allowed is not None and allowed.token == "t"
+    assert parse_http(section({}), "test") is None
