@@ -178,9 +178,10 @@ class NgsiBroker:
             and request.headers.get("authorization") != f"Bearer {self.token}"
         ):
             return _json(401, _problem("UnauthorizedRequest", "no valid token", 401))
-        if request.method == "GET" and request.path == ENTITIES:
+        # The broker may sit under a path of a reverse proxy's: /broker/ngsi-ld/v1/...
+        if request.method == "GET" and request.path.endswith(ENTITIES):
             return _json(200, [])
-        if request.method != "POST" or request.path != UPSERT:
+        if request.method != "POST" or not request.path.endswith(UPSERT):
             return _json(404, _problem("ResourceNotFound", request.path, 404))
         if request.headers.get("content-type") != "application/ld+json":
             return _json(415, _problem("InvalidRequest", "give application/ld+json", 415))
