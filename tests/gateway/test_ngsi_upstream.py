@@ -15,14 +15,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from meteolink.firmware import frames
 from meteolink.gateway import http_upstream
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, NodeConfig, Table
-from meteolink.gateway.http_upstream import Item
-from meteolink.gateway.ngsi_upstream import NgsiLd, NgsiUpstream, parse, plan, rounds
+from meteolink.gateway.http_upstream import Item, Verdict
+from meteolink.gateway.ngsi_upstream import ERRORS, NgsiLd, NgsiUpstream, parse, plan, rounds
 from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import Store, Stored
 from tests.support.http_server import HttpServer, Reply
@@ -256,3 +257,38 @@ def test_the_plan_names_the_broker_tenant_and_entity_ids() -> None:
         " urn:ngsi-ld:WeatherObserved:riga:<node> (and AirQualityObserved), 50 readings a batch"
     ]
     assert parse(Table({}, "", "gw.toml"), "ngsi_ld", None) is None
+
+
+@pytest.mark.parametrize(
+    ("errors", "verdict"),
+    [
+        ([("BadRequestData", 400)], Verdict.REFUSED),
+        ([("InvalidRequest", 400), ("BadRequestData", 400)], Verdict.REFUSED),
+        ([("InternalError", 500)], Verdict.RETRY),
+        ([("LdContextNotAvailable", 503)], Verdict.RETRY),
+        ([("BadRequestData", 400), ("TooManyRequests", 429)], Verdict.RETRY),
+        ([("SomethingNew", 502)], Verdict.RETRY),
+        ([], Verdict.DELIVERED),
+    ],
+)
+def test_a_207_is_judged_by_the_type_of_each_failure(
+    errors: list[tuple[str, int]], verdict: Verdict
+) -> None:
+    """ETSI GS CIM 009 clause 5.5.2's error types: the entity's fault is refused for good,
+    the broker's (or one with a 5xx status) is sent again."""
+    up = NgsiUpstream(Config(), settings=settings("https://broker.example"))
+    body = {
+        "success": ["urn:ngsi-ld:WeatherObserved:riga:1"],
+        "errors": [
+            {"entityId": f"urn:x:{i}", "error": {"type": ERRORS + kind, "title": kind, "status": s}}
+            for i, (kind, s) in enumerate(errors)
+        ],
+    }
+    answer = up.judge(httpx.Response(207, json=body))
+    assert answer.verdict is verdict
+    if verdict is Verdict.REFUSED:
+        assert answer.kind == f"HTTP 207 {sorted(k for k, _ in errors)[0]}"
+    if errors and errors[0][0] == "LdContextNotAvailable":
+        assert "could not fetch the models' @context" in answer.reason
+    garbled = up.judge(httpx.Response(207, content=b"<html>"))
+    assert garbled.verdict is Verdict.RETRY
