@@ -51,7 +51,7 @@ WEATHER = "WeatherObserved"
 AIR_QUALITY = "AirQualityObserved"
 
 # Each model's own @context (the URLs its NGSI-LD examples use), then the
-# NGSI-LD core context, last as ETSI GS CIM 009 (clause 5.5.7) asks. One
+# NGSI-LD core context, last, as ETSI GS CIM 009 asks of it. One
 # context per entity type: both model contexts define temperature, refDevice
 # and more, to different IRIs, so a list of both would make one type's
 # attributes the other's.

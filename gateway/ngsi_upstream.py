@@ -80,7 +80,7 @@ ID_PREFIX = "meteolink:"
 _ID_PREFIX = re.compile(r"^[\w\-.:]*$")
 _TENANT = re.compile(r"^[A-Za-z0-9_\-]{1,50}$")
 
-# ProblemDetails types (ETSI GS CIM 009, clause 5.5.2) that say the broker, not the
+# ProblemDetails error types (ETSI GS CIM 009's table of them) that say the broker, not the
 # entity, failed: the same entity is worth sending again.
 _BROKERS_FAULT = frozenset(
     {"InternalError", "LdContextNotAvailable", "OperationNotSupported", "TooManyRequests"}
@@ -231,7 +231,7 @@ class Failure(NamedTuple):
 
 
 def failures(response: httpx.Response) -> list[Failure]:
-    """The errors of a 207's BatchOperationResult (clause 5.2.17); an answer that is not
+    """The errors of a 207's BatchOperationResult; an answer that is not
     one is taken as the broker's fault (an InternalError), to be sent again."""
     try:
         out = []

@@ -1,7 +1,7 @@
 """A reading as FIWARE Smart Data Models entities, held to the models' own schemas offline.
 
 The schemas describe the key-values form, so each normalized entity is
-validated as keyValues (ETSI GS CIM 009 clause 4.5.4) and, separately, its
+validated as keyValues (NGSI-LD's simplified representation) and, separately, its
 normalized structure is checked: every attribute a Property with a value, a
 GeoProperty or a Relationship with an object, a unitCode where the model
 gives a unit, and every attribute a term of the model's own @context.

@@ -274,7 +274,7 @@ def test_the_plan_names_the_broker_tenant_and_entity_ids() -> None:
 def test_a_207_is_judged_by_the_type_of_each_failure(
     errors: list[tuple[str, int]], verdict: Verdict
 ) -> None:
-    """ETSI GS CIM 009 clause 5.5.2's error types: the entity's fault is refused for good,
+    """ETSI GS CIM 009's error types: the entity's fault is refused for good,
     the broker's (or one with a 5xx status) is sent again."""
     up = NgsiUpstream(Config(), settings=settings("https://broker.example"))
     body = {

@@ -14,7 +14,7 @@ clause 6.15.3.1 "Batch Entity Creation or Update (Upsert)"):
 with what a test sets: down (503 with Retry-After), a token the Authorization
 header must carry (401 otherwise), and refuse (a function: an entity it
 returns a ProblemDetails type for fails in a 207). It keeps each tenant's
-entities merged as ?options=update merges them (clause 5.6.4: attributes in
+entities merged as ?options=update merges them (attributes in
 the payload replace those of the entity, the rest stay), and every instance
 it took, in order, as a temporal store would: what arrived, not only the
 latest state. GET /ngsi-ld/v1/entities answers 200 with an empty list, enough
@@ -117,7 +117,7 @@ def context_terms(kind: str) -> dict[str, str]:
 
 def key_values(entity: Mapping[str, Any]) -> dict[str, Any]:
     """A normalized NGSI-LD entity in the simplified (keyValues) form, the form the
-    models' JSON Schemas describe (ETSI GS CIM 009, clause 4.5.4): each attribute its
+    models' JSON Schemas describe (ETSI GS CIM 009's simplified representation): each attribute its
     value, a Relationship its object, a DateTime its text; sub-properties dropped."""
     out: dict[str, Any] = {}
     for key, attr in entity.items():
