@@ -27,8 +27,9 @@ test: lint typecheck system-tools
 # Tools the tests run that pip cannot install: a real Mosquitto broker,
 # systemd-analyze for the unit file, openssl for TLS certificates, socat for
 # the virtual board mpremote talks to; chromium and its driver for the status
-# page in a real browser (Selenium), prometheus to scrape its metrics. Installed
-# with apt-get when missing (CI runs as root); otherwise the command to run is printed.
+# page in a real browser (Selenium), prometheus to scrape its metrics; influxd
+# (InfluxDB 1.x) and victoria-metrics, the databases the InfluxDB upstream writes
+# to. Installed with apt-get when missing (CI runs as root); otherwise the command to run is printed.
 SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl socat:socat \
   chromium:chromium chromedriver:chromium-driver prometheus:prometheus \
   influxd:influxdb victoria-metrics:victoria-metrics

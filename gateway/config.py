@@ -183,12 +183,12 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
 
 def _secrets(table: Mapping[str, Any], where: str = "") -> list[str]:
     """The keys of a parsed TOML file that hold secrets: node keys, passwords,
-    and URLs that carry a password."""
+    tokens (the HTTP upstreams'), and URLs that carry a password."""
     found = []
     for key, value in table.items():
         if isinstance(value, Mapping):
             found += _secrets(value, f"{where}{key}.")
-        elif key in ("key", "password") or (
+        elif key in ("key", "password", "token") or (
             isinstance(value, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]*@", value)
         ):
             found.append(where + key)

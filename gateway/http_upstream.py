@@ -45,7 +45,6 @@ import email.utils
 import enum
 import ipaddress
 import logging
-import math
 import ssl
 import time
 import urllib.parse
@@ -85,7 +84,6 @@ __all__ = [
     "Request",
     "Verdict",
     "loopback",
-    "numeric",
     "parse_http",
     "shown_url",
 ]
@@ -259,7 +257,7 @@ def retry_after(value: str | None, now: float | None = None) -> float:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return 0.0
-    if when.tzinfo is None:  # an HTTP-date is GMT; a date without a zone is taken as such
+    if when.tzinfo is None:  # "-0000": a time with no zone is no moment to wait for
         return 0.0
     now = time.time() if now is None else now
     return min(max(0.0, when.timestamp() - now), RETRY_AFTER_MAX)
@@ -298,6 +296,7 @@ class HttpUpstream:
         self.delivered = 0  # readings the destination took
         self.refused: Counter[str] = Counter()  # readings refused for good, by kind
         self.requests = 0  # requests sent, answered or not
+        self._lost_at: float | None = None  # time.monotonic() the destination was first missed
 
     # -- what a subclass gives -----------------------------------------------
 
@@ -306,18 +305,20 @@ class HttpUpstream:
         raise NotImplementedError
 
     def probe(self) -> Request | None:
-        """A cheap request whose 2xx says the destination is there, sent while nothing is
-        pending so that the status page can say "connected" before the first reading."""
+        """A cheap request whose 2xx says the destination is there, sent every IDLE seconds
+        while nothing is pending, so that the status page says whether it is reachable
+        before the next reading; None: no such request (the state waits for a delivery)."""
         return None
 
     def judge(self, response: httpx.Response) -> Answer:
         """What an answer means, by its status code (the module's table)."""
         status = response.status_code
-        what = f"HTTP {status}" + (f": {said(response)}" if said(response) else "")
-        where = self.config.source
-        section = self.http.section
         if 200 <= status < 300:
             return Answer(Verdict.DELIVERED)
+        text = said(response)
+        what = f"HTTP {status}" + (f": {text}" if text else "")
+        where = self.config.source
+        section = self.http.section
         if status in (400, 413, 422):
             return Answer(Verdict.REFUSED, what, kind=f"HTTP {status}")
         if status in (401, 403):
@@ -390,16 +391,20 @@ class HttpUpstream:
         )
 
     async def _forward(self, client: httpx.AsyncClient, outbox: Outbox) -> None:
-        probed = False
+        probe_at = 0.0  # time.monotonic() of the next probe while nothing is pending
         while True:
             mark = outbox.mark()
             batch = await outbox.pending(self.http.batch)
             if not batch:
-                probe = None if probed else self.probe()
-                if probe is not None:
-                    await self._until_taken(client, outbox, Delivery(probe, ()))
-                    probed = True
-                    continue
+                probe = self.probe()
+                if probe is not None and time.monotonic() >= probe_at:
+                    # Idle, the status page still says whether the destination is there.
+                    probe_at = time.monotonic() + IDLE
+                    answer = await self._send(client, probe)
+                    if answer.verdict is Verdict.DELIVERED:
+                        self._reached(outbox)
+                    else:
+                        self._missed(outbox, answer.reason or "the probe was refused")
                 await outbox.wait_for_more(mark, timeout=IDLE)
                 continue
             items = [
@@ -416,36 +421,43 @@ class HttpUpstream:
                     queue[:0] = self.deliveries(delivery.items[:half]) + self.deliveries(
                         delivery.items[half:]
                     )
-            probed = True
+            probe_at = time.monotonic() + IDLE  # a delivery says as much as a probe
             await outbox.forwarded(batch[-1].id)
 
     async def _until_taken(
         self, client: httpx.AsyncClient, outbox: Outbox, delivery: Delivery
     ) -> bool:
         """Send delivery until it is delivered (True) or refused for good (False)."""
-        complained = False
-        lost_at: float | None = None
         while True:
             answer = await self._send(client, delivery.request)
             if answer.verdict is not Verdict.RETRY:
-                outbox.connected()
-                self._backoff.reset()
-                if lost_at is not None:
-                    away = time.monotonic() - lost_at
-                    log.info("%s: delivering again after %.0f s", self.label, away)
+                self._reached(outbox)
                 if answer.verdict is Verdict.DELIVERED:
                     self.delivered += len(delivery.items)
                     return True
                 self._refused(delivery, answer)
                 return False
-            outbox.retrying(answer.reason)
-            (log.debug if complained else log.warning)(
-                "%s: %s; readings wait in the store, retrying", self.label, answer.reason
-            )
-            complained = True
-            if lost_at is None:
-                lost_at = time.monotonic()
+            self._missed(outbox, answer.reason)
             await self._wait(max(self._backoff.delay(), answer.wait), answer.reason, outbox)
+
+    def _reached(self, outbox: Outbox) -> None:
+        """The destination answered as it should: connected, said once after an outage."""
+        outbox.connected()
+        self._backoff.reset()
+        if self._lost_at is not None:
+            away = time.monotonic() - self._lost_at
+            log.info("%s: delivering again after %.0f s", self.label, away)
+            self._lost_at = None
+
+    def _missed(self, outbox: Outbox, reason: str) -> None:
+        """An attempt failed: retrying(reason), a warning the first time of an outage."""
+        outbox.retrying(reason)
+        first = self._lost_at is None
+        (log.warning if first else log.debug)(
+            "%s: %s; readings wait in the store, retrying", self.label, reason
+        )
+        if first:
+            self._lost_at = time.monotonic()
 
     def _refused(self, delivery: Delivery, answer: Answer) -> None:
         if len(delivery.items) != 1:
@@ -514,11 +526,6 @@ class HttpUpstream:
             await asyncio.sleep(min(left, SAY_EVERY))
             if end - time.monotonic() > 0:
                 outbox.retrying(reason)
-
-
-def numeric(value: object) -> bool:
-    """A value a destination can take as a number: not a bool, not NaN or infinite."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def loopback(host: str) -> bool:

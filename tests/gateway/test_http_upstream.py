@@ -139,6 +139,8 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
         with caplog.at_level(logging.WARNING, logger=http_upstream.__name__):
             up = run(tmp_path, server, script)
     assert up.refused == {"HTTP 400": 1}
+    first = server.received("POST", "/base/in")[0].body.decode().splitlines()
+    assert len(first) == 5  # one batch, split down to the one reading refused
     delivered = [
         json.loads(line)["id"]
         for r in server.received("POST", "/base/in")

@@ -3,6 +3,7 @@ real gateway process, and against the loopback server for each kind of answer.""
 
 import asyncio
 import contextlib
+import datetime
 import json
 import math
 import sqlite3
@@ -32,7 +33,7 @@ from tests.support.gateway_process import GatewayProcess
 from tests.support.http_server import HttpServer, Reply
 from tests.support.influx import InfluxDB, VictoriaMetrics
 from tests.support.lines import Line
-from tests.support.tools import wait_until
+from tests.support.tools import meteolink, wait_until
 
 NAME = 'Cēsis skola, "jumts"=2'  # a space, a comma, an equals sign and quotes
 
@@ -435,3 +436,64 @@ def test_json_of_qc_flags_is_a_string_field() -> None:
     line = point(msg, 1.0, "m", ",node=1")
     assert line == r'm,node=1 humidity=50.0,seq=1i,qc="{\"temperature\":[\"step\"]}" 1'
     assert json.loads(line.split('qc="')[1][:-3].replace('\\"', '"')) == msg["qc"]
+
+
+def test_the_docs_point_is_what_the_docs_state_message_becomes() -> None:
+    """docs/gateway.md: section 8's point is section 3's example reading, as written."""
+    doc = (Path(__file__).parents[2] / "docs" / "gateway.md").read_text("utf-8")
+    example = doc.split("whose temperature rose")[1].split("```json")[1].split("```")[0]
+    message = json.loads(example)
+    shown = next(ln for ln in doc.splitlines() if ln.startswith("meteolink,name="))
+    taken = datetime.datetime.fromisoformat(message["time"]).timestamp()
+    assert point(message, taken, "meteolink", ",name=" + tag(message["name"]) + ",node=7") == shown
+
+
+def test_while_idle_the_ping_says_whether_the_database_is_there(tmp_path: Path) -> None:
+    with HttpServer() as server:
+        server.script(Reply(503, body=b"starting"))  # the first /ping
+
+        async def script(gw: Gateway, up: InfluxUpstream) -> None:
+            progress = gw.progress[up.name]
+            await until(lambda: progress.state == "retrying", "retrying")
+            assert "unavailable (HTTP 503: starting)" in progress.reason
+            gw.receive(weather(7, 1), source="t")  # a delivery says it is back
+            await until(lambda: progress.state == "connected", "connected")
+
+        run(tmp_path, server, script)
+    assert [r.method for r in server.received()][:2] == ["GET", "POST"]
+
+
+def test_check_names_the_database_and_a_token_in_clear_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        '[[serial]]\nport = "/dev/null"\n\n[influxdb]\nurl = "http://127.0.0.1:8086"\n'
+        'database = "meteo"\n',
+        "utf-8",
+    )
+    done = meteolink("gateway", "--config", str(path), "--check")
+    assert (
+        "writes points to InfluxDB (v1) at http://127.0.0.1:8086, database meteo,"
+        " measurement meteolink"
+    ) in done.stdout
+    path.write_text(
+        '[[serial]]\nport = "/dev/null"\n\n[influxdb]\nurl = "http://db.example.lv:8086"\n'
+        'api = "v2"\norg = "riga"\nbucket = "meteo"\ntoken = "s3cret"\n',
+        "utf-8",
+    )
+    path.chmod(0o600)
+    refused = meteolink("gateway", "--config", str(path), "--check")
+    assert refused.returncode == 2
+    assert refused.stderr.count("\n") == 1 and "s3cret" not in refused.stderr
+    assert "a token over plain http:// to db.example.lv travels in clear" in refused.stderr
+
+
+def test_a_file_with_a_token_that_every_user_may_read_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "gw.toml"
+    path.write_text(
+        '[influxdb]\nurl = "https://db.example.lv"\napi = "v2"\norg = "o"\nbucket = "b"\n'
+        'token = "s3cret"\n',
+        "utf-8",
+    )
+    path.chmod(0o644)
+    with pytest.raises(ConfigError, match=r"holds influxdb\.token and every user may read it"):
+        gateway_config.load(path)
