@@ -36,6 +36,7 @@ from meteolink.firmware import frames
 from meteolink.gateway.config import Config, NodeConfig
 from meteolink.gateway.http_upstream import HttpSettings, HttpUpstream
 from meteolink.gateway.influx_upstream import Influx, InfluxUpstream
+from meteolink.gateway.ngsi_upstream import NgsiLd, NgsiUpstream
 from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import Reading, Store
 from tests.support.influx import InfluxDB, VictoriaMetrics
@@ -99,10 +100,22 @@ def influxdb_influxdb(directory: Path) -> Iterator[Make]:
         db.stop()
 
 
+@contextlib.contextmanager
+def ngsi_ld_loopback(directory: Path) -> Iterator[Make]:
+    """A broker that takes every upsert at once: the NGSI-LD upstream's own ceiling. A
+    request carries at most one reading of each node (gateway/ngsi_upstream.py), so with
+    NODES nodes a batch of 1000 readings goes as 1000 / NODES requests."""
+    with loopback() as url:
+        http = HttpSettings(section="ngsi_ld", url=url, token="t", batch=1000)
+        settings = NgsiLd(http=http, tenant="riga", id_prefix="riga:")
+        yield lambda config: NgsiUpstream(config, settings=settings)
+
+
 ENTRIES: dict[str, Entry] = {
     "influxdb-loopback": influxdb_loopback,
     "influxdb-influxdb": influxdb_influxdb,  # Debian's InfluxDB 1.6, v1 /write
     "influxdb-victoria-metrics": influxdb_victoria_metrics,  # Debian's, v2 /api/v2/write
+    "ngsi-ld-loopback": ngsi_ld_loopback,  # POST /ngsi-ld/v1/entityOperations/upsert
 }
 
 

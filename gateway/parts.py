@@ -86,6 +86,12 @@ UPSTREAMS: dict[str, Part] = {
         install="httpx>=0.27,<1",
         turn_off="remove [influxdb] url",
     ),
+    "ngsi_ld": Part(
+        module="ngsi_upstream",
+        requires="httpx",
+        install="httpx>=0.27,<1",
+        turn_off="remove [ngsi_ld] url",
+    ),
 }
 
 
