@@ -39,15 +39,25 @@ class Reading(Protocol):
     def message(self) -> dict[str, Any]: ...  # its state message (gateway/messages.py)
 
 
+# The inputs of each numeric derived value (gateway/derived.py): the gateway derives
+# from any plausible value, flagged or not; a map gets none made from a flagged one.
+DERIVED_FROM = {
+    "dew_point": ("temperature", "humidity"),
+    "sea_level_pressure": ("pressure", "temperature", "humidity"),
+}
+
+
 def clean(message: Mapping[str, Any], field: str) -> float | int | None:
     """The value of field in a state message, or None: absent, implausible (kept apart
-    under "implausible", so never at the top), flagged by quality control, or no number."""
+    under "implausible", so never at the top), flagged by quality control, derived from
+    a flagged value, or no number."""
     value = message.get(field)
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return None
     if not math.isfinite(value):
         return None
-    if field in message.get("qc", {}):
+    flagged = message.get("qc", {})
+    if field in flagged or any(f in flagged for f in DERIVED_FROM.get(field, ())):
         return None
     return value
 

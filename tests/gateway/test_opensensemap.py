@@ -22,6 +22,7 @@ from meteolink.firmware import frames
 from meteolink.gateway import config as config_module
 from meteolink.gateway import derived
 from meteolink.gateway.config import ConfigError
+from meteolink.gateway.public_maps import clean
 from tests.support.gateway_process import GatewayProcess
 from tests.support.http_server import HttpServer, Reply
 from tests.support.http_server import Request as Received
@@ -110,9 +111,9 @@ def test_a_box_gets_its_sensors_values_with_the_time_taken_and_its_token(
 def test_implausible_and_flagged_values_stay_off_the_map(
     tmp_path: Path, line: Line, gateway: Callable[..., GatewayProcess]
 ) -> None:
-    """85 °C (a DS18B20 fault value) is implausible (and so is its dew point: none is derived); PM2.5 above PM10
-    is flagged "consistency" by quality control: nothing of that reading is sent. The next
-    clean reading goes."""
+    """85 °C (a DS18B20's fault value) is implausible, and no dew point is derived from it;
+    PM2.5 above PM10 is flagged "consistency" by quality control: nothing of that reading
+    is sent. The other node's clean PM2.5 goes."""
     with HttpServer() as server:
         server.then = Reply(201)
         g = gateway(serial(line, server, "interval = 1\n" + box(7) + box(9, OTHER_BOX)))
@@ -216,3 +217,12 @@ def test_the_box_token_is_a_secret_the_file_must_keep_and_check_never_prints(
     node = config_module.load(path).nodes[7]
     assert node.opensensemap is not None and node.opensensemap.token == TOKEN
     assert TOKEN not in repr(node)
+
+
+def test_a_derived_value_made_from_a_flagged_one_is_not_clean() -> None:
+    """The gateway derives a dew point from a step-flagged temperature (the flag says
+    "suspect", gateway/quality.py); a public map gets neither."""
+    message = {"temperature": 21.5, "humidity": 55.0, "dew_point": 12.1, "qc": {}}
+    assert clean(message, "dew_point") == 12.1
+    message["qc"] = {"temperature": ["step"]}
+    assert clean(message, "dew_point") is None and clean(message, "humidity") == 55.0
