@@ -127,11 +127,13 @@ class OpenSenseMapUpstream(HttpUpstream):
 
     def deliveries(self, items: Sequence[Item]) -> list[Delivery]:
         out = []
-        for item in self.pace.choose(items):
+        sent: dict[int, list[dict[str, str]]] = {}
+        for item in items:
+            box = self.boxes.get(item.stored.node)
+            sent[id(item)] = measurements(item.message, box) if box is not None else []
+        for item in self.pace.choose(items, lambda item: sent[id(item)]):
             box = self.boxes[item.stored.node]
-            values = measurements(item.message, box)
-            if not values:
-                continue  # every mapped value implausible or flagged
+            values = sent[id(item)]
             headers = {"Content-Type": "application/json"}
             if box.token is not None:
                 headers["Authorization"] = box.token

@@ -100,15 +100,21 @@ class Pace:
         self.superseded = 0  # readings with a later one of the same node pending
         self.too_old = 0  # readings older than max_age
         self.too_soon = 0  # readings within interval of the node's last upload
+        self.nothing_clean = 0  # readings with no value fit for a public map
 
-    def choose(self, readings: Sequence[R]) -> list[R]:
+    def choose(self, readings: Sequence[R], worth: Callable[[R], object] = bool) -> list[R]:
         """The readings to upload now, in the order given; the others are passed over
-        (counted by why). A node's upload counts from the moment it is chosen."""
+        (counted by why). worth(reading): whether it has anything clean to send; one that
+        has not neither goes nor takes its node's turn. A node's upload counts from the
+        moment it is chosen."""
         latest: dict[int, R] = {}
         for r in readings:
             node = r.stored.node
             if not self.wanted(node):
                 self.not_opted_in += 1
+                continue
+            if not worth(r):
+                self.nothing_clean += 1
                 continue
             before = latest.get(node)
             if before is not None:
@@ -143,6 +149,7 @@ class Pace:
             "superseded": self.superseded,
             "too old": self.too_old,
             "too soon": self.too_soon,
+            "nothing clean": self.nothing_clean,
         }
 
 

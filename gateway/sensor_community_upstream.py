@@ -218,9 +218,15 @@ class SensorCommunityUpstream(HttpUpstream):
 
     def deliveries(self, items: Sequence[Item]) -> list[Delivery]:
         out = []
-        for item in self.pace.choose(items):
+        groups: dict[int, list[tuple[int, list[dict[str, str]]]]] = {}
+
+        def worth(item: Item) -> object:
+            found = groups[id(item)] = uploads(item.message)  # of opted-in nodes only
+            return found
+
+        for item in self.pace.choose(items, worth):
             sensor = self.sensors[item.stored.node]
-            for pin, values in uploads(item.message):
+            for pin, values in groups[id(item)]:
                 headers = {
                     "Content-Type": "application/json",
                     "X-Sensor": sensor,

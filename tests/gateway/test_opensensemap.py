@@ -116,13 +116,15 @@ def test_implausible_and_flagged_values_stay_off_the_map(
     is sent. The other node's clean PM2.5 goes."""
     with HttpServer() as server:
         server.then = Reply(201)
-        g = gateway(serial(line, server, "interval = 1\n" + box(7) + box(9, OTHER_BOX)))
+        g = gateway(serial(line, server, "interval = 3600\n" + box(7) + box(9, OTHER_BOX)))
         line.send(air(7, 1, temperature=85.0, pm2_5=30.0, pm10=12.0))
         line.send(air(9, 1, temperature=85.0))
         wait_until(lambda: cursor(g, server) == 2, "the upstream past both readings")
+        line.send(air(7, 2))  # clean: node 7's turn was not taken by the reading sent nothing
+        wait_until(lambda: cursor(g, server) == 3, "the upstream past node 7's next")
         g.stop()
     requests = server.received()
-    assert [r.target for r in requests] == [f"/boxes/{OTHER_BOX}/data"]  # node 7: nothing
+    assert [r.target for r in requests] == [f"/boxes/{OTHER_BOX}/data", f"/boxes/{BOX}/data"]
     assert [m["sensor"] for m in measurements(requests[0])] == [PM25]  # node 9: PM2.5 only
 
 
