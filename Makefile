@@ -30,7 +30,8 @@ test: lint typecheck system-tools
 # page in a real browser (Selenium), prometheus to scrape its metrics. Installed
 # with apt-get when missing (CI runs as root); otherwise the command to run is printed.
 SYSTEM_TOOLS := mosquitto:mosquitto systemd-analyze:systemd openssl:openssl socat:socat \
-  chromium:chromium chromedriver:chromium-driver prometheus:prometheus
+  chromium:chromium chromedriver:chromium-driver prometheus:prometheus \
+  influxd:influxdb victoria-metrics:victoria-metrics
 system-tools:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; \

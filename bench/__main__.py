@@ -22,6 +22,9 @@
 - a node's status page over that year: render time with and without the index
   readings_node_taken, and the index's cost per commit (bench/status_page.py,
   `python -m bench.status_page` alone).
+- each HTTP upstream (InfluxDB, NGSI-LD, the public maps): readings a second
+  and CPU a reading, from a store of pending readings to a loopback server
+  and to the real databases (bench/upstreams.py, `python -m bench.upstreams`).
 """
 
 import json
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import export, firmware, gateway, lora_bridge, report, status_page, web
+from bench import export, firmware, gateway, lora_bridge, report, status_page, upstreams, web
 from meteolink.firmware import frames
 
 try:
@@ -165,6 +168,8 @@ def main() -> None:
     report.main()
     web.main()
     status_page.main()
+    print("HTTP upstreams, a store of pending readings delivered to a loopback destination:")
+    upstreams.main([])
 
 
 def size_figures() -> None:

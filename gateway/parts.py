@@ -74,6 +74,12 @@ UPSTREAMS: dict[str, Part] = {
         install="aiomqtt>=2.3,<3",
         turn_off="remove [mqtt] url",
     ),
+    "influxdb": Part(
+        module="influx_upstream",
+        requires="httpx",
+        install="httpx>=0.27,<1",
+        turn_off="remove [influxdb] url",
+    ),
     "sensor_community": Part(
         module="sensor_community_upstream",
         requires="httpx",

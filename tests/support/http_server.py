@@ -66,6 +66,7 @@ class HttpServer:
         self.requests: list[Request] = []
         self._script: list[Answerer] = []
         self.then: Answerer = Reply(204)
+        self.record = True  # False: answer without keeping requests (a benchmark's millions)
         self._lock = threading.Lock()
         server = self
 
@@ -111,7 +112,8 @@ class HttpServer:
 
     def _answer(self, request: Request) -> Reply:
         with self._lock:
-            self.requests.append(request)
+            if self.record:
+                self.requests.append(request)
             answerer = self._script.pop(0) if self._script else self.then
         return answerer if isinstance(answerer, Reply) else answerer(request)
 
@@ -145,3 +147,17 @@ class HttpServer:
         trace: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def main() -> None:
+    """`python -m tests.support.http_server`: answer 204 to everything until killed, printing
+    the URL first (bench/upstreams.py runs it so that its CPU is not the bench's)."""
+    server = HttpServer()
+    server.then = Reply(204)
+    server.record = False
+    print(server.url, flush=True)
+    threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()
