@@ -31,10 +31,25 @@ DEFAULT_PATH = Path("/etc/meteolink/gateway.toml")
 DEFAULT_DATA = Path("/var/lib/meteolink")
 _NODE_ID = re.compile(r"^(?:[1-9][0-9]*|0[xX][0-9A-Fa-f]+)$")  # [nodes.N]: decimal or 0x hex
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # safe in MQTT topics and Home Assistant ids
+# Public air-quality maps (gateway/public_maps.py): a sensor.community sensor is its
+# board's kind and chip id ("esp8266-12345678", "raspi-00000000abcdef01"), as the
+# X-Sensor header carries it; openSenseMap's ids are MongoDB ObjectIds, 24 hex digits.
+_SENSOR_COMMUNITY_ID = re.compile(r"^[a-z][a-z0-9]*-[A-Za-z0-9]{1,40}$")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 
 
 class ConfigError(MeteolinkError):
     """The configuration cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class OpenSenseMapBox:
+    """A node's [nodes.N.opensensemap] table: its senseBox, the box's access token, and
+    which of the box's sensors takes which of the node's values (gateway/public_maps.py)."""
+
+    box: str  # the senseBox id, 24 hexadecimal digits
+    token: str | None = field(default=None, repr=False)  # the box's access_token; a secret
+    sensors: tuple[tuple[str, str], ...] = ()  # (meteolink field, openSenseMap sensor id)
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,10 @@ class NodeConfig:
     notes: str | None = None
     # Each field's calibrations, oldest first (gateway/calibration.py).
     calibrations: tuple[Calibration, ...] = ()
+    # Public air-quality maps, per node opt-in (issue 13): a node without them is never
+    # sent there. sensor.community's X-Sensor; openSenseMap's box, token and sensors.
+    sensor_community_id: str | None = None
+    opensensemap: OpenSenseMapBox | None = None
 
 
 @dataclass(frozen=True)
@@ -182,8 +201,8 @@ def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Confi
 
 
 def _secrets(table: Mapping[str, Any], where: str = "") -> list[str]:
-    """The keys of a parsed TOML file that hold secrets: node keys, passwords,
-    tokens (the HTTP upstreams'), and URLs that carry a password."""
+    """The keys of a parsed TOML file that hold secrets: node keys, passwords, tokens
+    (an HTTP upstream's, an openSenseMap box's), and URLs that carry a password."""
     found = []
     for key, value in table.items():
         if isinstance(value, Mapping):
@@ -301,10 +320,66 @@ def _nodes(top: Table) -> dict[int, NodeConfig]:
             sensor_height=_optional_number(t, "sensor_height", low=0, high=500),
             notes=t.get("notes", str, None, "a string"),
             calibrations=_calibrations(t),
+            sensor_community_id=_sensor_community_id(t),
+            opensensemap=_opensensemap(t),
         )
         t.finish()
     nodes_t.finish()
     return nodes
+
+
+def _sensor_community_id(t: Table) -> str | None:
+    """sensor_community_id: the X-Sensor of the sensor registered for this node."""
+    found: str | None = t.get("sensor_community_id", str, None, "a string")
+    if found is not None and not _SENSOR_COMMUNITY_ID.match(found):
+        raise t.error(
+            "sensor_community_id",
+            f"{found!r} is not a sensor.community sensor (give its board and chip id as"
+            ' registered at devices.sensor.community, e.g. "raspi-00000000abcdef01")',
+        )
+    return found
+
+
+# What a node may send to an openSenseMap sensor: a number in the state message
+# (a measured field, or a numeric derived value). The AQ bands are words.
+_NOT_NUMBERS = ("status", "age")
+_DERIVED_NUMBERS = ("dew_point", "sea_level_pressure")
+
+
+def _opensensemap(node: Table) -> OpenSenseMapBox | None:
+    """[nodes.N.opensensemap]: box, token and sensors = {field = "sensor id", ...}."""
+    if "opensensemap" not in node.data:
+        return None
+    t = node.table("opensensemap")
+    box = t.get("box", str, None, "a senseBox id (24 hexadecimal digits)")
+    token = t.get("token", str, None, "the box's access token")
+    sensors_t = t.table("sensors")
+    t.finish()
+    if box is None:
+        raise t.error("box", "missing (give the senseBox id from openSenseMap's box page)")
+    if not _OBJECT_ID.match(box):
+        raise t.error("box", f"{box!r} is not a senseBox id (give its 24 hexadecimal digits)")
+    if token is not None and not token.strip():
+        raise t.error("token", "empty (give the box's access token, or remove the key)")
+    sensors = []
+    for name in list(sensors_t.data):
+        if name not in _DERIVED_NUMBERS:
+            _field(sensors_t, name, name)
+            if name in _NOT_NUMBERS:
+                raise sensors_t.error(name, "not a measurement (map what a sensor reads)")
+        sensor = sensors_t.get(name, str, None, "an openSenseMap sensor id (24 hex digits)")
+        if not _OBJECT_ID.match(sensor):
+            raise sensors_t.error(
+                name, f"{sensor!r} is not a sensor id (give its 24 hexadecimal digits)"
+            )
+        sensors.append((name, sensor))
+    sensors_t.finish()
+    if not sensors:
+        raise t.error(
+            "sensors",
+            'missing (map at least one field to a sensor: sensors = {pm2_5 = "<sensor id>"})',
+        )
+    return OpenSenseMapBox(box=box, token=token, sensors=tuple(sensors))
 
 
 def _optional_number(t: Table, key: str, *, low: float, high: float) -> float | None:

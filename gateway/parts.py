@@ -92,6 +92,18 @@ UPSTREAMS: dict[str, Part] = {
         install="httpx>=0.27,<1",
         turn_off="remove [ngsi_ld] url",
     ),
+    "sensor_community": Part(
+        module="sensor_community_upstream",
+        requires="httpx",
+        install="httpx>=0.27,<1",
+        turn_off="set [sensor_community] enabled = false",
+    ),
+    "opensensemap": Part(
+        module="opensensemap_upstream",
+        requires="httpx",
+        install="httpx>=0.27,<1",
+        turn_off="set [opensensemap] enabled = false",
+    ),
 }
 
 
