@@ -558,3 +558,40 @@ def test_a_date_in_to_is_included_a_date_time_is_the_end() -> None:
     assert night.seconds == 86400
     utc = period.period("2026-10-01T00:00Z", "2026-10-01T12:00+00:00", "UTC")
     assert utc.days == (datetime.date(2026, 10, 1),)
+
+
+def test_a_calibration_changed_within_the_period_is_fitted_from_the_raw_values(
+    month: Month, tmp_path: Path
+) -> None:
+    """Node 1 was calibrated +1.0 °C from 16 October, half-way through the month; the
+    reference reads raw - 0.4. Published values are raw for the first half and raw + 1.0
+    for the second: the entry to paste must still be raw - 0.4, not the composition of
+    the half-and-half mean difference with the +1.0 in force at the end."""
+    config = tmp_path / "gateway.toml"
+    config.write_text(
+        CONFIG
+        + '\n[[nodes.1.calibration]]\nfield = "temperature"\nfrom = 2026-10-16\noffset = 1.0\n',
+        encoding="utf-8",
+    )
+    rng = random.Random(11)
+    hours: dict[int, list[float]] = defaultdict(list)
+    for taken, value in _usable(month, 1, "temperature"):
+        hours[math.ceil(taken / 3600)].append(value)
+    lines = ["time,temperature"]
+    for key in sorted(hours)[1:-1]:
+        y = sum(hours[key]) / len(hours[key]) - 0.4 + rng.gauss(0, NOISE)
+        stamp = datetime.datetime.fromtimestamp(key * 3600.0, datetime.UTC)
+        lines.append(f"{stamp.isoformat().replace('+00:00', 'Z')},{y:.3f}")
+    ref = tmp_path / "ref.csv"
+    ref.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "changed.html"
+    proc = meteolink(
+        "report",
+        *("--config", str(config), "--data", str(month.directory)),
+        *("--from", "2026-10-01", "--to", "2026-10-31", "--out", str(out)),
+        *("--reference", str(ref)),
+    )
+    assert proc.returncode == 0, proc.stderr
+    (entry,) = tomllib.loads(proc.stdout)["nodes"]["1"]["calibration"]
+    assert "factor" not in entry
+    assert entry["offset"] == pytest.approx(-0.4, abs=0.05)

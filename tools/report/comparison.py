@@ -18,9 +18,10 @@ it is positive (D. S. Wilks, Statistical Methods in the Atmospheric Sciences, 3r
 ed., 2011, section 5.2.4, the variance of a mean of an AR(1) series). Without it,
 a month of hourly pairs claims a precision the sensor does not have.
 
-The values are what was published: calibrated with the calibration in force.
-The calibration to paste applies to raw values (gateway/calibration.py), so the
-fit is composed with the one in force at the period's end.
+The station's values are as the calibration in force at the period's end
+publishes them (statistics.py works a reading taken under an earlier one back
+to raw and forward again). The calibration to paste applies to raw values
+(gateway/calibration.py), so the fit is composed with that one.
 """
 
 import math

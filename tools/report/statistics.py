@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meteolink.firmware import frames
+from meteolink.gateway.calibration import Calibration, in_force
 from meteolink.gateway.config import Config
 from meteolink.tools.report.period import LocalClock, Period
 from meteolink.tools.report.reference import Reference
@@ -80,9 +81,12 @@ class Summary:
     nights: dict[int, dict[int, list[float]]]
     # (node, pollutant) -> {local day index: {UTC hour: [sum, count]}}
     pm_hours: dict[tuple[int, str], dict[int, dict[int, list[float]]]]
-    # (node, field) -> {reference hour key: [sum, count]}
+    # (node, field) -> {reference hour key: [sum, count]}, the values under the
+    # calibration in force at the period's end (Accumulator.compared_under)
     beside_reference: dict[tuple[int, str], dict[int, list[float]]]
     readings: int = 0
+    # (node, field) -> the calibration the compared values are under (None: raw)
+    compared_under: dict[tuple[int, str], Calibration | None] = field(default_factory=dict)
 
     def expected(self, station: Station) -> float:
         """Readings the station would have sent from the period's start to `now`."""
@@ -213,13 +217,41 @@ class Accumulator:
                     ref_key = self.reference.hour_key(taken)
                 wanted = self.reference.hours.get(ref_key)
                 if wanted is not None and name in wanted:
+                    x = self._under_end(node, name, value, msg)
                     pairs = s.beside_reference.setdefault((node, name), {})
                     acc = pairs.get(ref_key)
                     if acc is None:
-                        pairs[ref_key] = [value, 1]
+                        pairs[ref_key] = [x, 1]
                     else:
-                        acc[0] += value
+                        acc[0] += x
                         acc[1] += 1
+
+    def compared_under(self, node: int, name: str) -> Calibration | None:
+        """The calibration a field's values are compared with the reference under: the
+        one in force at the period's end, the one the printed entry is composed with."""
+        key = (node, name)
+        under = self.summary.compared_under
+        if key not in under:
+            conf = self.config.node(node)
+            cals = conf.calibrations if conf is not None else ()
+            under[key] = in_force(cals, name, self.period.end)
+        return under[key]
+
+    def _under_end(self, node: int, name: str, value: float, msg: Mapping[str, Any]) -> float:
+        """value as the calibration in force at the period's end would have published it.
+
+        A calibration that changed within the period leaves some of its readings under
+        an earlier one; fitted together, they would give an entry composed with the
+        wrong calibration (comparison.calibration_lines). The raw value is in the
+        message's "calibrated" record when a calibration was applied."""
+        end = self.compared_under(node, name)
+        record = (msg.get("calibrated") or {}).get(name)
+        if record is None:
+            return value if end is None else end.apply(value)
+        if end is not None and (record["offset"], record["factor"]) == (end.offset, end.factor):
+            return value  # the same calibration: as published
+        raw = float(record["raw"])
+        return raw if end is None else end.apply(raw)
 
     def finish(self) -> Summary:
         """The summary, each station's silence up to the end counted as offline time."""

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from meteolink.firmware import frames
 from meteolink.gateway import labels
-from meteolink.gateway.calibration import in_force
 from meteolink.gateway.config import Config
 from meteolink.tools.report import air_limits
 from meteolink.tools.report.comparison import Comparison, calibration_lines
@@ -378,8 +377,7 @@ def reference_section(
                 c.mean_offset_se,
             ]
         )
-        conf = config.node(c.node)
-        current = in_force(conf.calibrations if conf else (), c.field, s.period.end)
+        current = s.compared_under.get((c.node, c.field))
         blocks.append("\n".join(calibration_lines(c, current, s.period.day_after().isoformat())))
     sec.tables.append(t)
     sec.code = "\n\n".join(blocks) + "\n" if comparisons else ""

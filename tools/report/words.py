@@ -131,12 +131,14 @@ _WORDS: dict[str, tuple[str, str]] = {
         " reference hour (the hour ending at the reference's time, with at least 75 % of its"
         " readings). Bias: station minus reference. Fit: reference = factor × station +"
         " offset (least squares); the offset-only fit is the mean difference. ± is one"
-        " standard error, widened for the hours' autocorrelation.",
+        " standard error, widened for the hours' autocorrelation. The station's values are"
+        " as the calibration in force at the period's end gives them.",
         "References fails {file}: {hours} stundas. Stacijas mērījumi ir vidēji katrā"
         " references stundā (stunda, kas beidzas references laikā, ar vismaz 75 % mērījumu)."
         " Novirze: stacija mīnus reference. Regresija: reference = koeficients × stacija +"
         " nobīde (mazāko kvadrātu metode); tikai nobīdes novērtējums ir vidējā starpība."
-        " ± ir viena standartkļūda, palielināta stundu autokorelācijas dēļ.",
+        " ± ir viena standartkļūda, palielināta stundu autokorelācijas dēļ. Stacijas"
+        " vērtības ir tādas, kādas tās dod perioda beigās spēkā esošā kalibrēšana.",
     ),
     "field": ("Field", "Lielums"),
     "n": ("Hours", "Stundas"),
