@@ -154,6 +154,23 @@ def test_the_page_speaks_the_browsers_language_and_runs_only_its_own_script(
     assert "http" not in text.split("<footer>")[0].replace('http-equiv="refresh"', "")  # no CDN
 
 
+def test_a_nodes_page_lets_no_script_run(page: tuple[GatewayProcess, str]) -> None:
+    """The node's page has no script of its own: its CSP allows none, so a name or note
+    that ever slipped past the escaping could not run as one (CSP Level 3, script-src)."""
+    _, url = page
+    answer = get(url + "nodes/11")
+    assert answer.status == 200
+    text = answer.body.decode()
+    assert "Kuldīga &lt;b&gt;&amp;&lt;/b&gt;" in text and "<script" not in text
+    directives = {
+        d.split()[0]: d.split()[1:]
+        for d in answer.headers["content-security-policy"].split(";")
+        if d.strip()
+    }
+    assert directives["default-src"] == ["'none'"]
+    assert directives.get("script-src", ["'none'"]) == ["'none'"]
+
+
 def test_unknown_paths_and_nodes_are_404(page: tuple[GatewayProcess, str]) -> None:
     _, url = page
     for path in ("nowhere", "api", "nodes/x", "api/overview/more", "favicon.ico"):
