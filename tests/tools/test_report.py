@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from meteolink.firmware import frames
+from meteolink.gateway import config as gateway_config
 from meteolink.gateway.calibration import Calibration
 from meteolink.gateway.store import Reading, Store
 from meteolink.tools import weather
@@ -330,7 +331,9 @@ def test_which_eu_act_is_law_on_a_date() -> None:
     assert air_limits.in_force(datetime.date(2030, 1, 1))["pm2_5"].daily == 25
 
 
-def test_the_fitted_calibration_comes_back_within_its_uncertainty(english: Run) -> None:
+def test_the_fitted_calibration_comes_back_within_its_uncertainty(
+    month: Month, english: Run
+) -> None:
     row = next(r for r in english.tables["reference", ""] if r["Node"] == "1")
     factor, factor_se = float(row["Factor"]), float(row["Factor ±"])
     offset, offset_se = float(row["Offset"]), float(row["Offset ±"])
@@ -340,11 +343,17 @@ def test_the_fitted_calibration_comes_back_within_its_uncertainty(english: Run) 
     assert abs(offset - OFFSET) < 3 * offset_se and offset_se < 0.1
     assert float(row["r"]) > 0.99
     assert float(row["RMSE"]) > NOISE * 0.8
-    # What to paste: valid TOML for the gateway, from the day after --to.
+    # What to paste: valid TOML for the gateway, from the day after --to as the report's
+    # days are counted, local midnight in --tz (a bare TOML date would be 00:00 UTC, and
+    # the first two hours of 1 November in Riga would keep the old calibration).
     pasted = tomllib.loads(english.stdout)
     (entry,) = pasted["nodes"]["1"]["calibration"]
     assert entry["field"] == "temperature"
-    assert entry["from"] == datetime.date(2026, 11, 1)
+    assert entry["from"] == datetime.datetime(2026, 11, 1, tzinfo=RIGA)
+    config_file = month.directory / "pasted.toml"
+    config_file.write_text(CONFIG + english.stdout, encoding="utf-8")
+    (applied,) = gateway_config.load(config_file).nodes[1].calibrations
+    assert applied.since == END
     assert entry["factor"] == pytest.approx(factor, abs=1e-4)
     assert entry["offset"] == pytest.approx(offset, abs=1e-3)
     assert "[[nodes.1.calibration]]" in english.html

@@ -57,8 +57,14 @@ class Period:
         return self.end - self.start
 
     def day_after(self) -> datetime.date:
-        """The local day after the period's last: from when a calibration it finds applies."""
+        """The local day after the period's last."""
         return self.days[-1] + datetime.timedelta(days=1)
+
+    def applies_from(self) -> str:
+        """From when a calibration the report finds applies, as a TOML offset date-time:
+        the period's end in its zone ("2026-12-01T00:00:00+02:00"). A bare date would be
+        00:00 UTC to the gateway (gateway/config.py), hours after a local midnight."""
+        return datetime.datetime.fromtimestamp(self.end, self.tz).isoformat()
 
     def local(self, t: float) -> datetime.datetime:
         return datetime.datetime.fromtimestamp(t, self.tz)

@@ -378,7 +378,7 @@ def reference_section(
             ]
         )
         current = s.compared_under.get((c.node, c.field))
-        blocks.append("\n".join(calibration_lines(c, current, s.period.day_after().isoformat())))
+        blocks.append("\n".join(calibration_lines(c, current, s.period.applies_from())))
     sec.tables.append(t)
     sec.code = "\n\n".join(blocks) + "\n" if comparisons else ""
     if not comparisons:
