@@ -604,3 +604,28 @@ def test_a_calibration_changed_within_the_period_is_fitted_from_the_raw_values(
     (entry,) = tomllib.loads(proc.stdout)["nodes"]["1"]["calibration"]
     assert "factor" not in entry
     assert entry["offset"] == pytest.approx(-0.4, abs=0.05)
+
+
+def test_local_reference_times_through_the_night_the_clocks_go_back(tmp_path: Path) -> None:
+    """A spreadsheet in local time without offsets writes 03:00 twice on 25 October 2026
+    in Riga (EEST ends at 04:00, the clocks go back to 03:00: Directive 2000/84/EC,
+    Article 3, 01:00 GMT on the last Sunday of October). The second 03:00 is the hour
+    after the first, not the same hour again."""
+    path = tmp_path / "local.csv"
+    rows = [("02:00", "1,0"), ("03:00", "2,0"), ("03:00", "3,0"), ("04:00", "4,0")]
+    path.write_text(
+        "laiks;temperature\n" + "".join(f"2026-10-25 {t};{v}\n" for t, v in rows),
+        encoding="utf-8",
+    )
+    ref = reference.read(path, RIGA, START, END)
+    utc = {
+        datetime.datetime.fromtimestamp(ref.hour_end(k), datetime.UTC).strftime("%H:%M"): v
+        for k, v in ref.hours.items()
+    }
+    # 02:00 EEST, 03:00 EEST, 03:00 EET, 04:00 EET
+    assert utc == {
+        "23:00": {"temperature": 1.0},
+        "00:00": {"temperature": 2.0},
+        "01:00": {"temperature": 3.0},
+        "02:00": {"temperature": 4.0},
+    }

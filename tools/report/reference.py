@@ -10,7 +10,9 @@ as they come from a spreadsheet or a national service's download:
 - a decimal comma ("-1,4") as well as a point;
 - times in ISO 8601 with or without an offset ("2026-11-01T13:00+02:00",
   "2026-11-01 13:00", "...Z"), or as 01.11.2026 13:00; without an offset the
-  time is local time in --tz;
+  time is local time in --tz, and the hour the clocks repeat when they go back
+  (03:00 twice in Riga) is the earlier hour on its first line, the later on its
+  second;
 - an empty cell is a missing value; a UTF-8 byte-order mark is skipped.
 
 Each row is the mean of the hour that ENDS at its time (hourly means are
@@ -53,7 +55,9 @@ class Reference:
         return key * HOUR + self.phase
 
 
-def _time(text: str, tz: ZoneInfo) -> float:
+def _time(text: str, tz: ZoneInfo) -> tuple[float, float | None]:
+    """(the Unix time text names, and for a local time the clocks repeat when they go
+    back, the time of its second occurrence; else None)."""
     text = text.strip()
     try:
         if len(text) >= 10 and text[2] == "." and text[5] == ".":  # 01.11.2026 13:00
@@ -62,9 +66,11 @@ def _time(text: str, tz: ZoneInfo) -> float:
             moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(text) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=tz)
-    return moment.timestamp()
+    if moment.tzinfo is not None:
+        return moment.timestamp(), None
+    first = moment.replace(tzinfo=tz).timestamp()
+    second = moment.replace(tzinfo=tz, fold=1).timestamp()
+    return first, second if second > first else None
 
 
 def _number(text: str) -> float | None:
@@ -121,6 +127,7 @@ def read(path: Path, tz: ZoneInfo, start: float, end: float) -> Reference:
     if not columns:
         raise ReferenceError(f"{where}: no field columns (add e.g. a temperature column)")
     hours: dict[int, dict[str, float]] = {}
+    seen: set[float] = set()  # every line's time, in the period or not
     phase: float | None = None
     for number, row in enumerate(rows, 2):
         where = f"{path}: line {number}"
@@ -132,11 +139,14 @@ def read(path: Path, tz: ZoneInfo, start: float, end: float) -> Reference:
                 f" (separate cells with {delimiter!r} on every line)"
             )
         try:
-            t = _time(row[at], tz)
+            t, again = _time(row[at], tz)
         except ValueError:
             raise ReferenceError(
                 f"{where}: {row[at]!r} is not a time (give 2026-11-01T13:00 or 01.11.2026 13:00)"
             ) from None
+        if again is not None and t in seen:
+            t = again  # the hour the clocks repeat, its second time (local, no offset)
+        seen.add(t)
         if phase is None:
             phase = t % HOUR
         elif abs((t - phase) % HOUR) > 1e-6:
