@@ -85,6 +85,16 @@ BAND_EDGES: dict[str, tuple[float, ...]] = {
 
 DERIVED = ("dew_point", "sea_level_pressure", "aq_band_pm2_5", "aq_band_pm10", "aq_band")
 
+# What each derived value is worked out from (derive() below): a quality flag on any
+# of them is a flag on it too (gateway/quality.py).
+INPUTS: dict[str, tuple[str, ...]] = {
+    "dew_point": ("temperature", "humidity"),
+    "sea_level_pressure": ("pressure", "temperature", "humidity"),
+    "aq_band_pm2_5": ("pm2_5",),
+    "aq_band_pm10": ("pm10",),
+    "aq_band": ("pm2_5", "pm10"),
+}
+
 
 def saturation_vapour_pressure(temperature_c: float) -> float:
     """e_w(t) over water in hPa, WMO-No. 8 Annex 4.B."""

@@ -15,6 +15,10 @@ limits and their sources; the config's [quality] sections override them.
     consistency  internal consistency between fields of one reading: dew point
                  <= temperature, PM1 <= PM2.5 <= PM10, gust >= wind speed.
 
+A derived value (gateway/derived.py) carries the flags of the values it was
+worked out from (derived.INPUTS): the dew point of a temperature that jumped is
+as suspect as the temperature, and is flagged "step" with it.
+
 A flag says "suspect", as the guideline's flags do: the reading is stored
 as the node sent it, and a flagged value is published with its flags (a
 range failure also apart, under "implausible", so no chart plots it).
@@ -50,6 +54,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from meteolink.gateway import derived
 
 if TYPE_CHECKING:
     from meteolink.gateway.config import Config
@@ -228,6 +234,13 @@ class Checker:
                 failed = self._time_checks(tracks, name, value, taken, gap, numbers)
                 if failed:
                     flags[name] |= failed
+        # A derived value is as suspect as what it came from. Not "range": a value out
+        # of range derives nothing (messages.StateRows.derived).
+        for name, inputs in derived.INPUTS.items():
+            if name in values:
+                for source in inputs:
+                    if source in flags:
+                        flags[name] |= flags[source] - {"range"}
         return {name: [f for f in FLAGS if f in fs] for name, fs in sorted(flags.items()) if fs}
 
     def _time_checks(

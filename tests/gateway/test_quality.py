@@ -143,6 +143,40 @@ def test_flags_come_in_flags_order_and_for_flagged_fields_only() -> None:
     assert flags == {"dew_point": ["consistency"], "humidity": ["range", "consistency"]}
 
 
+def test_a_derived_value_carries_the_flags_of_what_it_came_from() -> None:
+    """A dew point, sea-level pressure or air-quality band worked out from a suspect value
+    is as suspect as it: flagged with it, so the page marks it, the report leaves it out of
+    its statistics and the public maps do not send it (our rule, docs/quality.md)."""
+    c = checker()
+    c.check(1, T0, {"temperature": 5.0, "humidity": 50.0, "pressure": 1000.0})
+    flags = c.check(
+        1,
+        T0 + 60,
+        {
+            "temperature": 15.0,  # 10 °C in a minute: step
+            "humidity": 50.0,
+            "pressure": 1000.2,
+            "dew_point": 4.6,
+            "sea_level_pressure": 1012.0,
+            "pm1": 30.0,  # PM1 above PM2.5: consistency
+            "pm2_5": 20.0,
+            "pm10": 40.0,
+            "aq_band_pm2_5": "moderate",
+            "aq_band_pm10": "fair",
+            "aq_band": "moderate",
+        },
+    )
+    assert flags == {
+        "aq_band": ["consistency"],
+        "aq_band_pm2_5": ["consistency"],
+        "dew_point": ["step"],
+        "pm1": ["consistency"],
+        "pm2_5": ["consistency"],
+        "sea_level_pressure": ["step"],
+        "temperature": ["step"],
+    }
+
+
 def test_the_stored_form_is_compact_sorted_json() -> None:
     flags = {"temperature": ["step"], "humidity": ["range", "consistency"], "pm1": []}
     text = quality.flags_text(flags)

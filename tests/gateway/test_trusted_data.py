@@ -221,18 +221,23 @@ def test_a_reading_failing_each_check_carries_its_flags_in_store_mqtt_and_export
     sub = subscribe("meteolink/+/state")
     g = gateway(config(line, broker, QC))
     line.send(frames.encode(11, 1, {"temperature": 46.0, "humidity": 40.0}))  # range
-    line.send(frames.encode(12, 1, {"temperature": 10.0}))
-    line.send(frames.encode(12, 2, {"temperature": 20.0}))  # step: 10 °C within a minute
+    line.send(frames.encode(12, 1, {"temperature": 10.0, "humidity": 60.0}))
+    line.send(frames.encode(12, 2, {"temperature": 20.0, "humidity": 60.0}))  # step: 10 °C
     line.send(frames.encode(13, 1, {"pressure": 1001.0, "age": 120}))
     line.send(frames.encode(13, 2, {"pressure": 1001.0}))  # persistence: 2 minutes unchanged
     line.send(frames.encode(14, 1, {"pm1": 20.0, "pm2_5": 10.0, "pm10": 30.0}))  # consistency
     flagged = {
         "11-1": {"temperature": ["range"]},
         "12-1": None,
-        "12-2": {"temperature": ["step"]},
+        "12-2": {"dew_point": ["step"], "temperature": ["step"]},  # and what it derives
         "13-1": None,
         "13-2": {"pressure": ["persistence"]},
-        "14-1": {"pm1": ["consistency"], "pm2_5": ["consistency"]},
+        "14-1": {
+            "aq_band": ["consistency"],
+            "aq_band_pm2_5": ["consistency"],
+            "pm1": ["consistency"],
+            "pm2_5": ["consistency"],
+        },
     }
     wait_until(lambda: set(flagged) <= set(states(sub)), "every reading at the broker")
 
@@ -249,8 +254,10 @@ def test_a_reading_failing_each_check_carries_its_flags_in_store_mqtt_and_export
     lines = exported_json(g)
     assert {rid: lines[rid].get("qc") for rid in flagged} == flagged
     rows = {r["id"]: r for r in csv.DictReader(io.StringIO(exported(g, "csv")))}
-    assert rows["12-2"]["qc"] == "temperature:step"
-    assert rows["14-1"]["qc"] == "pm1:consistency pm2_5:consistency"
+    assert rows["12-2"]["qc"] == "dew_point:step temperature:step"
+    assert rows["14-1"]["qc"] == (
+        "aq_band:consistency aq_band_pm2_5:consistency pm1:consistency pm2_5:consistency"
+    )
     assert (
         rows["11-1"]["qc"] == "temperature:range" and rows["11-1"]["implausible"] == "temperature"
     )
