@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     if ref is not None:
         sections.append(
             tables.reference_section(
-                _comparisons(summary, ref), cfg, summary, lang, ref.path.name, len(ref.hours)
+                _comparisons(summary, ref), summary, lang, ref.path.name, len(ref.hours)
             )
         )
     sections += [tables.quality_section(summary, lang), tables.daily_section(summary, lang)]

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from meteolink.firmware import frames
 from meteolink.gateway import labels
-from meteolink.gateway.config import Config
 from meteolink.tools.report import air_limits
 from meteolink.tools.report.comparison import Comparison, calibration_lines
 from meteolink.tools.report.statistics import PM, Station, Summary
@@ -327,7 +326,6 @@ def link_section(s: Summary, lang: str) -> Section:
 
 def reference_section(
     comparisons: Sequence[Comparison],
-    config: Config,
     s: Summary,
     lang: str,
     file: str,
