@@ -33,8 +33,9 @@ thread: nothing is kept between scrapes, nothing is counted twice.
     meteolink_store_disk_free_bytes, meteolink_store_disk_size_bytes, meteolink_store_size_bytes
     process_*                                   the gateway process (prometheus-client's own)
 
-A node's label is its id; its name is a separate label (name) so that a
-renamed station keeps its series.
+A node's label is its id, and its name a second label (name) for people: a
+station renamed in the config starts new series under the new name (Prometheus
+identifies a series by all its labels); a query by node id finds both.
 """
 
 from collections.abc import Iterator

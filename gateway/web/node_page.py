@@ -289,9 +289,11 @@ def _station_html(node: int, conf: NodeConfig | None, lang: str) -> str:
     if conf.location:
         rows.append((word("location", lang), conf.location))
     if conf.latitude is not None and conf.longitude is not None:
-        lat = svg.number(conf.latitude, 5, mark)
-        lon = svg.number(conf.longitude, 5, mark)
-        rows.append((word("coordinates", lang), f"{lat}° N, {lon}° E"))
+        lat = svg.number(abs(conf.latitude), 5, mark)
+        lon = svg.number(abs(conf.longitude), 5, mark)
+        ns = "N" if conf.latitude >= 0 else "S"
+        ew = "E" if conf.longitude >= 0 else "W"
+        rows.append((word("coordinates", lang), f"{lat}° {ns}, {lon}° {ew}"))
     if conf.altitude is not None:
         rows.append((word("altitude", lang), f"{svg.number(conf.altitude, 1, mark)} m"))
     if conf.exposure:

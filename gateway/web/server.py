@@ -174,9 +174,15 @@ class Server:
         last: bool,
     ) -> bool:
         """Read one request and answer it; whether the connection stays open."""
+        loop = asyncio.get_running_loop()
+        # A new connection's whole head, request line included, within HEAD_TIMEOUT;
+        # a kept-alive one's next request line within IDLE_TIMEOUT, then its head.
+        deadline = loop.time() + HEAD_TIMEOUT
         try:
             try:
-                async with asyncio.timeout(HEAD_TIMEOUT if first_request else IDLE_TIMEOUT):
+                async with asyncio.timeout_at(
+                    deadline if first_request else loop.time() + IDLE_TIMEOUT
+                ):
                     line = await reader.readuntil(b"\n")
             except asyncio.IncompleteReadError as e:
                 if e.partial.strip():
@@ -192,8 +198,10 @@ class Server:
                         HTTPStatus.REQUEST_TIMEOUT, "send the request as soon as connected"
                     ) from None
                 return False  # an idle kept-alive connection: just close it
+            if not first_request:
+                deadline = loop.time() + HEAD_TIMEOUT
             try:
-                async with asyncio.timeout(HEAD_TIMEOUT):
+                async with asyncio.timeout_at(deadline):
                     request, keep = await self._head(reader, line)
             except TimeoutError:
                 raise BadRequest(

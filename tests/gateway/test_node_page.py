@@ -389,3 +389,12 @@ def test_recent_rejections_are_listed_with_their_reason_on_the_nodes_page(
     assert "MIC does not match the key" in tables[0]
     assert re.findall(r'<tr data-reason="(\w+)">', tables[1]) == ["crc"]
     assert "(-93 dBm)" in tables[1]
+
+
+def test_coordinates_south_or_west_are_written_so_not_as_negative_degrees() -> None:
+    conf = NodeConfig(latitude=-33.45, longitude=-70.66)
+    html_text = node_page._station_html(1, conf, "en")
+    assert "33.45000° S, 70.66000° W" in html_text
+    assert "57.31250° N, 25.27050° E" in node_page._station_html(
+        1, NodeConfig(latitude=57.3125, longitude=25.2705), "en"
+    )

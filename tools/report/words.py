@@ -28,7 +28,7 @@ _WORDS: dict[str, tuple[str, str]] = {
         " station offline (silent for more than {after:g} intervals).",
         "Pilnīgums: saņemto mērījumu daļa no stacijas intervālam atbilstošā skaita."
         " Darbības laiks: perioda daļa, kurā vārteja staciju nerādītu kā bezsaistē"
-        " (kluse ilgāk par {after:g} intervāliem).",
+        " (klusējusi ilgāk par {after:g} intervāliem).",
     ),
     "station": ("Station", "Stacija"),
     "node": ("Node", "Mezgls"),
