@@ -65,6 +65,12 @@ INPUTS: dict[str, Part] = {
         install="bleak>=0.22",
         turn_off="set [ble] enabled = false",
     ),
+    "lorawan": Part(
+        module="lorawan_input",
+        requires="aiomqtt",
+        install="aiomqtt>=2.3,<3",
+        turn_off="remove the [[lorawan]] tables",
+    ),
 }
 
 UPSTREAMS: dict[str, Part] = {
