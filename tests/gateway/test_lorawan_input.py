@@ -155,7 +155,9 @@ def test_a_lorawan_table_is_read_whole(tmp_path: Path) -> None:
         "fport = 20\n"
         'devices = { "70b3d57ed0012345" = 12, "70B3D57ED0012346" = 13 }\n',
     )
-    (s,) = cfg.parts["lorawan"]  # type: ignore[misc]
+    found = cfg.parts["lorawan"]
+    assert isinstance(found, tuple) and len(found) == 1
+    s = found[0]
     assert isinstance(s, Lorawan)
     assert (s.name, s.host, s.port, s.tls, s.fport) == (
         "tts",
