@@ -224,3 +224,38 @@ def test_a_lorawan_password_in_a_file_others_read_is_refused(tmp_path: Path) -> 
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"holds lorawan\[0\]\.password and every user may read"):
         gateway_config.load(path)
+
+
+# LoRaWAN Regional Parameters RP002-1.0.x, EU863-870 "Maximum payload size": N, the largest
+# application payload without FOpts, is 51 bytes at DR0..DR2, 115 at DR3, 222 at DR4..DR5
+# (repeater compatible). docs/lorawan.md's table of frame sizes, from the codec itself.
+EU868_N = {0: 51, 1: 51, 2: 51, 3: 115, 4: 222, 5: 222}
+WEATHER = {"temperature": -3.5, "humidity": 91.0, "pressure": 1012.3, "battery": 3.9}
+AIR = {**WEATHER, "pm1": 4.0, "pm2_5": 6.5, "pm10": 11.0, "co2": 415, "voc_index": 100}
+FULL = {
+    **AIR,
+    "wind_speed": 3.2,
+    "wind_direction": 270,
+    "gust": 7.5,
+    "rain": 0.4,
+    "status": 0,
+}
+EVERY = {**FULL, **{frames.field_name(fid): 1 for fid in range(14, 26)}}  # protocol.md today
+
+
+def slowest_data_rate(size: int) -> int:
+    return min(dr for dr, n in EU868_N.items() if size <= n)
+
+
+@pytest.mark.parametrize(
+    ("values", "size", "data_rate"),
+    [(WEATHER, 22, 0), (AIR, 32, 0), (FULL, 42, 0), (EVERY, 68, 3)],
+    ids=["weather", "air-quality", "ids-0-to-13", "ids-0-to-25"],
+)
+def test_our_stations_frames_and_the_data_rate_they_need(
+    values: dict[str, float], size: int, data_rate: int
+) -> None:
+    frame = frames.encode(12, 1, values, bytes(16), 0)  # with a MIC, as keyed nodes send
+    assert len(frame) == size
+    assert slowest_data_rate(len(frame)) == data_rate
+    assert slowest_data_rate(frames.MAX_FRAME) == 4  # the largest frame possible: 147 bytes
