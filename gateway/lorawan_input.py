@@ -215,7 +215,7 @@ def plan(settings: tuple[Lorawan, ...]) -> list[str]:
     """A line per network server, for `meteolink gateway --check`."""
     return [
         f"reads LoRaWAN uplinks from {s.kind} at {s.label}, topic {s.topic}, fPort {s.fport},"
-        f" {len(s.devices)} devices"
+        f" {len(s.devices)} device{'' if len(s.devices) == 1 else 's'}"
         for s in settings
     ]
 
