@@ -46,10 +46,7 @@ aiomqtt is imported only when the input connects (gateway/parts.py).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
-import json
 import logging
 import re
 import ssl
@@ -60,10 +57,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from meteolink.firmware import frames
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.lograte import Throttle
+from meteolink.gateway.lorawan_uplink import Refused, frame_of, read_uplink
 from meteolink.gateway.mqtt_upstream import _loopback, parse_mqtt_url
 from meteolink.gateway.roles import Feed, Input
 
@@ -80,14 +77,6 @@ DEFAULT_FPORT = 10
 TIMEOUT = 10  # seconds the client waits for the broker's answer to a connect
 _EUI = re.compile(r"^[0-9A-Fa-f]{16}$")
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-# Why an uplink was refused: the key in the input's stats, and what the log says.
-NOT_AN_UPLINK = "not_an_uplink"
-WRONG_FPORT = "wrong_fport"
-UNKNOWN_DEVICE = "unknown_device"
-BAD_BASE64 = "bad_base64"
-NOT_A_FRAME = "not_a_frame"
-NODE_MISMATCH = "node_mismatch"
 
 
 @dataclass(frozen=True)
@@ -230,140 +219,6 @@ def check(settings: tuple[Lorawan, ...]) -> list[str]:
     ]
 
 
-# -- an uplink message, taken apart (no I/O) ------------------------------------------
-
-
-class Refused(Exception):
-    """An uplink that carries no frame for the gateway: reason is the key in the stats."""
-
-    def __init__(self, reason: str, detail: str, eui: str | None = None) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-        self.eui = eui
-
-
-@dataclass(frozen=True)
-class Uplink:
-    """What this input needs of one uplink event."""
-
-    eui: str | None  # upper case; None when the network server gave none (an ABP device)
-    fport: int  # 0 when absent: both servers leave out empty fields
-    payload: str  # base64, as sent; "" for none
-    rssi: int | None  # the best gateway's
-    snr: float | None
-
-
-def read_uplink(kind: str, body: bytes) -> Uplink:
-    """The uplink event in body (JSON of the kind's documented shape), or Refused."""
-    try:
-        msg = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise Refused(NOT_AN_UPLINK, f"not JSON ({e})") from e
-    if not isinstance(msg, dict):
-        raise Refused(NOT_AN_UPLINK, "not a JSON object")
-    if kind == "tts":
-        ids, up = msg.get("end_device_ids"), msg.get("uplink_message")
-        if not isinstance(ids, dict) or not isinstance(up, dict):
-            raise Refused(NOT_AN_UPLINK, "no end_device_ids and uplink_message")
-        eui, fport, data, rx = (
-            ids.get("dev_eui"),
-            up.get("f_port", 0),
-            up.get("frm_payload"),
-            (up.get("rx_metadata") or []),
-        )
-    else:
-        info = msg.get("deviceInfo")
-        if not isinstance(info, dict):
-            raise Refused(NOT_AN_UPLINK, "no deviceInfo")
-        eui, fport, data, rx = (
-            info.get("devEui"),
-            msg.get("fPort", 0),
-            msg.get("data"),
-            (msg.get("rxInfo") or []),
-        )
-    if eui is not None and not isinstance(eui, str):
-        raise Refused(NOT_AN_UPLINK, f"the dev EUI is {eui!r}")
-    if isinstance(fport, bool) or not isinstance(fport, int):
-        raise Refused(NOT_AN_UPLINK, f"the fPort is {fport!r}", eui)
-    if data is not None and not isinstance(data, str):
-        raise Refused(BAD_BASE64, "the payload is not a base64 string", eui)
-    if not isinstance(rx, list):
-        raise Refused(NOT_AN_UPLINK, "the rx metadata is not a list", eui)
-    rssi, snr = best_reception(rx)
-    return Uplink(eui.upper() if eui else None, fport, data or "", rssi, snr)
-
-
-def best_reception(rx: list[Any]) -> tuple[int | None, float | None]:
-    """(RSSI, SNR) of the gateway that heard the uplink best: the highest RSSI, then SNR.
-
-    The Things Stack gives rssi and channel_rssi (the channel's, where the
-    gateway reports no other); either is taken, rssi first.
-    """
-    best: tuple[float, float] | None = None
-    best_snr: float | None = None
-    for entry in rx:
-        if not isinstance(entry, dict):
-            continue
-        rssi = _number(entry.get("rssi"))
-        if rssi is None:
-            rssi = _number(entry.get("channel_rssi"))
-        if rssi is None:
-            continue
-        snr = _number(entry.get("snr"))
-        rank = (rssi, snr if snr is not None else float("-inf"))
-        if best is None or rank > best:
-            best, best_snr = rank, snr
-    if best is None:
-        return None, None
-    return round(best[0]), best_snr
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def frame_of(settings: Lorawan, up: Uplink) -> bytes:
-    """The meteolink frame an uplink carries for the gateway, or Refused saying why not.
-
-    Only the header is read here (the node id it claims); the Feed checks the
-    rest: CRC, MIC, counter.
-    """
-    if up.fport != settings.fport:
-        raise Refused(
-            WRONG_FPORT, f"fPort {up.fport}, not {settings.fport} (not a meteolink frame)", up.eui
-        )
-    node = settings.devices.get(up.eui) if up.eui else None
-    if node is None:
-        raise Refused(
-            UNKNOWN_DEVICE,
-            "no dev EUI in the uplink" if up.eui is None else "not in the devices map",
-            up.eui,
-        )
-    try:
-        data = base64.b64decode(up.payload, validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise Refused(BAD_BASE64, f"the payload is not base64 ({e})", up.eui) from e
-    if not frames.MIN_FRAME <= len(data) <= frames.MAX_FRAME:
-        raise Refused(
-            NOT_A_FRAME,
-            f"{len(data)} bytes, and a frame has {frames.MIN_FRAME} to {frames.MAX_FRAME}",
-            up.eui,
-        )
-    version, _, claimed, _ = frames.header(data)
-    if version != frames.VERSION:
-        raise Refused(NOT_A_FRAME, f"format version {version}, not {frames.VERSION}", up.eui)
-    if claimed != node:
-        raise Refused(
-            NODE_MISMATCH,
-            f"the frame says node {claimed}, and the device is mapped to node {node}",
-            up.eui,
-        )
-    return data
-
-
 # -- the input ------------------------------------------------------------------------
 
 
@@ -396,7 +251,7 @@ class LorawanInput:
         s = self.settings
         try:
             up = read_uplink(s.kind, body)
-            frame = frame_of(s, up)
+            frame = frame_of(up, fport=s.fport, devices=s.devices)
         except Refused as r:
             self.refused[r.reason] = self.refused.get(r.reason, 0) + 1
             self._feed.refused(self.name, r.reason)
@@ -434,7 +289,12 @@ class LorawanInput:
                     async for message in client.messages:
                         await self._feed.room()
                         body = message.payload
-                        self.on_message(body if isinstance(body, bytes) else str(body).encode())
+                        if not isinstance(body, bytes | bytearray):
+                            body = str(body).encode()  # aiomqtt gives bytes; never trust it
+                        try:
+                            self.on_message(bytes(body))
+                        except Exception:  # one message must not stop the input
+                            log.exception("%s: an uplink could not be handled", self.name)
             except aiomqtt.MqttError as e:
                 (log.debug if complained else log.warning)(
                     "%s: %s; retrying", self.name, self._explain(e)
@@ -473,9 +333,11 @@ class LorawanInput:
         number = re.match(r"^\[Errno (-?\d+)\]", text)
         if number is not None and int(number.group(1)) == errno.ECONNREFUSED:
             return f"nothing accepts connections at {s.host}:{s.port} (is {check} right?)"
+        from aiomqtt.exceptions import MqttConnectError
+
         rc = getattr(e, "rc", None)
-        code = getattr(rc, "value", rc)
-        if code in (4, 5, 134, 135) and "onnect" in type(e).__name__:
+        code = getattr(rc, "value", rc)  # paho gives a ReasonCode or an int
+        if isinstance(e, MqttConnectError) and code in (4, 5, 134, 135):
             return (
                 f"the broker refused the user name or password ({text}; for The Things Stack"
                 f" the user is {{application id}}@{{tenant id}} and the password an API key:"

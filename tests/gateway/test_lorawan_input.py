@@ -1,4 +1,5 @@
-"""The LoRaWAN input's reading of uplinks and of its [[lorawan]] tables, without a broker.
+"""The LoRaWAN input's reading of uplinks (gateway/lorawan_uplink.py) and of its [[lorawan]]
+tables, without a broker.
 
 The uplinks are the network servers' own documented examples (tests/gateway/data/README.md
 names each source); test_lorawan_process.py runs the same shapes through a real Mosquitto and
@@ -16,14 +17,14 @@ import pytest
 from meteolink.firmware import frames
 from meteolink.gateway import config as gateway_config
 from meteolink.gateway.config import ConfigError
-from meteolink.gateway.lorawan_input import (
+from meteolink.gateway.lorawan_input import Lorawan
+from meteolink.gateway.lorawan_uplink import (
     BAD_BASE64,
     NODE_MISMATCH,
     NOT_A_FRAME,
     NOT_AN_UPLINK,
     UNKNOWN_DEVICE,
     WRONG_FPORT,
-    Lorawan,
     Refused,
     best_reception,
     frame_of,
@@ -105,13 +106,24 @@ def chirpstack_uplink(
 
 def refusal(raw: bytes, s: Lorawan | None = None) -> Refused:
     with pytest.raises(Refused) as caught:
-        frame_of(s or settings(), read_uplink("chirpstack", raw))
+        frame_of(
+            read_uplink("chirpstack", raw),
+            fport=(s or settings()).fport,
+            devices=(s or settings()).devices,
+        )
     return caught.value
 
 
 def test_a_mapped_device_on_the_port_gives_its_frame_whatever_the_eui_case() -> None:
     frame = frames.encode(12, 7, {"temperature": 3.5}, None, 0)
-    assert frame_of(settings(), read_uplink("chirpstack", chirpstack_uplink(frame))) == frame
+    assert (
+        frame_of(
+            read_uplink("chirpstack", chirpstack_uplink(frame)),
+            fport=10,
+            devices=settings().devices,
+        )
+        == frame
+    )
 
 
 def test_each_refusal_has_its_reason() -> None:
@@ -133,7 +145,7 @@ def test_a_documented_uplink_without_a_port_is_on_the_wrong_port() -> None:
     s = settings(kind="tts", devices={"0004A30B001C0530": 12})
     up = read_uplink("tts", body(example("tts-data-formats-uplink.json")))
     with pytest.raises(Refused) as caught:
-        frame_of(s, up)
+        frame_of(up, fport=s.fport, devices=s.devices)
     assert caught.value.reason == WRONG_FPORT
 
 
