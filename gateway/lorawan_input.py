@@ -6,7 +6,7 @@ uplink on one fPort. The network server decrypts it and publishes it on its
 MQTT integration; this input subscribes there and hands each frame to the
 Feed, so it is verified (the node's own MIC), de-duplicated and stored like a
 frame from a serial line. Two network servers are understood, each in the JSON
-its documentation gives (docs/gateway.md, "LoRaWAN"):
+its documentation gives (docs/gateway.md, "LoRaWAN"; gateway/lorawan_uplink.py reads it):
 
     tts          The Things Stack v3 MQTT server: v3/{application id}@{tenant id}/devices/
                  {device id}/up; end_device_ids.dev_eui, uplink_message.f_port,
