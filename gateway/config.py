@@ -207,6 +207,10 @@ def _secrets(table: Mapping[str, Any], where: str = "") -> list[str]:
     for key, value in table.items():
         if isinstance(value, Mapping):
             found += _secrets(value, f"{where}{key}.")
+        elif isinstance(value, list):  # [[lorawan]] tables hold passwords too
+            for i, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    found += _secrets(item, f"{where}{key}[{i}].")
         elif key in ("key", "password", "token") or (
             isinstance(value, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]*@", value)
         ):

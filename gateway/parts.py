@@ -71,6 +71,12 @@ INPUTS: dict[str, Part] = {
         install="aiomqtt>=2.3,<3",
         turn_off="remove the [[federation]] tables",
     ),
+    "lorawan": Part(
+        module="lorawan_input",
+        requires="aiomqtt",
+        install="aiomqtt>=2.3,<3",
+        turn_off="remove the [[lorawan]] tables",
+    ),
 }
 
 UPSTREAMS: dict[str, Part] = {

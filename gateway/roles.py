@@ -60,6 +60,11 @@ class Feed(Protocol):
         """Count bytes on the line that were no record at all."""
         ...
 
+    def refused(self, source: str, reason: str) -> None:
+        """Count a message the input took apart and refused before it held a frame (a
+        LoRaWAN uplink on another fPort: reason "wrong_fport"), by reason, in its stats."""
+        ...
+
     async def room(self) -> None:
         """Return once the gateway has room for more; awaited before each read."""
         ...

@@ -144,6 +144,10 @@ class Gateway:
         if framelog.enabled():
             self.framelog.noise(source, error, now=self.clock())
 
+    def refused(self, source: str, reason: str) -> None:
+        tallies = self.health.source(source).refused
+        tallies[reason] = tallies.get(reason, 0) + 1
+
     async def room(self) -> None:
         await self.committer.room()
 

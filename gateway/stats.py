@@ -61,6 +61,9 @@ class InputStats:
     crc_errors: int = 0  # frames whose CRC failed: noise, collisions, a weak link
     malformed: int = 0  # line noise, cut records, bad framing
     unknown: int = 0  # frames from nodes the policy turns away
+    # Messages the input refused before they held a frame, by reason (Feed.refused):
+    # a LoRaWAN uplink on another fPort, or from a device not mapped to a node.
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,7 +376,10 @@ class Health:
                 nodes[node] = self.nodes[node]
         return Snapshot(
             nodes={n: dataclasses.replace(s) for n, s in nodes.items()},
-            inputs={name: dataclasses.replace(s) for name, s in self.sources.items()},
+            inputs={
+                name: dataclasses.replace(s, refused=dict(s.refused))
+                for name, s in self.sources.items()
+            },
             unlisted=self.unlisted.snapshot(),
             version=self.version,
         )
@@ -390,6 +396,7 @@ class Health:
             parts.append(
                 f"{name}: {src.frames} frames, {src.crc_errors} CRC errors, "
                 f"{src.malformed} malformed"
+                + "".join(f", {n} refused ({why})" for why, n in sorted(src.refused.items()))
             )
         if self.unlisted:
             forgotten = self.unlisted.forgotten

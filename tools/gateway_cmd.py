@@ -108,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
     if not assembly.plan(cfg, assembly.INPUTS):
         raise CommandError(
             f"no inputs in {cfg.source} (give --serial PORT, add a [[serial]] port"
-            " or set [ble] enabled = true)"
+            ", set [ble] enabled = true, add a [[lorawan]] network server or a [[federation]]"
+            " broker)"
         )
     if args.check:
         problems = assembly.check(cfg, assembly.INPUTS) + assembly.check(cfg, assembly.UPSTREAMS)

@@ -116,6 +116,8 @@ class _Gateway(Collector):
             rejected.add_metric([name, "crc"], s.crc_errors)
             rejected.add_metric([name, "malformed"], s.malformed)
             rejected.add_metric([name, "unlisted_node"], s.unknown)
+            for reason, n in sorted(s.refused.items()):  # an input's own (a LoRaWAN fPort)
+                rejected.add_metric([name, reason], n)
             heard = self.reader.gateway.input_heard.get(name)
             if heard is not None:
                 last.add_metric([name], heard)

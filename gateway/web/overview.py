@@ -149,6 +149,7 @@ def data(reader: Reader, now: float) -> dict[str, Any]:
                 "crc_errors": tallies.crc_errors,
                 "malformed": tallies.malformed,
                 "unknown": tallies.unknown,
+                "refused": dict(tallies.refused),
                 "last_frame": iso_utc(heard) if heard is not None else None,
             }
         )

@@ -81,10 +81,20 @@ def test_the_stats_messages_have_the_documented_keys() -> None:
     ]
     heard = UnlistedNode(77, "serial:/dev/x", 1.0, 2.0, frames=2, rssi=-101, snr=-3.5)
     gw = json.loads(
-        gateway_stats_message({"serial:/dev/x": InputStats(frames=160)}, 150, {77: heard})
+        gateway_stats_message(
+            {"lorawan:ttn": InputStats(frames=160, refused={"wrong_fport": 2})}, 150, {77: heard}
+        )
     )
     assert gw == {
-        "inputs": {"serial:/dev/x": {"frames": 160, "crc_errors": 0, "malformed": 0, "unknown": 0}},
+        "inputs": {
+            "lorawan:ttn": {
+                "frames": 160,
+                "crc_errors": 0,
+                "malformed": 0,
+                "unknown": 0,
+                "refused": {"wrong_fport": 2},
+            }
+        },
         "published": 150,
         "unlisted": [
             {
