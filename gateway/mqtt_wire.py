@@ -44,7 +44,9 @@ if TYPE_CHECKING:
 PUBLISH_QOS1 = 0x32  # §3.3.1: type 3, DUP 0, QoS 1 (bits 2-1 = 01); | 1 for RETAIN
 PUBACK = 0x40  # §3.4.1: type 4, flags 0, Remaining Length 2
 READ_SIZE = 65536
-_TOPIC_LENGTH = struct.Struct("!H")
+_U16 = struct.Struct("!H")  # §1.5.2: the topic's length, the packet identifier
+_TINY = struct.Struct("!BBH")  # fixed header with one length byte, the topic's length
+_SHORT = struct.Struct("!BBBH")  # ... with two length bytes
 _MQTT_311 = (3, 4)  # paho's MQTTv31 and MQTTv311: the same PUBLISH and PUBACK
 _MAX_LENGTH = 268_435_455  # §2.2.3: the most four Remaining Length bytes can say
 
@@ -75,8 +77,14 @@ def publish_packet(topic: bytes, payload: bytes, mid: int, *, retain: bool = Fal
         raise ValueError(f"MQTT topic too long: {len(topic)} bytes (at most 65535)")
     if not 0 < mid <= 0xFFFF:
         raise ValueError(f"MQTT packet identifier {mid} is not from 1 to 65535")
-    head = bytes((PUBLISH_QOS1 | retain,)) + remaining_length(2 + len(topic) + 2 + len(payload))
-    return b"".join((head, _TOPIC_LENGTH.pack(len(topic)), topic, _TOPIC_LENGTH.pack(mid), payload))
+    n = 2 + len(topic) + 2 + len(payload)
+    if n < 0x80:
+        head = _TINY.pack(PUBLISH_QOS1 | retain, n, len(topic))
+    elif n < 0x4000:  # a reading's message: two length bytes, said here without a loop
+        head = _SHORT.pack(PUBLISH_QOS1 | retain, n & 0x7F | 0x80, n >> 7, len(topic))
+    else:
+        head = bytes((PUBLISH_QOS1 | retain,)) + remaining_length(n) + _U16.pack(len(topic))
+    return b"".join((head, topic, _U16.pack(mid), payload))
 
 
 class WireTap:

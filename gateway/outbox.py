@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 # the committer runs ahead of the broker's round trips by thousands: read back,
 # each batch waited on the store's thread behind a commit and its fsync, and
 # forwarding fell further behind (issue 9). A row is a few hundred bytes.
-TAIL_MAX = 16 * BACKLOG_MAX
+TAIL_MAX = 16_384
 # Decoded frames kept beside them, fewer: a decoded frame is about a kilobyte,
 # and one not kept is decoded again from its row (microseconds, on this thread).
 FRAMES_MAX = 2 * BACKLOG_MAX

@@ -46,6 +46,17 @@ def test_the_variable_header_is_table_3_3_of_mqtt_3_1_1() -> None:
     assert publish_packet(b"a/b", b"hi", 10, retain=True)[0] == 0x33  # §3.3.1.3 RETAIN
 
 
+# Remaining Lengths 5, 127 | 128, 16,383 | 16,384, and 70,005: either side of each step.
+@pytest.mark.parametrize("n", [0, 122, 123, 16_378, 16_379, 70_000])
+def test_a_publish_says_its_length_as_table_2_4_does(n: int) -> None:
+    """Each way the fixed header is built (one, two or more length bytes) against the
+    encoding above: the topic's length, topic "t", the identifier, then n bytes of payload."""
+    topic, payload = b"t", bytes(n)
+    packet = publish_packet(topic, payload, 1)
+    length = remaining_length(2 + 1 + 2 + n)
+    assert packet == bytes([0x32]) + length + b"\x00\x01t\x00\x01" + payload
+
+
 def test_packet_identifier_zero_is_refused() -> None:
     """§2.3.1: a QoS 1 PUBLISH carries a non-zero packet identifier."""
     with pytest.raises(ValueError, match="from 1 to 65535"):
