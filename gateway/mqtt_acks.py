@@ -8,6 +8,9 @@ directly and registers itself where aiomqtt's PUBACK callback looks for the
 waiter of a message id: the callback calls `set()` on whatever it finds
 there, as it would on its own event. One object then counts a whole batch.
 
+Given a Lane (gateway/mqtt_wire.py), Acks publishes through it instead:
+packets built here, PUBACKs read in bulk, paho out of the way.
+
 That reaches into two private attributes of aiomqtt 2 (`_client`, the paho
 client, and `_pending_publishes`, message id -> waiter), on the event loop
 that runs the client, as aiomqtt itself does. Where either is missing (a
@@ -23,12 +26,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import aiomqtt
 
+    from meteolink.gateway.mqtt_wire import Lane
+
 
 class Acks:
     """Publish at QoS 1 with publish(); wait() returns once the broker has acknowledged all."""
 
-    def __init__(self, client: aiomqtt.Client) -> None:
+    def __init__(self, client: aiomqtt.Client, lane: Lane | None = None) -> None:
         self._client = client
+        self._lane = lane
         self._paho = getattr(client, "_client", None)
         self._waiters: dict[int, object] | None = getattr(client, "_pending_publishes", None)
         self._left = 0
@@ -37,6 +43,11 @@ class Acks:
         self._tasks: list[asyncio.Task[None]] = []
 
     def publish(self, topic: str, payload: str, *, retain: bool = False) -> None:
+        if self._lane is not None:
+            self._lane.publish(topic, payload, self, retain=retain)
+            self._left += 1
+            self._all.clear()
+            return
         import aiomqtt
         import paho.mqtt.client as paho
 

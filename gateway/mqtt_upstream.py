@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from meteolink.firmware import frames
-from meteolink.gateway import homeassistant, messages
+from meteolink.gateway import homeassistant, messages, mqtt_wire
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.mqtt_acks import Acks
@@ -233,6 +233,8 @@ class MqttUpstream:
         self._said_online: dict[int, float] = {}  # node -> monotonic time "online" was queued
         self._stats_version: int | None = None  # of the stats last published; None: none yet
         self.published = 0  # state messages confirmed by the broker
+        # This connection's own QoS 1 path (gateway/mqtt_wire.py); None: aiomqtt's.
+        self._lane: mqtt_wire.Lane | None = None
 
     # -- the service's interface ---------------------------------------------
 
@@ -261,6 +263,7 @@ class MqttUpstream:
                         away = time.monotonic() - lost_at
                         log.info("%s: connected again after %.0f s", self.mqtt.label, away)
                     lost_at = None
+                    self._lane = mqtt_wire.lane(client)
                     outbox.connected()
                     complained = False
                     self._backoff.reset()
@@ -274,7 +277,11 @@ class MqttUpstream:
                         await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     try:
                         async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._forward(client, outbox), name="mqtt forward")
+                            cursor = Cursor()
+                            tg.create_task(
+                                self._forward(client, outbox, cursor), name="mqtt forward"
+                            )
+                            tg.create_task(cursor.write(outbox), name="mqtt cursor")
                             tg.create_task(self._listen(client), name="mqtt listen")
                             tg.create_task(self._discover(client), name="mqtt discovery")
                             tg.create_task(self._statuses(client, outbox), name="mqtt status")
@@ -375,10 +382,11 @@ class MqttUpstream:
         client.pending_calls_threshold = 4 * self.batch
         return client
 
-    async def _forward(self, client: aiomqtt.Client, outbox: Outbox) -> None:
+    async def _forward(self, client: aiomqtt.Client, outbox: Outbox, cursor: Cursor) -> None:
         # Two batches in flight: the next is on the wire while the broker
         # acknowledges the last. The cursor still moves only in order, once a
-        # batch and every batch before it are confirmed.
+        # batch and every batch before it are confirmed; its writes to the
+        # store (cursor.write) never hold the next batch back.
         inflight: collections.deque[asyncio.Task[None]] = collections.deque()
         last_sent: int | None = None
         try:
@@ -396,7 +404,7 @@ class MqttUpstream:
                 acks = await self._send(client, outbox, batch)
                 previous = inflight[-1] if inflight else None
                 inflight.append(
-                    asyncio.create_task(self._settle(client, outbox, batch, acks, previous))
+                    asyncio.create_task(self._settle(client, batch, acks, previous, cursor))
                 )
                 last_sent = batch[-1].id
                 if len(inflight) >= 2:
@@ -416,7 +424,7 @@ class MqttUpstream:
             self._heard_fields(stored, frame)
         if self.mqtt.discovery:
             self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
-        acks = Acks(client)
+        acks = Acks(client, self._lane)
         for topic, msg in states:
             acks.publish(topic, messages.compact(msg))
         if self.mqtt.with_frames:  # awaited with the states: the cursor moves once both arrived
@@ -427,10 +435,10 @@ class MqttUpstream:
     async def _settle(
         self,
         client: aiomqtt.Client,
-        outbox: Outbox,
         batch: list[Stored],
         acks: Acks,
         previous: asyncio.Task[None] | None,
+        cursor: Cursor,
     ) -> None:
         await acks.wait()
         if previous is not None:
@@ -445,12 +453,12 @@ class MqttUpstream:
             for n in {s.node for s in batch}
             if now - self._said_online.get(n, -math.inf) >= ONLINE_AGAIN
         ]
-        said = Acks(client)
+        said = Acks(client, self._lane)
         for n in again:
             self._said_online[n] = now
             said.publish(self._availability(n), "online", retain=True)
         await said.wait()
-        await outbox.forwarded(batch[-1].id)
+        cursor.advance(batch[-1].id)
         self.published += len(batch)
 
     def _heard_fields(self, stored: Stored, frame: frames.Frame) -> None:
@@ -509,7 +517,7 @@ class MqttUpstream:
         acks, not awaited here but added to what the caller awaits.
         """
         own = acks is None
-        acks = Acks(client) if acks is None else acks
+        acks = Acks(client, self._lane) if acks is None else acks
         for node in sorted(nodes):
             fields = self._fields.get(node, frozenset())
             if fields <= self._announced.get(node, frozenset()):
@@ -578,7 +586,7 @@ class MqttUpstream:
                 async with asyncio.timeout(max(0.0, next_stats - loop.time())):
                     stats = await self._changed.get()
                 # What else is queued goes with it (up to CHUNK), awaited together.
-                said = Acks(client)
+                said = Acks(client, self._lane)
                 queued = [stats]
                 while len(queued) < CHUNK and not self._changed.empty():
                     queued.append(self._changed.get_nowait())
@@ -600,7 +608,7 @@ class MqttUpstream:
         snapshot = outbox.stats(since=self._stats_version)
         changed = list(snapshot.nodes.values())
         for start in range(0, len(changed), CHUNK):
-            acks = Acks(client)
+            acks = Acks(client, self._lane)
             for s in changed[start : start + CHUNK]:
                 acks.publish(
                     f"{prefix}/{s.node}/stats", messages.node_stats_message(s), retain=True
@@ -651,6 +659,42 @@ def _frame_messages(prefix: str, gateway: str, batch: list[Stored]) -> list[tupl
         )
         for s in batch
     ]
+
+
+class Cursor:
+    """How far forwarding has got on one connection, written to the store a write at a time.
+
+    Batches are confirmed in order (_settle), each moving `confirmed` on; the
+    writer writes the newest each time it is free. A write (on the store's
+    thread, behind whatever commit is under way) then never holds the next
+    batch back, and batches confirmed during one write cost one write
+    together. What was confirmed last is written on the way out too: an
+    outage or a stop resends no more than it must.
+    """
+
+    def __init__(self) -> None:
+        self.confirmed: int | None = None  # the last reading of the last batch confirmed
+        self._moved = asyncio.Event()
+
+    def advance(self, last_id: int) -> None:
+        self.confirmed = last_id
+        self._moved.set()
+
+    async def write(self, outbox: Outbox) -> None:
+        """Write `confirmed` whenever it moves; forever (until cancelled, then once more)."""
+        written: int | None = None
+        try:
+            while True:
+                await self._moved.wait()
+                self._moved.clear()
+                target = self.confirmed
+                if target is not None and target != written:
+                    await outbox.forwarded(target)
+                    written = target
+        finally:
+            target = self.confirmed
+            if target is not None and target != written:
+                await outbox.forwarded(target)
 
 
 class _InOurWords(logging.Filter):

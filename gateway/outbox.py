@@ -34,9 +34,15 @@ from meteolink.gateway.store import DiskFull, Stored
 
 log = logging.getLogger(__name__)
 
-# Readings (and frames) kept for an upstream a little behind; one further behind
-# reads the store. Kept small: a decoded frame is about a kilobyte.
-TAIL_MAX = 2 * BACKLOG_MAX
+# Readings kept for an upstream behind the committer; one further behind reads
+# the store. In a burst (a bridge emptying its buffer, the bench's 20,000 frames)
+# the committer runs ahead of the broker's round trips by thousands: read back,
+# each batch waited on the store's thread behind a commit and its fsync, and
+# forwarding fell further behind (issue 9). A row is a few hundred bytes.
+TAIL_MAX = 16_384
+# Decoded frames kept beside them, fewer: a decoded frame is about a kilobyte,
+# and one not kept is decoded again from its row (microseconds, on this thread).
+FRAMES_MAX = 2 * BACKLOG_MAX
 
 
 class StoreOutbox:
@@ -76,7 +82,7 @@ class StoreOutbox:
             del self._tail[:drop]
 
     def _keep(self, reading_id: int, frame: frames.Frame) -> None:
-        if len(self._frames) >= TAIL_MAX:  # an upstream that never asks, or far behind
+        if len(self._frames) >= FRAMES_MAX:  # an upstream that never asks, or far behind
             self._frames.clear()
         self._frames[reading_id] = frame
 
