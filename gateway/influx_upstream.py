@@ -259,8 +259,10 @@ class InfluxUpstream(HttpUpstream):
         tags = self._tags.get(node)
         if tags is None:
             conf = self.config.node(node)
-            name = conf.name if conf is not None and conf.name else None
-            tags = (f",name={tag(name)}" if name else "") + f",node={node}"
+            # A name with nothing writable in it (a lone backslash) is no tag: InfluxDB
+            # refuses an empty tag value, and with it the point.
+            name = tag(conf.name) if conf is not None and conf.name else ""
+            tags = (f",name={name}" if name else "") + f",node={node}"
             self._tags[node] = tags
         return tags
 

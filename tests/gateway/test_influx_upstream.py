@@ -289,7 +289,7 @@ def test_a_name_ending_in_a_backslash_is_written_not_refused(
     what follows it in the line protocol (InfluxDB 1.6 answered 400 "invalid tag format"
     for every point of such a node, which the upstream then refused for good): the
     points arrive, the backslash left out, each node under its own tags."""
-    names = {7: "roof" + "\\", 8: "a" + "\\" + " b"}
+    names = {7: "roof" + "\\", 8: "a" + "\\" + " b", 9: "\\"}
     cfg = Config(data=tmp_path / "data", nodes={n: NodeConfig(name=s) for n, s in names.items()})
     http = HttpSettings(section="influxdb", url=influxdb.url, batch=100)
     influx = Influx(http=http, database="meteo", measurement="m" + "\\")
@@ -302,7 +302,7 @@ def test_a_name_ending_in_a_backslash_is_written_not_refused(
             for seq in (1, 2):
                 for node in names:
                     gw.receive(weather(node, seq), source="t")
-            await until(lambda: up.delivered + sum(up.refused.values()) == 4, "four answers")
+            await until(lambda: up.delivered + sum(up.refused.values()) == 6, "six answers")
         finally:
             running.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -311,11 +311,13 @@ def test_a_name_ending_in_a_backslash_is_written_not_refused(
     asyncio.run(main())
     assert up.refused == {}
     rows = influxdb.query('SELECT * FROM "m"')
-    assert sorted((r["node"], r["name"], r["seq"]) for r in rows) == [
+    assert sorted((r["node"], r["name"] or "", r["seq"]) for r in rows) == [
         ("7", "roof", 1),
         ("7", "roof", 2),
         ("8", "a b", 1),
         ("8", "a b", 2),
+        ("9", "", 1),  # a lone backslash: no name tag at all
+        ("9", "", 2),
     ]
 
 
