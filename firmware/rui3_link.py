@@ -129,11 +129,25 @@ class Rui3Link:
     # -- joining -----------------------------------------------------------------
 
     def joined(self) -> bool:
-        """Whether the modem has a network session (AT+NJS=?)."""
+        """Whether the modem has a network session (AT+NJS=?).
+
+        The manual's answer to a query is "AT+NJS=1" (its "RUI3 AT Command Format":
+        AT+XXX=<value>, then the status); a bare "1" is taken too. The last such line
+        before OK counts, so an echo of the command is passed over."""
         self._flush()
         self._uart.write(b"AT+NJS=?\r\n")
-        value = self._next_line(_COMMAND_MS)
-        return value == b"1" and self._wait_ok(_COMMAND_MS)
+        value = None
+        deadline = time.ticks_add(time.ticks_ms(), _COMMAND_MS)
+        while True:
+            line = self._next_line(time.ticks_diff(deadline, time.ticks_ms()))
+            if line is None or line.startswith(b"AT_") or line.startswith(b"ERROR"):
+                self.last = "no answer" if line is None else line.decode()
+                return False
+            if line == b"OK":
+                return value == b"1"
+            value = line[7:] if line.startswith(b"AT+NJS") else line  # "=1", ":1" or "1"
+            if value[:1] in (b"=", b":"):
+                value = value[1:]
 
     def join(self, timeout_ms: int = _JOIN_MS) -> bool:
         """OTAA join with the keys the modem holds (set once with AT+DEVEUI=, AT+APPEUI=,

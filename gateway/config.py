@@ -135,11 +135,16 @@ class Table:
         if key not in self.data:
             return default
         value = self.data[key]
+        # A secret's value is never echoed: a password written as a number, unquoted,
+        # would otherwise be in the journal. Its TOML kind says enough.
+        problem = f"{_kind(value) if key in SECRET_KEYS else repr(value)} is not {what}"
+        if key in SECRET_KEYS and isinstance(value, int | float) and not isinstance(value, bool):
+            problem += " (write it in quotes)"
         # TOML booleans are not numbers here, though Python thinks bool is an int.
         if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
-            raise self.error(key, f"{value!r} is not {what}")
+            raise self.error(key, problem)
         if not isinstance(value, kind):
-            raise self.error(key, f"{value!r} is not {what}")
+            raise self.error(key, problem)
         return value
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
@@ -171,6 +176,23 @@ class Table:
             raise self.error(
                 unknown[0], "unknown key (check its spelling against deploy/gateway.toml)"
             )
+
+
+# The keys whose values are secrets wherever they are: node keys, passwords, tokens.
+SECRET_KEYS = frozenset({"key", "password", "token"})
+
+
+def _kind(value: object) -> str:
+    """What a TOML value is, in words, without the value: for a secret's message."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time" if not isinstance(value, str) else "a string"
 
 
 def load(path: Path | None, overrides: Mapping[str, Any] | None = None) -> Config:
@@ -211,7 +233,7 @@ def _secrets(table: Mapping[str, Any], where: str = "") -> list[str]:
             for i, item in enumerate(value):
                 if isinstance(item, Mapping):
                     found += _secrets(item, f"{where}{key}[{i}].")
-        elif key in ("key", "password", "token") or (
+        elif key in SECRET_KEYS or (
             isinstance(value, str) and re.match(r"^[a-z][a-z0-9+.-]*://[^/@:]*:[^/@]*@", value)
         ):
             found.append(where + key)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,19 +85,29 @@ _BLANK = {" ": "\\ ", "\n": "\\ ", "\r": "\\ ", "\t": "\\ "}  # a line break, as
 _MEASUREMENT = str.maketrans({",": "\\,", **_BLANK})
 _TAG = str.maketrans({",": "\\,", "=": "\\=", **_BLANK})
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", "\n": "\\n"})
+# Backslashes InfluxDB would read as escaping what follows them: at the end of a name
+# (then the comma or space after it), or before a character escaped here. InfluxDB 1.x
+# reads no doubled backslash in a name as one, so they cannot be written: left out.
+_UNWRITABLE = re.compile(r"\\+(?=[ ,=\n\r\t]|$)")
 
 
 def measurement(name: str) -> str:
-    """A measurement name escaped: commas and spaces (line protocol, "Special characters")."""
-    return name.translate(_MEASUREMENT)
+    """A measurement name escaped: commas and spaces (line protocol, "Special characters").
+
+    A backslash at its end or before a comma or space cannot be written: it is left out.
+    """
+    return _UNWRITABLE.sub("", name).translate(_MEASUREMENT)
 
 
 def tag(text: str) -> str:
     """A tag key, tag value or field key escaped: commas, equals signs and spaces.
 
-    A line break cannot be written in one at all: it is said as a space.
+    A line break cannot be written in one at all: it is said as a space. A backslash
+    at its end, or before a comma, equals sign or space, cannot be either (InfluxDB
+    takes it as escaping the character after it, "roof\\" as "roof,node=7..."):
+    it is left out, so that a node's points are not all refused for its name.
     """
-    return text.translate(_TAG)
+    return _UNWRITABLE.sub("", text).translate(_TAG)
 
 
 def string_field(text: str) -> str:
@@ -142,6 +153,12 @@ def parse(top: Table, section: str, url_override: str | None) -> Influx | None:
         raise t.error("api", f'{api!r}: give "v1" (InfluxDB 1.x: /write) or "v2" (/api/v2/write)')
     if not name.strip():
         raise t.error("measurement", "empty (give a name, or remove the key for meteolink)")
+    if name.startswith("#"):
+        raise t.error(
+            "measurement",
+            f"{name!r}: a line beginning with '#' is a comment to InfluxDB, and nothing would"
+            " be written (give a name without it)",
+        )
     v1 = {"database": database, "retention_policy": rp}
     v2 = {"org": org, "bucket": bucket}
     for key, value in (v2 if api == "v1" else v1).items():
@@ -242,8 +259,10 @@ class InfluxUpstream(HttpUpstream):
         tags = self._tags.get(node)
         if tags is None:
             conf = self.config.node(node)
-            name = conf.name if conf is not None and conf.name else None
-            tags = (f",name={tag(name)}" if name else "") + f",node={node}"
+            # A name with nothing writable in it (a lone backslash) is no tag: InfluxDB
+            # refuses an empty tag value, and with it the point.
+            name = tag(conf.name) if conf is not None and conf.name else ""
+            tags = (f",name={name}" if name else "") + f",node={node}"
             self._tags[node] = tags
         return tags
 

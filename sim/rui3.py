@@ -1,10 +1,11 @@
 """An emulated RAKwireless RUI3 LoRaWAN modem (RAK3172) on the sim's UART.
 
 It answers the AT commands firmware/rui3_link.py uses as the RUI3 AT Command
-Manual gives them: lines end in CR LF; a query (AT+XXX=?) answers its value
-on a line, then OK; a command answers OK, or AT_PARAM_ERROR (a bad
-argument), AT_BUSY_ERROR (an uplink still under way), AT_NO_NETWORK_JOINED
-(AT+SEND before a join), AT_ERROR (a command it does not know); and the
+Manual gives them: lines end in CR LF; a query (AT+XXX=?) answers
+AT+XXX=<value> on a line, then OK (the manual's "RUI3 AT Command Format"); a
+command answers OK, or AT_PARAM_ERROR (a bad argument), AT_BUSY_ERROR (an
+uplink still under way), AT_NO_NETWORK_JOINED (AT+SEND before a join),
+AT_ERROR (a command it does not know); and the
 radio's work ends in an event line: +EVT:JOINED, or +EVT:JOIN_FAILED_RX_TIMEOUT
 when no network answers; +EVT:TX_DONE after an unconfirmed uplink,
 +EVT:SEND_CONFIRMED_OK or +EVT:SEND_CONFIRMED_FAILED(4) after a confirmed one.
@@ -65,7 +66,8 @@ class Rui3Modem(UartChip):
         if line == "AT":
             self._say("OK")
         elif line == "AT+NJS=?":
-            self._say("1" if self.joined else "0")
+            # The manual's "RUI3 AT Command Format": a query answers AT+XXX=<value>.
+            self._say("AT+NJS=1" if self.joined else "AT+NJS=0")
             self._say("OK")
         elif line.startswith("AT+CFM="):
             value = line[7:]

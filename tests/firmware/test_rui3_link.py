@@ -28,6 +28,9 @@ def cases(micropython: Callable[..., str]) -> dict[str, dict[str, Any]]:
 def test_join_is_the_manuals_otaa_command_and_waits_for_the_event(
     cases: dict[str, dict[str, Any]],
 ) -> None:
+    """joined() reads the answer to AT+NJS=? as the manual gives it, "AT+NJS=1" then OK
+    (RUI3 AT Command Manual, "RUI3 AT Command Format": AT+XXX=<value><CR><LF>, then the
+    status), so a joined modem is not joined again at every check."""
     join = cases["join"]
     assert (join["before"], join["ok"], join["after"]) == (False, True, True)
     assert join["commands"] == ["AT+NJS=?", "AT+JOIN=1:0:10:8", "AT+NJS=?"]

@@ -154,6 +154,8 @@ def test_a_point_has_the_readings_values_its_node_and_own_time() -> None:
         ('url = "http://127.0.0.1:8086"\napi = "v2"\nbucket = "b"', "org: missing"),
         ('url = "http://127.0.0.1:8086"\ndatabase = "m"\nbucket = "b"', 'is for api = "v2"'),
         ('url = "http://127.0.0.1:8086"\ndatabase = "m"\nmeasurment = "x"', "unknown key"),
+        # InfluxDB takes a line beginning with '#' as a comment: 204, and nothing written.
+        ('url = "http://127.0.0.1:8086"\ndatabase = "m"\nmeasurement = "#m"', "a comment"),
     ],
 )
 def test_a_mistake_in_the_section_is_one_line_naming_the_key(
@@ -278,6 +280,45 @@ def test_v2_writes_reach_victoria_metrics(
         msg = published(sent[int(seq)], stamp / 1000)
         assert value == msg["humidity"]
         assert stamp % 1000 == 0  # precision=s
+
+
+def test_a_name_ending_in_a_backslash_is_written_not_refused(
+    tmp_path: Path, influxdb: InfluxDB
+) -> None:
+    """A backslash at the end of a tag value or measurement, or before a space, escapes
+    what follows it in the line protocol (InfluxDB 1.6 answered 400 "invalid tag format"
+    for every point of such a node, which the upstream then refused for good): the
+    points arrive, the backslash left out, each node under its own tags."""
+    names = {7: "roof" + "\\", 8: "a" + "\\" + " b", 9: "\\"}
+    cfg = Config(data=tmp_path / "data", nodes={n: NodeConfig(name=s) for n, s in names.items()})
+    http = HttpSettings(section="influxdb", url=influxdb.url, batch=100)
+    influx = Influx(http=http, database="meteo", measurement="m" + "\\")
+    up = InfluxUpstream(cfg, influx=influx, backoff=Backoff(first=0.05, cap=0.2))
+    gw = Gateway(cfg, upstreams=[up])
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        try:
+            for seq in (1, 2):
+                for node in names:
+                    gw.receive(weather(node, seq), source="t")
+            await until(lambda: up.delivered + sum(up.refused.values()) == 6, "six answers")
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+
+    asyncio.run(main())
+    assert up.refused == {}
+    rows = influxdb.query('SELECT * FROM "m"')
+    assert sorted((r["node"], r["name"] or "", r["seq"]) for r in rows) == [
+        ("7", "roof", 1),
+        ("7", "roof", 2),
+        ("8", "a b", 1),
+        ("8", "a b", 2),
+        ("9", "", 1),  # a lone backslash: no name tag at all
+        ("9", "", 2),
+    ]
 
 
 # -- each kind of answer, against the loopback server ------------------------
