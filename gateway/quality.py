@@ -145,21 +145,29 @@ def step_limit(per_minute: float, dt: float) -> float:
     return per_minute * math.sqrt(max(dt, _MINUTE) / _MINUTE)
 
 
+_PM_PAIRS = (("pm1", "pm2_5"), ("pm2_5", "pm10"), ("pm1", "pm10"))
+
+
 def consistency(values: Mapping[str, float | str]) -> set[str]:
     """The fields of one reading that contradict each other (both of each pair)."""
     bad: set[str] = set()
+    get = values.get
 
     def number(name: str) -> float | None:
-        v = values.get(name)
-        return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+        v = get(name)
+        return v if v.__class__ is float or v.__class__ is int else None  # not bool, not str
 
     t, td = number("temperature"), number("dew_point")
     if t is not None and td is not None and td > t + DEW_POINT_TOLERANCE:
         bad |= {"dew_point", "humidity"} if "humidity" in values else {"dew_point"}
-    for small, large in (("pm1", "pm2_5"), ("pm2_5", "pm10"), ("pm1", "pm10")):
+    for small, large in _PM_PAIRS:
+        if small not in values or large not in values:
+            continue
         a, b = number(small), number(large)
         if a is not None and b is not None and a > b + PM_TOLERANCE:
             bad |= {small, large}
+    if "gust" not in values:
+        return bad
     speed, gust = number("wind_speed"), number("gust")
     if speed is not None and gust is not None and gust < speed - GUST_TOLERANCE:
         bad |= {"wind_speed", "gust"}
@@ -219,7 +227,7 @@ class Checker:
         numbers = {
             k: float(v)
             for k, v in values.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
+            if v.__class__ is float or v.__class__ is int  # not bool, not a band's name
         }
         for name in implausible(numbers, self.config.plausible):
             flags[name].add("range")
