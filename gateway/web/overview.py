@@ -440,14 +440,15 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
     )
     out.append(f"<dt>{e(word('disk', lang))}</dt><dd>{e(disk_text)}</dd></dl>")
 
-    cols = ("input", "frames", "crc_errors", "malformed", "unknown", "last_seen")
+    cols = ("input", "frames", "crc_errors", "malformed", "unknown", "refused", "last_seen")
     rows = []
     for inp in gw["inputs"]:
         last = inp["last_frame"] or "–"
         rows.append(
             f"<tr><td class=w>{e(inp['name'])}</td><td class=n>{inp['frames']}</td>"
             f"<td class=n>{inp['crc_errors']}</td><td class=n>{inp['malformed']}</td>"
-            f"<td class=n>{inp['unknown']}</td><td>{e(last)}</td></tr>"
+            f"<td class=n>{inp['unknown']}</td><td class=n>{_refused(inp['refused'], lang)}</td>"
+            f"<td>{e(last)}</td></tr>"
         )
     out.append(_table("inputs", cols, rows, lang))
 
@@ -464,6 +465,19 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
     out.append(_table("upstreams", ("upstream", "state", "backlog", "last_success"), rows, lang))
     out.append("</section>")
     return "".join(out)
+
+
+def _refused(refused: dict[str, int], lang: str) -> str:
+    """An input's refusals: how many, then how many for each reason, in the page's words."""
+    total = sum(refused.values())
+    if not total:
+        return "0"
+    reasons = []
+    for reason, n in sorted(refused.items(), key=lambda kv: (-kv[1], kv[0])):
+        key = f"refused_{reason}"
+        said = word(key, lang) if key in WORDS else reason  # an input's reason not named yet
+        reasons.append(f"<span class=reason>{n} {html.escape(said)}</span>")
+    return f"{total}<br><small>{'<br>'.join(reasons)}</small>"
 
 
 def _table(title: str, cols: Iterable[str], rows: list[str], lang: str) -> str:

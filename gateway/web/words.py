@@ -47,6 +47,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "crc_errors": ("CRC errors", "CRC kļūdas"),
     "malformed": ("Malformed", "Bojāti"),
     "unknown": ("Unlisted nodes", "Nereģistrēti mezgli"),
+    "refused": ("Refused", "Noraidīti"),
+    # why an input refused a message before it held a frame (Feed.refused): the LoRaWAN
+    # input's reasons (gateway/lorawan_uplink.py), then the federation input's
+    "refused_not_an_uplink": ("not an uplink", "nav augšupsaites ziņojums"),
+    "refused_wrong_fport": ("on another fPort", "citā fPort"),
+    "refused_unknown_device": ("device not mapped", "ierīce nav sarakstā"),
+    "refused_bad_base64": ("no base64 frame", "nav base64 kadra"),
+    "refused_not_a_frame": ("not a meteolink frame", "nav meteolink kadrs"),
+    "refused_node_mismatch": ("device mapped to another node", "ierīce piesaistīta citam mezglam"),
+    "refused_not_json": ("not JSON", "nav JSON"),
+    "refused_no_site": ("no site name", "nav vietas nosaukuma"),
+    "refused_bad_field": ("a field not as a site writes it", "lauks nav vietas formātā"),
     "upstreams": ("Forwarding", "Datu nosūtīšana"),
     "upstream": ("Destination", "Galamērķis"),
     "state": ("State", "Stāvoklis"),

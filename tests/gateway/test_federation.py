@@ -33,6 +33,7 @@ from tests.support.broker import Broker
 from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.lines import Line
 from tests.support.receiver import Fed
+from tests.support.status_page import get, page_url
 from tests.support.tools import ROOT, Clock, find_tool, wait_until
 
 SITE_CONF = ROOT / "deploy" / "mosquitto" / "site.conf"
@@ -134,6 +135,7 @@ class Topology:
             "the sites' bridges to connect to the central broker",
         )
         body = f'[[federation]]\nurl = "{self.central.url}"\n' + nodes_toml()
+        body += '\n[web]\nlisten = "127.0.0.1:0"\n'
         self.centre = self.gateway("centre", body)
         wait_until(lambda: "subscribed to meteolink/+/frame" in self.centre.log(), "subscribed")
 
@@ -286,10 +288,21 @@ def test_a_forged_frame_on_the_central_broker_is_rejected_by_its_mic(
         publisher.disconnect()
     wait_until(lambda: "MIC mismatch" in t.centre.log(), "the forged frame rejected")
     wait_until(lambda: "no MIC, and [nodes.2]" in t.centre.log(), "the unsigned frame rejected")
-    wait_until(lambda: "'frame' is not base64" in t.centre.log(), "the broken message rejected")
+    wait_until(lambda: "'frame' is not base64" in t.centre.log(), "the broken message refused")
     t.hear(reading(1, 3, key=KEYS[1]))  # the genuine readings go on
     wait_until(lambda: central_has(t, {(1, 3)}), "the next genuine reading")
     assert [(n, s) for n, s, _, _ in stored(t.centre.data)] == [(1, 1), (1, 3)]
+    # The broken message is refused, by reason, in the stats and on the page (in Latvian).
+    url = page_url(t.centre)
+    inputs = json.loads(get(url + "api/overview").body)["gateway"]["inputs"]
+    (inp,) = [i for i in inputs if i["name"].startswith("federation:mqtt://")]
+    assert (inp["refused"], inp["malformed"]) == ({"bad_base64": 1}, 0)
+    page = get(url, headers={"Accept-Language": "lv"}).body.decode()
+    assert "<th>Noraidīti</th>" in page
+    said = "<td class=n>1<br><small><span class=reason>1 nav base64 kadra</span></small></td>"
+    assert said in page
+    metrics = get(url + "metrics").body.decode()
+    assert 'reason="bad_base64"} 1' in metrics
 
 
 def test_the_bridge_in_the_docs_is_the_tested_file() -> None:
