@@ -17,9 +17,10 @@ requests and, a little, what an answer means; what is the same is here:
     400, 413, 422            refused for good: a request of several readings
                              is split in two and each half sent again, down to
                              the one reading the destination will never take;
-                             that one is counted, logged once per kind, and
-                             the cursor moves past it (it stays in the store,
-                             and every other upstream still gets it)
+                             that one is counted (outbox.refused: the stats
+                             message, the status page, /metrics), logged once
+                             per kind, and the cursor moves past it (it stays
+                             in the store, and every other upstream gets it)
     401, 403                 the credentials are wrong: said as a configuration
                              problem; the readings wait and are tried again
     429, 503 with Retry-After  retried no sooner than the destination asked
@@ -435,7 +436,7 @@ class HttpUpstream:
                 if answer.verdict is Verdict.DELIVERED:
                     self.delivered += len(delivery.items)
                     return True
-                self._refused(delivery, answer)
+                self._refused(delivery, answer, outbox)
                 return False
             self._missed(outbox, answer.reason)
             await self._wait(max(self._backoff.delay(), answer.wait), answer.reason, outbox)
@@ -459,11 +460,12 @@ class HttpUpstream:
         if first:
             self._lost_at = time.monotonic()
 
-    def _refused(self, delivery: Delivery, answer: Answer) -> None:
+    def _refused(self, delivery: Delivery, answer: Answer, outbox: Outbox) -> None:
         if len(delivery.items) != 1:
             return  # split by the caller until one reading is left
         first = answer.kind not in self.refused
         self.refused[answer.kind] += 1
+        outbox.refused(answer.kind)
         reading = delivery.items[0].message.get("id", "?")
         (log.warning if first else log.debug)(
             "%s: refused reading %s for good (%s); it stays in the store and goes to every"

@@ -128,6 +128,11 @@ class Outbox(Protocol):
         """An attempt to reach the destination failed (reason: why); another will follow."""
         ...
 
+    def refused(self, kind: str) -> None:
+        """The destination will never take one reading (kind: why, "HTTP 400"), and the
+        upstream passes over it: counted in the stats, on the status page and /metrics."""
+        ...
+
     def stats(self, *, since: int | None = None) -> Snapshot:
         """Every node's and input's tallies, copied now; with since (the version of an
         earlier snapshot), only the nodes whose tallies changed after it."""

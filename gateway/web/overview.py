@@ -155,6 +155,7 @@ def data(reader: Reader, now: float) -> dict[str, Any]:
         )
     upstreams = []
     for up in gw.upstreams:
+        own = gw.stats.upstreams.get(up.name)
         upstreams.append(
             {
                 "name": up.name,
@@ -164,6 +165,8 @@ def data(reader: Reader, now: float) -> dict[str, Any]:
                 "since": iso_utc(up.since),
                 "backlog": reader.backlog(up),
                 "last_success": iso_utc(up.last_success) if up.last_success else None,
+                # readings its destination refused for good, by kind ("HTTP 400")
+                "refused": dict(own.refused) if own is not None else {},
             }
         )
     disk = reader.disk()
@@ -458,17 +461,20 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
         why = f"<br><small>{e(up['reason'])}</small>" if up["reason"] else ""
         rows.append(
             f"<tr><td class=w>{e(up['label'])}</td><td class=w>{e(state)}{why}</td>"
-            f"<td class=n>{up['backlog']}</td><td>{e(up['last_success'] or '–')}</td></tr>"
+            f"<td class=n>{up['backlog']}</td><td class=n>{_refused(up['refused'], lang)}</td>"
+            f"<td>{e(up['last_success'] or '–')}</td></tr>"
         )
     if not rows:
-        rows.append(f'<tr><td colspan="4">{e(word("no_upstreams", lang))}</td></tr>')
-    out.append(_table("upstreams", ("upstream", "state", "backlog", "last_success"), rows, lang))
+        rows.append(f'<tr><td colspan="5">{e(word("no_upstreams", lang))}</td></tr>')
+    columns = ("upstream", "state", "backlog", "refused_readings", "last_success")
+    out.append(_table("upstreams", columns, rows, lang))
     out.append("</section>")
     return "".join(out)
 
 
 def _refused(refused: dict[str, int], lang: str) -> str:
-    """An input's refusals: how many, then how many for each reason, in the page's words."""
+    """An input's refusals, or an upstream's: how many, then how many for each reason, in
+    the page's words where it has them ("HTTP 400" is the same in both)."""
     total = sum(refused.values())
     if not total:
         return "0"

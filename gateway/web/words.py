@@ -66,6 +66,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "retrying": ("retrying", "mēģina vēlreiz"),
     "starting": ("starting", "sāk darbu"),
     "backlog": ("Waiting to be sent", "Gaida nosūtīšanu"),
+    "refused_readings": ("Refused for good", "Galīgi noraidīti"),
     "last_success": ("Last sent", "Pēdējoreiz nosūtīts"),
     "no_upstreams": ("none configured", "nav iestatīts"),
     "disk": ("Disk", "Disks"),

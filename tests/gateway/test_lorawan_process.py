@@ -200,13 +200,13 @@ def test_chirpstack_uplinks_refused_each_with_its_reason_in_the_log_and_stats(
         metrics,
     )
     # The page says them too, each reason in the reader's language.
-    said = {
+    cells = {
         "en": "5\n1 no base64 frame\n1 device mapped to another node\n1 not a meteolink frame"
         "\n1 device not mapped\n1 on another fPort",
         "lv": "5\n1 nav base64 kadra\n1 ierīce piesaistīta citam mezglam\n1 nav meteolink kadrs"
         "\n1 ierīce nav sarakstā\n1 citā fPort",
     }
-    for lang, cell in said.items():
+    for lang, cell in cells.items():
         driver = chrome(lang=lang)
         driver.get(url)
         (row,) = inputs_table(driver, lang)
