@@ -26,6 +26,11 @@ requests and, a little, what an answer means; what is the same is here:
     429, 503 with Retry-After  retried no sooner than the destination asked
     anything else            (a network error, a timeout, 5xx, 404, a redirect)
                              retried with a randomised, capped backoff
+- Before each attempt, expired() (which a subclass may give) says whether the
+  reading is still worth sending: a public map stamps a value with its
+  arrival, so a reading retried through a long outage must not arrive as
+  "now". One that is no longer is passed over like a refusal, of kind
+  EXPIRED, without a request.
 - outbox.connected() once the destination answered a delivery (or the
   subclass's probe), outbox.retrying(reason) at every failed attempt, and
   pending() at least every 30 s while idle: the watchdog's terms
@@ -74,9 +79,11 @@ IDLE = 30.0  # seconds between two asks for readings while none come (the watchd
 RETRY_AFTER_MAX = 3600.0  # the longest Retry-After honoured: an hour
 SAY_EVERY = 60.0  # while waiting to retry, retrying() said again this often (the watchdog)
 BODY_SHOWN = 200  # characters of a destination's error answer put in a log line
+EXPIRED = "too old"  # the kind a reading passed over by expired() is counted under
 
 __all__ = [
     "BATCH",
+    "EXPIRED",
     "Answer",
     "Delivery",
     "HttpSettings",
@@ -311,6 +318,15 @@ class HttpUpstream:
         before the next reading; None: no such request (the state waits for a delivery)."""
         return None
 
+    def expired(self, stored: Stored) -> str | None:
+        """Why the reading is no longer worth sending, in the gateway's words, or None
+        while it is (always, unless a subclass says otherwise). Asked before each attempt,
+        so a reading that waited through an outage can go stale: it is then passed over
+        (counted and logged as a refusal of kind EXPIRED) and the cursor moves on. The
+        subclass judges by its own clock. A delivery of several readings expires when its
+        first does."""
+        return None
+
     def judge(self, response: httpx.Response) -> Answer:
         """What an answer means, by its status code (the module's table)."""
         status = response.status_code
@@ -430,6 +446,11 @@ class HttpUpstream:
     ) -> bool:
         """Send delivery until it is delivered (True) or refused for good (False)."""
         while True:
+            why = self.expired(delivery.items[0].stored) if delivery.items else None
+            if why is not None:
+                # Nothing was sent: the destination's state stays as the last attempt left it.
+                self._refused(delivery, Answer(Verdict.REFUSED, why, kind=EXPIRED), outbox)
+                return False
             answer = await self._send(client, delivery.request)
             if answer.verdict is not Verdict.RETRY:
                 self._reached(outbox)

@@ -164,6 +164,23 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
     assert message["upstreams"] == {up.name: {"refused": {"HTTP 400": 1}}}
 
 
+def test_a_reading_expired_is_passed_over_without_a_request(tmp_path: Path) -> None:
+    """The expired() hook, asked before each attempt: a reading no longer worth sending
+    costs no request, is counted as a refusal of kind EXPIRED, and the cursor moves on."""
+    with HttpServer() as server:
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            up.expired = lambda stored: "stale" if stored.seq == 2 else None  # type: ignore[method-assign]
+            for seq in (1, 2, 3):
+                gw.receive(reading(7, seq), source="t")
+            await until(lambda: up.delivered == 2, "two delivered")
+
+        up = run(tmp_path, server, script, batch=1)
+    assert ids(server) == ["7-1", "7-3"]
+    assert up.refused == {http_upstream.EXPIRED: 1}
+    assert cursor(tmp_path, up) == 3
+
+
 def test_a_refused_credential_waits_and_says_which_key_to_check(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
