@@ -38,6 +38,7 @@ imported only once the input runs (gateway/parts.py).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -52,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware.frames import FrameError
+from meteolink.gateway import diskspace
 from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
@@ -235,8 +237,10 @@ class FederationInput:
                 )
                 complained = True
             except FramesTurnedAway as e:
-                (log.debug if complained else log.warning)("%s: %s", self.name, e)
-                complained = True
+                # A line a minute while the disk stays full; the gateway looks for space
+                # every diskspace.CHECK seconds, and the broker keeps the frames meanwhile.
+                self._warn.warning(("turned away", None), self._clock(), "%s: %s", self.name, e)
+                await asyncio.sleep(diskspace.CHECK)
             await self._backoff.sleep()
 
     async def _messages(self, client: aiomqtt.Client, acks: AcksAfterCommit) -> None:

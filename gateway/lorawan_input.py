@@ -49,6 +49,7 @@ aiomqtt is imported only when the input connects (gateway/parts.py).
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import re
@@ -60,6 +61,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from meteolink.gateway import diskspace
 from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
@@ -304,8 +306,10 @@ class LorawanInput:
                 if lost_at is None:
                     lost_at = time.monotonic()
             except FramesTurnedAway as e:
-                (log.debug if complained else log.warning)("%s: %s", self.name, e)
-                complained = True
+                # A line a minute while the disk stays full; the gateway looks for space
+                # every diskspace.CHECK seconds, and the broker keeps the frames meanwhile.
+                self._warn.warning(("turned away", None), self._clock(), "%s: %s", self.name, e)
+                await asyncio.sleep(diskspace.CHECK)
             await self._backoff.sleep()
 
     async def _uplinks(self, client: aiomqtt.Client, acks: AcksAfterCommit) -> None:
