@@ -21,11 +21,13 @@ unjudged (settled() says False): nothing more is acknowledged on this
 connection, and FramesTurnedAway ends it, so that the broker sends those
 messages again on the next one.
 
-What it costs: a central gateway draining 10,000 queued frames took them at
-5233 frames/s with this, 5384 without (`python -m bench.federation`, one run
-each on a loaded machine): the acknowledgements go a batch at a time, on the
-loop, and the broker's limit of unacknowledged messages per client (Mosquitto's
-max_inflight_messages, 20) did not hold it back there.
+What it costs, on the development machine (2 shared cores, other work on it):
+`python -m bench.federation` drained 10,000 queued frames at 6427 and 5233
+frames/s with this, 6789 and 5384 without; `python -m bench.lorawan 20000`
+stored 6116 and 5534 uplinks/s with it, 4941 without. The difference is within
+the machine's noise: the acknowledgements go a batch at a time, and the
+broker's limit of unacknowledged messages per client (Mosquitto's
+max_inflight_messages, 20 by default) did not hold either back.
 
 This reaches into aiomqtt's private `_client` (its paho client), before it
 connects, on the loop that runs the client, as gateway/mqtt_acks.py does for
