@@ -18,7 +18,14 @@ waited in a bridge's queue for an hour still says when it was heard.
 
 The session is persistent (a stable client id, clean_session false, QoS 1):
 while the central gateway is down, the broker keeps what arrives for it, up
-to its max_queued_messages (deploy/mosquitto/central.conf).
+to its max_queued_messages (deploy/mosquitto/central.conf). Each message is
+acknowledged to the broker only once its frame is committed, or judged as
+nothing to store (gateway/acks_after_commit.py): a central gateway killed at
+any moment finds what it had not committed sent again when it returns.
+
+A message that carries no frame a site could have sent is refused, counted by
+reason in the input's stats (Feed.refused; REASONS below) and logged at most
+once a minute per reason.
 
 What a message's JSON says about time is not covered by the MIC: a site
 clock ahead of the central's is taken as now, and a clock not yet set
@@ -40,17 +47,19 @@ import math
 import re
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware.frames import FrameError
+from meteolink.gateway import diskspace
+from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.lograte import Throttle
 from meteolink.gateway.mqtt_upstream import _loopback, parse_mqtt_url, shown_url
-from meteolink.gateway.roles import Feed, Input, Receiver
+from meteolink.gateway.roles import Feed, Input
 
 if TYPE_CHECKING:
     import aiomqtt
@@ -61,12 +70,20 @@ SET_CLOCKS = 1577836800.0  # 2020-01-01: a site's received time before it is a c
 TIMEOUT = 10  # seconds the client waits for the broker's answer to a connect or subscribe
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a [gateway] name (gateway/config.py)
 
+# Why a message was refused: the key in the input's stats (Feed.refused).
+NOT_JSON = "not_json"  # not a JSON object at all
+NO_SITE = "no_site"  # no site's gateway name in "gateway"
+BAD_BASE64 = "bad_base64"  # no base64 text in "frame"
+BAD_FIELD = "bad_field"  # "received", "rssi" or "snr" not what a site writes
+REASONS = (NOT_JSON, NO_SITE, BAD_BASE64, BAD_FIELD)
+
 
 class NotAFrame(FrameError):
     """A message on a federation topic that carries no frame a site could have sent."""
 
-    def __init__(self, problem: str) -> None:
+    def __init__(self, reason: str, problem: str) -> None:
         super().__init__("federation", problem)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -149,29 +166,29 @@ def frame_of(payload: bytes) -> tuple[bytes, str, float, int | None, float | Non
     try:
         msg: Any = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as e:
-        raise NotAFrame("not JSON") from e
+        raise NotAFrame(NOT_JSON, "not JSON") from e
     if not isinstance(msg, dict):
-        raise NotAFrame("not a JSON object")
+        raise NotAFrame(NOT_JSON, "not a JSON object")
     site = msg.get("gateway")
     if not isinstance(site, str) or not _NAME.match(site):
-        raise NotAFrame("no gateway name in 'gateway'")
+        raise NotAFrame(NO_SITE, "no gateway name in 'gateway'")
     text = msg.get("frame")
     if not isinstance(text, str):
-        raise NotAFrame(f"from {site}: no base64 text in 'frame'")
+        raise NotAFrame(BAD_BASE64, f"from {site}: no base64 text in 'frame'")
     try:
         frame = base64.b64decode(text, validate=True)
     except binascii.Error as e:
-        raise NotAFrame(f"from {site}: 'frame' is not base64") from e
+        raise NotAFrame(BAD_BASE64, f"from {site}: 'frame' is not base64") from e
     received = msg.get("received")
     if isinstance(received, bool) or not isinstance(received, int | float):
-        raise NotAFrame(f"from {site}: no unix time in 'received'")
+        raise NotAFrame(BAD_FIELD, f"from {site}: no unix time in 'received'")
     if not math.isfinite(received):
-        raise NotAFrame(f"from {site}: 'received' is not a time")
+        raise NotAFrame(BAD_FIELD, f"from {site}: 'received' is not a time")
     rssi, snr = msg.get("rssi"), msg.get("snr")
     if rssi is not None and (isinstance(rssi, bool) or not isinstance(rssi, int)):
-        raise NotAFrame(f"from {site}: 'rssi' is not a whole number")
+        raise NotAFrame(BAD_FIELD, f"from {site}: 'rssi' is not a whole number")
     if snr is not None and (isinstance(snr, bool) or not isinstance(snr, int | float)):
-        raise NotAFrame(f"from {site}: 'snr' is not a number")
+        raise NotAFrame(BAD_FIELD, f"from {site}: 'snr' is not a number")
     return frame, site, float(received), rssi, None if snr is None else float(snr)
 
 
@@ -180,12 +197,10 @@ class FederationInput:
 
     def __init__(
         self,
-        receive: Receiver,
+        feed: Feed,
         *,
         settings: Federation,
         gateway: str,
-        on_noise: Callable[[str, FrameError], None] | None = None,
-        room: Callable[[], Awaitable[None]] | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -193,9 +208,7 @@ class FederationInput:
         self.gateway = gateway  # our own name: our own frames, back from the broker, are skipped
         self.name = f"federation:{settings.label}"
         self.client_id = settings.client_id or f"meteolink-{gateway}-federation"
-        self._receive = receive
-        self._on_noise = on_noise
-        self._room = room
+        self._feed = feed
         self._backoff = backoff or Backoff(first=1.0, cap=60.0)
         self._clock = clock
         self._warn = Throttle(log)
@@ -207,42 +220,49 @@ class FederationInput:
         complained = False
         while True:
             try:
-                async with self._client() as client:
+                client = self._client()
+                acks = AcksAfterCommit(client, self._feed, name=self.name)
+                async with client:
                     for topic in self.settings.topics:
                         await client.subscribe(topic, qos=1)
                     log.info("%s: subscribed to %s", self.name, ", ".join(self.settings.topics))
                     complained = False
                     self._backoff.reset()
-                    try:
-                        async for message in client.messages:
-                            if self._room is not None:
-                                await self._room()
-                            self.take(bytes(_payload(message)))
-                    except asyncio.CancelledError:
-                        # Already acknowledged to the broker: what waits in the
-                        # client's queue goes to the gateway before the last commit.
-                        while len(client.messages):
-                            self.take(bytes(_payload(await anext(client.messages))))
-                        raise
+                    # Cancelled (the service stops): what is not acknowledged yet, the
+                    # broker sends again when we return, and the store keeps it once.
+                    await acks.run(self._messages(client, acks))
             except aiomqtt.MqttError as e:
                 (log.debug if complained else log.warning)(
                     "%s: %s; the broker keeps our frames meanwhile, retrying", self.name, e
                 )
                 complained = True
+            except FramesTurnedAway as e:
+                # A line a minute while the disk stays full; the gateway looks for space
+                # every diskspace.CHECK seconds, and the broker keeps the frames meanwhile.
+                self._warn.warning(("turned away", None), self._clock(), "%s: %s", self.name, e)
+                await asyncio.sleep(diskspace.CHECK)
             await self._backoff.sleep()
 
-    def take(self, payload: bytes) -> None:
-        """One message from the broker, handed on as a frame heard at a site."""
+    async def _messages(self, client: aiomqtt.Client, acks: AcksAfterCommit) -> None:
+        async for message in client.messages:
+            await self._feed.room()
+            handed = self.take(bytes(_payload(message)))
+            acks.took(message.mid, message.qos, handed=handed)
+
+    def take(self, payload: bytes) -> bool:
+        """One message from the broker, handed on as a frame heard at a site; False when
+        it handed nothing in (refused, or our own)."""
         now = self._clock()
         try:
             frame, site, received, rssi, snr = frame_of(payload)
         except NotAFrame as e:
-            self._warn.warning(("bad", e.args[0]), now, "%s: message rejected: %s", self.name, e)
-            if self._on_noise is not None:
-                self._on_noise(self.name, e)
-            return
+            self._warn.warning(
+                (e.reason, None), now, "%s: message refused (%s): %s", self.name, e.reason, e
+            )
+            self._feed.refused(self.name, e.reason)
+            return False
         if site == self.gateway:
-            return  # our own, published by our [mqtt] frames = true: stored already
+            return False  # our own, published by our [mqtt] frames = true: stored already
         if received > now:
             self._warn.warning(
                 (site, "ahead"),
@@ -264,7 +284,10 @@ class FederationInput:
             )
             received = now
         self.taken += 1
-        self._receive(frame, source=f"federation:{site}", rssi=rssi, snr=snr, received=received)
+        self._feed.receive(
+            frame, source=f"federation:{site}", rssi=rssi, snr=snr, received=received
+        )
+        return True
 
     def _client(self) -> aiomqtt.Client:
         import aiomqtt
@@ -302,9 +325,4 @@ def _payload(message: aiomqtt.Message) -> bytes | bytearray:
 
 def create(config: Config, settings: tuple[Federation, ...], feed: Feed) -> list[Input]:
     """An input per central broker [[federation]] names."""
-    return [
-        FederationInput(
-            feed.receive, settings=s, gateway=config.name, on_noise=feed.noise, room=feed.room
-        )
-        for s in settings
-    ]
+    return [FederationInput(feed, settings=s, gateway=config.name) for s in settings]

@@ -17,14 +17,20 @@ requests and, a little, what an answer means; what is the same is here:
     400, 413, 422            refused for good: a request of several readings
                              is split in two and each half sent again, down to
                              the one reading the destination will never take;
-                             that one is counted, logged once per kind, and
-                             the cursor moves past it (it stays in the store,
-                             and every other upstream still gets it)
+                             that one is counted (outbox.refused: the stats
+                             message, the status page, /metrics), logged once
+                             per kind, and the cursor moves past it (it stays
+                             in the store, and every other upstream gets it)
     401, 403                 the credentials are wrong: said as a configuration
                              problem; the readings wait and are tried again
     429, 503 with Retry-After  retried no sooner than the destination asked
     anything else            (a network error, a timeout, 5xx, 404, a redirect)
                              retried with a randomised, capped backoff
+- Before each attempt, expired() (which a subclass may give) says whether the
+  reading is still worth sending: a public map stamps a value with its
+  arrival, so a reading retried through a long outage must not arrive as
+  "now". One that is no longer is passed over like a refusal, of kind
+  EXPIRED, without a request.
 - outbox.connected() once the destination answered a delivery (or the
   subclass's probe), outbox.retrying(reason) at every failed attempt, and
   pending() at least every 30 s while idle: the watchdog's terms
@@ -73,9 +79,11 @@ IDLE = 30.0  # seconds between two asks for readings while none come (the watchd
 RETRY_AFTER_MAX = 3600.0  # the longest Retry-After honoured: an hour
 SAY_EVERY = 60.0  # while waiting to retry, retrying() said again this often (the watchdog)
 BODY_SHOWN = 200  # characters of a destination's error answer put in a log line
+EXPIRED = "too old"  # the kind a reading passed over by expired() is counted under
 
 __all__ = [
     "BATCH",
+    "EXPIRED",
     "Answer",
     "Delivery",
     "HttpSettings",
@@ -310,6 +318,15 @@ class HttpUpstream:
         before the next reading; None: no such request (the state waits for a delivery)."""
         return None
 
+    def expired(self, stored: Stored) -> str | None:
+        """Why the reading is no longer worth sending, in the gateway's words, or None
+        while it is (always, unless a subclass says otherwise). Asked before each attempt,
+        so a reading that waited through an outage can go stale: it is then passed over
+        (counted and logged as a refusal of kind EXPIRED) and the cursor moves on. The
+        subclass judges by its own clock. A delivery of several readings expires when its
+        first does."""
+        return None
+
     def judge(self, response: httpx.Response) -> Answer:
         """What an answer means, by its status code (the module's table)."""
         status = response.status_code
@@ -429,13 +446,18 @@ class HttpUpstream:
     ) -> bool:
         """Send delivery until it is delivered (True) or refused for good (False)."""
         while True:
+            why = self.expired(delivery.items[0].stored) if delivery.items else None
+            if why is not None:
+                # Nothing was sent: the destination's state stays as the last attempt left it.
+                self._refused(delivery, Answer(Verdict.REFUSED, why, kind=EXPIRED), outbox)
+                return False
             answer = await self._send(client, delivery.request)
             if answer.verdict is not Verdict.RETRY:
                 self._reached(outbox)
                 if answer.verdict is Verdict.DELIVERED:
                     self.delivered += len(delivery.items)
                     return True
-                self._refused(delivery, answer)
+                self._refused(delivery, answer, outbox)
                 return False
             self._missed(outbox, answer.reason)
             await self._wait(max(self._backoff.delay(), answer.wait), answer.reason, outbox)
@@ -459,11 +481,12 @@ class HttpUpstream:
         if first:
             self._lost_at = time.monotonic()
 
-    def _refused(self, delivery: Delivery, answer: Answer) -> None:
+    def _refused(self, delivery: Delivery, answer: Answer, outbox: Outbox) -> None:
         if len(delivery.items) != 1:
             return  # split by the caller until one reading is left
         first = answer.kind not in self.refused
         self.refused[answer.kind] += 1
+        outbox.refused(answer.kind)
         reading = delivery.items[0].message.get("id", "?")
         (log.warning if first else log.debug)(
             "%s: refused reading %s for good (%s); it stays in the store and goes to every"

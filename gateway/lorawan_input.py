@@ -34,7 +34,10 @@ describes one reception, the one the node's delivery depends on.
 The MQTT session is persistent (clean_session false, a client id that stays
 the same across restarts) and subscribed at QoS 1: a broker that keeps
 sessions keeps the uplinks published at QoS 1 while the gateway is away, and
-delivers them when it returns. What each network server keeps is in
+delivers them when it returns. Each uplink is acknowledged to the broker only
+once its frame is committed, or judged as nothing to store
+(gateway/acks_after_commit.py), so a gateway killed at any moment finds what
+it had not committed sent again. What each network server keeps is in
 docs/gateway.md: ChirpStack publishes to a broker of your own, at the QoS its
 [integration.mqtt] qos says; The Things Stack's MQTT server speaks QoS 0 only,
 so it keeps nothing for an absent client. Frames carry sequence counters, so
@@ -46,6 +49,7 @@ aiomqtt is imported only when the input connects (gateway/parts.py).
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import re
@@ -57,6 +61,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from meteolink.gateway import diskspace
+from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.lograte import Throttle
@@ -246,8 +252,8 @@ class LorawanInput:
         self.refused: dict[str, int] = {}  # reason -> uplinks refused since start
         self.delivered = 0  # frames handed to the Feed
 
-    def on_message(self, body: bytes) -> None:
-        """Take one uplink event: its frame to the Feed, or refuse it and say why."""
+    def on_message(self, body: bytes) -> bool:
+        """Take one uplink event: its frame to the Feed (True), or refuse it and say why."""
         s = self.settings
         try:
             up = read_uplink(s.kind, body)
@@ -264,9 +270,10 @@ class LorawanInput:
                 r.reason,
                 r.detail,
             )
-            return
+            return False
         self.delivered += 1
         self._feed.receive(frame, source=self.name, rssi=up.rssi, snr=up.snr, reply=None)
+        return True
 
     async def run(self) -> None:
         """Subscribe until cancelled; reconnect with backoff whatever the broker does."""
@@ -277,7 +284,9 @@ class LorawanInput:
         lost_at: float | None = None
         while True:
             try:
-                async with self._client() as client:
+                client = self._client()
+                acks = AcksAfterCommit(client, self._feed, name=self.name)
+                async with client:
                     await client.subscribe(s.topic, qos=1)
                     if lost_at is None:
                         log.info("%s: subscribed to %s at %s", self.name, s.topic, s.label)
@@ -286,15 +295,9 @@ class LorawanInput:
                         log.info("%s: connected again after %.0f s", self.name, away)
                     lost_at, complained = None, False
                     self._backoff.reset()
-                    async for message in client.messages:
-                        await self._feed.room()
-                        body = message.payload
-                        if not isinstance(body, bytes | bytearray):
-                            body = str(body).encode()  # aiomqtt gives bytes; never trust it
-                        try:
-                            self.on_message(bytes(body))
-                        except Exception:  # one message must not stop the input
-                            log.exception("%s: an uplink could not be handled", self.name)
+                    # Cancelled (the service stops): what is not acknowledged yet, the
+                    # broker sends again when we return, and the store keeps it once.
+                    await acks.run(self._uplinks(client, acks))
             except aiomqtt.MqttError as e:
                 (log.debug if complained else log.warning)(
                     "%s: %s; retrying", self.name, self._explain(e)
@@ -302,7 +305,26 @@ class LorawanInput:
                 complained = True
                 if lost_at is None:
                     lost_at = time.monotonic()
+            except FramesTurnedAway as e:
+                # A line a minute while the disk stays full; the gateway looks for space
+                # every diskspace.CHECK seconds, and the broker keeps the frames meanwhile.
+                self._warn.warning(("turned away", None), self._clock(), "%s: %s", self.name, e)
+                await asyncio.sleep(diskspace.CHECK)
             await self._backoff.sleep()
+
+    async def _uplinks(self, client: aiomqtt.Client, acks: AcksAfterCommit) -> None:
+        async for message in client.messages:
+            await self._feed.room()
+            body = message.payload
+            if not isinstance(body, bytes | bytearray):
+                body = str(body).encode()  # aiomqtt gives bytes; never trust it
+            handed = False
+            try:
+                handed = self.on_message(bytes(body))
+            except Exception:  # one message must not stop the input
+                log.exception("%s: an uplink could not be handled", self.name)
+            # Acknowledged even when it could not be handled: sent again, it would fail again.
+            acks.took(message.mid, message.qos, handed=handed)
 
     def _client(self) -> aiomqtt.Client:
         import aiomqtt

@@ -30,7 +30,7 @@ from meteolink.gateway import derived
 from meteolink.gateway.calibration import Calibration, in_force
 from meteolink.gateway.config import Config
 from meteolink.gateway.quality import implausible
-from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
+from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode, UpstreamStats
 from meteolink.gateway.store import Stored
 
 NOT_PUBLISHED = ("age",)  # folded into "time"
@@ -521,13 +521,17 @@ def gateway_stats_message(
     inputs: Mapping[str, InputStats],
     published: int,
     unlisted: Mapping[int, UnlistedNode] | None = None,
+    upstreams: Mapping[str, UpstreamStats] | None = None,
 ) -> str:
-    """<prefix>/gateway/<name>/stats: each input's tallies, the readings confirmed, and
-    the nodes heard but not listed in [nodes] (the most recently heard first, a bounded few)."""
+    """<prefix>/gateway/<name>/stats: each input's tallies, the readings confirmed, the
+    nodes heard but not listed in [nodes] (the most recently heard first, a bounded few),
+    and each upstream's own tallies (the readings its destination refused for good, by
+    kind), by upstream name."""
     return json.dumps(
         {
             "inputs": {n: vars(s) for n, s in inputs.items()},
             "published": published,
             "unlisted": [u.as_json() for u in (unlisted or {}).values()],
+            "upstreams": {n: vars(u) for n, u in (upstreams or {}).items()},
         }
     )

@@ -617,7 +617,9 @@ class MqttUpstream:
         self._stats_version = snapshot.version
         await client.publish(
             f"{prefix}/gateway/{self.config.name}/stats",
-            messages.gateway_stats_message(snapshot.inputs, self.published, snapshot.unlisted),
+            messages.gateway_stats_message(
+                snapshot.inputs, self.published, snapshot.unlisted, snapshot.upstreams
+            ),
             qos=1,
             retain=True,
         )

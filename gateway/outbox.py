@@ -156,5 +156,8 @@ class StoreOutbox:
     def retrying(self, reason: str) -> None:
         self._progress.retrying(reason, self._clock())
 
+    def refused(self, kind: str) -> None:
+        self._health.upstream_refused(self.name, kind)
+
     def stats(self, *, since: int | None = None) -> Snapshot:
         return self._health.snapshot(since)

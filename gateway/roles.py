@@ -9,7 +9,9 @@ each one as a named task until it is cancelled, and knows
 nothing else of it.
 
 An input sees the gateway only as a Feed: where to hand each frame, where to
-count line noise, and when to wait for room. An upstream sees it only as an
+count line noise, when to wait for room, and when what it handed in is safe
+(settled: an input whose sender keeps a message until told, an MQTT broker,
+says so only then). An upstream sees it only as an
 Outbox: its own queue of committed readings (a cursor in the store per
 upstream name), a way to wait for more, a way to say whether it reaches its
 destination, and a snapshot of the statistics.
@@ -69,6 +71,21 @@ class Feed(Protocol):
         """Return once the gateway has room for more; awaited before each read."""
         ...
 
+    def mark(self) -> int:
+        """A mark to give settled(): take it before handing in the frames to settle."""
+        ...
+
+    async def settled(self, mark: int) -> bool:
+        """Return once every frame handed to receive() before this call is committed, or
+        judged as nothing to store (rejected, heard before): only then may an input tell
+        its sender that a frame is safe (gateway/acks_after_commit.py).
+
+        False when, since mark() gave mark, the gateway turned frames away unjudged (its
+        disk is full, gateway/commit.py): those frames are not stored and must come again,
+        so the input acknowledges nothing it handed in after the mark.
+        """
+        ...
+
 
 class Input(Protocol):
     """An input runs until cancelled, surviving whatever its device does."""
@@ -109,6 +126,11 @@ class Outbox(Protocol):
 
     def retrying(self, reason: str) -> None:
         """An attempt to reach the destination failed (reason: why); another will follow."""
+        ...
+
+    def refused(self, kind: str) -> None:
+        """The destination will never take one reading (kind: why, "HTTP 400"), and the
+        upstream passes over it: counted in the stats, on the status page and /metrics."""
         ...
 
     def stats(self, *, since: int | None = None) -> Snapshot:

@@ -49,7 +49,8 @@ from meteolink.gateway.http_upstream import (
     parse_http,
 )
 from meteolink.gateway.public_maps import Pace, carried, clean, format_value
-from meteolink.gateway.roles import Outbox, Upstream
+from meteolink.gateway.roles import Upstream
+from meteolink.gateway.store import Stored
 
 if TYPE_CHECKING:
     import httpx
@@ -214,7 +215,6 @@ class SensorCommunityUpstream(HttpUpstream):
         self.pace = Pace(
             interval=settings.interval, max_age=settings.max_age, wanted=self.sensors.__contains__
         )
-        self._trying: Delivery | None = None
 
     def deliveries(self, items: Sequence[Item]) -> list[Delivery]:
         out = []
@@ -250,28 +250,15 @@ class SensorCommunityUpstream(HttpUpstream):
             )
         return super().judge(response)
 
-    # A delivery retried after an outage must still be fresh: the map would show it as
-    # now. The base retries a request until it is taken; each attempt passes here.
-
-    async def _until_taken(
-        self, client: httpx.AsyncClient, outbox: Outbox, delivery: Delivery
-    ) -> bool:
-        self._trying = delivery
-        try:
-            return await super()._until_taken(client, outbox, delivery)
-        finally:
-            self._trying = None
-
-    async def _send(self, client: httpx.AsyncClient, request: Request) -> Answer:
-        trying = self._trying
-        if trying is not None and trying.items and self.pace.expired(trying.items[0].stored.taken):
-            return Answer(
-                Verdict.REFUSED,
-                f"older than {self.pace.max_age:g} s before sensor.community could take it"
-                " (the map stamps a value with its arrival: only fresh readings go)",
-                kind="too old",
-            )
-        return await super()._send(client, request)
+    def expired(self, stored: Stored) -> str | None:
+        """A reading retried through an outage must still be fresh: the map would show it
+        as now. Judged by the pace's wall clock, before each attempt."""
+        if not self.pace.expired(stored.taken):
+            return None
+        return (
+            f"older than {self.pace.max_age:g} s before sensor.community could take it"
+            " (the map stamps a value with its arrival: only fresh readings go)"
+        )
 
 
 def create(config: Config, settings: SensorCommunity) -> list[Upstream]:

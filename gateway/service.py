@@ -80,6 +80,7 @@ class Gateway:
         self.health = Health(config, started=clock())
         for node, (_, window, _) in windows.items():
             self.health.seed(node, window)
+        self._turned_away = 0  # frames refused unjudged on a full disk, since the start
         self.committer = Committer(
             self._db,
             interval=config.commit_interval,
@@ -114,6 +115,7 @@ class Gateway:
         received: float | None = None,
     ) -> None:
         if self.committer.refusing():
+            self._turned_away += 1  # settled() says so to the inputs that ask
             return  # the disk is full: unjudged, unacknowledged, so the node sends it again
         now = self.clock()
         decision = self.acceptor.judge(
@@ -150,6 +152,25 @@ class Gateway:
 
     async def room(self) -> None:
         await self.committer.room()
+
+    def mark(self) -> int:
+        return self._turned_away
+
+    async def settled(self, mark: int) -> bool:
+        if self._turned_away != mark:
+            return False  # no need to wait for the disk: what was turned away must come again
+        # An acknowledgement like a node's (Committer.ack): sent once what is queued
+        # now, and whatever commit is under way, is in the store; on a full disk, held.
+        done = asyncio.get_running_loop().create_future()
+
+        def settle(_: bytes) -> None:
+            if not done.done():
+                done.set_result(None)
+
+        self.committer.ack(settle, b"")
+        self.committer.wake()
+        await done
+        return True
 
     # -- committing, and what upstreams see of it --------------------------------
 
@@ -242,6 +263,7 @@ class Gateway:
             jobs.append((self.status_page.run(), "web"))
         jobs += [(make(), "extra") for make in extra or []]
         tasks = [asyncio.create_task(job, name=name) for job, name in jobs]
+        inputs = tasks[4 : 4 + len(self.inputs)]
         try:
             waiting = set(tasks)
             while waiting:  # a task that returns is done (keep_alive without a watchdog)
@@ -252,12 +274,23 @@ class Gateway:
                         log.error("%s failed: %r", task.get_name(), error)
                         raise error
         finally:
-            await asyncio.shield(self._stop(tasks))
+            await asyncio.shield(self._stop(inputs, tasks))
 
-    async def _stop(self, tasks: list[asyncio.Task[None]]) -> None:
+    async def _stop(
+        self, inputs: list[asyncio.Task[None]], tasks: list[asyncio.Task[None]]
+    ) -> None:
+        # The inputs first, while the committer still runs: an input that tells its
+        # sender what is safe (Feed.settled) says so for what it took, on its way out.
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for task in inputs:
+            task.cancel()
+        if inputs:
+            await asyncio.wait(inputs, timeout=self.stop_within / 4)
         for task in tasks:
             task.cancel()
-        _, hanging = await asyncio.wait(tasks, timeout=self.stop_within)
+        left = self.stop_within - (loop.time() - started)
+        _, hanging = await asyncio.wait(tasks, timeout=left)
         for task in hanging:
             name, within = task.get_name(), self.stop_within
             log.error("%s did not stop within %g s; stopping without it", name, within)

@@ -66,6 +66,13 @@ class InputStats:
     refused: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass
+class UpstreamStats:
+    # Readings the destination refused for good, by kind ("HTTP 400"): passed over by
+    # this upstream, kept in the store and sent by every other (gateway/http_upstream.py).
+    refused: dict[str, int] = field(default_factory=dict)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     """One frame turned away, as the status page lists it ("recent rejections").
@@ -160,6 +167,7 @@ class Snapshot:
     inputs: dict[str, InputStats]
     unlisted: dict[int, UnlistedNode] = field(default_factory=dict)  # most recent first
     version: int = 0
+    upstreams: dict[str, UpstreamStats] = field(default_factory=dict)  # by upstream name
 
 
 class Health:
@@ -170,6 +178,7 @@ class Health:
         self.started = started  # a node never heard counts as heard at start-up
         self.nodes: dict[int, NodeStats] = {}
         self.sources: dict[str, InputStats] = {}
+        self.upstreams: dict[str, UpstreamStats] = {}  # each upstream's own tallies, by name
         self.set_aside = 0  # stored readings found damaged and set aside (gateway/outbox.py)
         self.unlisted = Unlisted()
         # The last frames turned away (CRC, MIC, replay), the most recent last.
@@ -382,7 +391,13 @@ class Health:
             },
             unlisted=self.unlisted.snapshot(),
             version=self.version,
+            upstreams={n: UpstreamStats(dict(u.refused)) for n, u in self.upstreams.items()},
         )
+
+    def upstream_refused(self, upstream: str, kind: str) -> None:
+        """The upstream of that name passed over a reading its destination refused for good."""
+        tallies = self.upstreams.setdefault(upstream, UpstreamStats()).refused
+        tallies[kind] = tallies.get(kind, 0) + 1
 
     def summary(self) -> str:
         parts = []

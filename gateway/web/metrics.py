@@ -29,6 +29,8 @@ thread: nothing is kept between scrapes, nothing is counted twice.
     meteolink_node_rssi_dbm{node}, meteolink_node_snr_db{node}
     meteolink_upstream_backlog_readings{upstream}         gauge   stored, not yet confirmed
     meteolink_upstream_connected{upstream}      gauge   1 connected, 0 not (yet)
+    meteolink_upstream_refused_readings_total{upstream}   counter readings its destination
+                                                                  refused for good, passed over
     meteolink_upstream_last_success_timestamp_seconds{upstream}
     meteolink_store_disk_free_bytes, meteolink_store_disk_size_bytes, meteolink_store_size_bytes
     process_*                                   the gateway process (prometheus-client's own)
@@ -202,12 +204,21 @@ class _Gateway(Collector):
             "When the upstream last confirmed readings, Unix time",
             labels=labels,
         )
+        refused = CounterMetricFamily(
+            "meteolink_upstream_refused_readings",
+            "Readings the destination refused for good, passed over by the upstream"
+            " (they stay in the store)",
+            labels=labels,
+        )
+        own = self.reader.gateway.stats.upstreams
         for up in self.reader.gateway.upstreams:
             backlog.add_metric([up.label], self.reader.backlog(up))
             connected.add_metric([up.label], 1.0 if up.state == "connected" else 0.0)
             if up.last_success is not None:
                 success.add_metric([up.label], up.last_success)
-        yield from (backlog, connected, success)
+            tallies = own.get(up.name)
+            refused.add_metric([up.label], sum(tallies.refused.values()) if tallies else 0)
+        yield from (backlog, connected, success, refused)
 
 
 def exposition(reader: Reader, now: float) -> bytes:

@@ -155,6 +155,7 @@ def data(reader: Reader, now: float) -> dict[str, Any]:
         )
     upstreams = []
     for up in gw.upstreams:
+        own = gw.stats.upstreams.get(up.name)
         upstreams.append(
             {
                 "name": up.name,
@@ -164,6 +165,8 @@ def data(reader: Reader, now: float) -> dict[str, Any]:
                 "since": iso_utc(up.since),
                 "backlog": reader.backlog(up),
                 "last_success": iso_utc(up.last_success) if up.last_success else None,
+                # readings its destination refused for good, by kind ("HTTP 400")
+                "refused": dict(own.refused) if own is not None else {},
             }
         )
     disk = reader.disk()
@@ -440,14 +443,15 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
     )
     out.append(f"<dt>{e(word('disk', lang))}</dt><dd>{e(disk_text)}</dd></dl>")
 
-    cols = ("input", "frames", "crc_errors", "malformed", "unknown", "last_seen")
+    cols = ("input", "frames", "crc_errors", "malformed", "unknown", "refused", "last_seen")
     rows = []
     for inp in gw["inputs"]:
         last = inp["last_frame"] or "–"
         rows.append(
             f"<tr><td class=w>{e(inp['name'])}</td><td class=n>{inp['frames']}</td>"
             f"<td class=n>{inp['crc_errors']}</td><td class=n>{inp['malformed']}</td>"
-            f"<td class=n>{inp['unknown']}</td><td>{e(last)}</td></tr>"
+            f"<td class=n>{inp['unknown']}</td><td class=n>{_refused(inp['refused'], lang)}</td>"
+            f"<td>{e(last)}</td></tr>"
         )
     out.append(_table("inputs", cols, rows, lang))
 
@@ -457,13 +461,29 @@ def _gateway(gw: dict[str, Any], lang: str) -> str:
         why = f"<br><small>{e(up['reason'])}</small>" if up["reason"] else ""
         rows.append(
             f"<tr><td class=w>{e(up['label'])}</td><td class=w>{e(state)}{why}</td>"
-            f"<td class=n>{up['backlog']}</td><td>{e(up['last_success'] or '–')}</td></tr>"
+            f"<td class=n>{up['backlog']}</td><td class=n>{_refused(up['refused'], lang)}</td>"
+            f"<td>{e(up['last_success'] or '–')}</td></tr>"
         )
     if not rows:
-        rows.append(f'<tr><td colspan="4">{e(word("no_upstreams", lang))}</td></tr>')
-    out.append(_table("upstreams", ("upstream", "state", "backlog", "last_success"), rows, lang))
+        rows.append(f'<tr><td colspan="5">{e(word("no_upstreams", lang))}</td></tr>')
+    columns = ("upstream", "state", "backlog", "refused_readings", "last_success")
+    out.append(_table("upstreams", columns, rows, lang))
     out.append("</section>")
     return "".join(out)
+
+
+def _refused(refused: dict[str, int], lang: str) -> str:
+    """An input's refusals, or an upstream's: how many, then how many for each reason, in
+    the page's words where it has them ("HTTP 400" is the same in both)."""
+    total = sum(refused.values())
+    if not total:
+        return "0"
+    reasons = []
+    for reason, n in sorted(refused.items(), key=lambda kv: (-kv[1], kv[0])):
+        key = f"refused_{reason}"
+        said = word(key, lang) if key in WORDS else reason  # an input's reason not named yet
+        reasons.append(f"<span class=reason>{n} {html.escape(said)}</span>")
+    return f"{total}<br><small>{'<br>'.join(reasons)}</small>"
 
 
 def _table(title: str, cols: Iterable[str], rows: list[str], lang: str) -> str:

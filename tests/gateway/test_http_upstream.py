@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from meteolink.gateway import http_upstream
+from meteolink.gateway import http_upstream, messages
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, NodeConfig, Table
 from meteolink.gateway.http_upstream import (
@@ -28,9 +30,12 @@ from meteolink.gateway.http_upstream import (
 )
 from meteolink.gateway.service import Gateway
 from meteolink.gateway.store import Store
-from tests.support.gateway_process import reading
+from tests.support.gateway_process import GatewayProcess, reading
 from tests.support.http_server import HttpServer, Reply
 from tests.support.http_server import Request as Received
+from tests.support.lines import Line
+from tests.support.status_page import get, page_url
+from tests.support.tools import wait_until
 
 
 class JsonLines(HttpUpstream):
@@ -126,6 +131,7 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
     def answer(request: Received) -> Reply:
         return Reply(400, body=b"bad point") if b'"7-3"' in request.body else Reply(204)
 
+    stats: list[dict[str, object]] = []  # the gateway's stats message, as MQTT carries it
     with HttpServer() as server:
         server.then = answer
 
@@ -135,6 +141,9 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
             await until(lambda: up.delivered == 4, "four delivered")
             gw.receive(reading(7, 6), source="t")  # the next batch goes
             await until(lambda: up.delivered == 5, "the next batch")
+            s = gw.health.snapshot()
+            said = messages.gateway_stats_message(s.inputs, 0, s.unlisted, s.upstreams)
+            stats.append(json.loads(said))
 
         with caplog.at_level(logging.WARNING, logger=http_upstream.__name__):
             up = run(tmp_path, server, script)
@@ -151,6 +160,25 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
     assert cursor(tmp_path, up) == 6
     refusals = [r for r in caplog.records if "refused reading 7-3" in r.getMessage()]
     assert len(refusals) == 1 and "bad point" in refusals[0].getMessage()
+    (message,) = stats
+    assert message["upstreams"] == {up.name: {"refused": {"HTTP 400": 1}}}
+
+
+def test_a_reading_expired_is_passed_over_without_a_request(tmp_path: Path) -> None:
+    """The expired() hook, asked before each attempt: a reading no longer worth sending
+    costs no request, is counted as a refusal of kind EXPIRED, and the cursor moves on."""
+    with HttpServer() as server:
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            up.expired = lambda stored: "stale" if stored.seq == 2 else None  # type: ignore[method-assign]
+            for seq in (1, 2, 3):
+                gw.receive(reading(7, seq), source="t")
+            await until(lambda: up.delivered == 2, "two delivered")
+
+        up = run(tmp_path, server, script, batch=1)
+    assert ids(server) == ["7-1", "7-3"]
+    assert up.refused == {http_upstream.EXPIRED: 1}
+    assert cursor(tmp_path, up) == 3
 
 
 def test_a_refused_credential_waits_and_says_which_key_to_check(
@@ -257,3 +285,47 @@ def test_the_common_keys_keep_credentials_out_of_the_url() -> None:
     )
     assert allowed is not None and allowed.token == "t"
     assert parse_http(section({}), "test") is None
+
+
+def test_a_reading_refused_for_good_is_counted_on_the_status_page_and_in_metrics(
+    line: Line, gateway: Callable[..., GatewayProcess]
+) -> None:
+    """The real gateway process, its InfluxDB upstream and the loopback server answering
+    400 for any write that carries reading 7-2 (its seq field, seq=2i)."""
+
+    def answer(request: Received) -> Reply:
+        if request.path == "/write" and b"seq=2i" in request.body:
+            return Reply(400, body=b'{"error":"partial write: field type conflict"}')
+        return Reply(204)
+
+    with HttpServer() as server:
+        server.then = answer
+        g = gateway(
+            f'commit_interval = 0.05\n\n[[serial]]\nport = "{line.link}"\n\n'
+            f'[web]\nlisten = "127.0.0.1:0"\n\n[influxdb]\nurl = "{server.url}"\n'
+            'database = "meteo"\n\n[nodes.7]\nname = "roof"\n'
+        )
+        url = page_url(g)
+        for seq in (1, 2, 3):
+            line.send(reading(7, seq))
+
+        def upstream() -> dict[str, Any]:
+            (up,) = json.loads(get(url + "api/overview").body)["gateway"]["upstreams"]
+            return dict(up)
+
+        wait_until(
+            lambda: len(g.stored()) == 3 and upstream()["backlog"] == 0,
+            "every reading stored, then written or passed over",
+        )
+        assert upstream()["refused"] == {"HTTP 400": 1}
+        taken = b"".join(
+            r.body for r in server.received("POST", "/write") if answer(r).status < 300
+        )
+        assert b"seq=1i" in taken and b"seq=3i" in taken and b"seq=2i" not in taken
+        page = get(url, headers={"Accept-Language": "en"}).body.decode()
+        assert "<th>Refused for good</th>" in page
+        said = "<td class=n>1<br><small><span class=reason>1 HTTP 400</span></small></td>"
+        assert said in page
+        metrics = get(url + "metrics").body.decode()
+        (counted,) = re.findall(r"^meteolink_upstream_refused_readings_total\{.*", metrics, re.M)
+        assert counted.endswith("} 1.0") and server.url.removeprefix("http://") in counted

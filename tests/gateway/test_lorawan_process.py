@@ -17,8 +17,11 @@ from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
 
 from meteolink.firmware import frames
+from meteolink.gateway.web.words import word
 from tests.support.broker import Broker
 from tests.support.gateway_process import GatewayProcess
 from tests.support.status_page import get, page_url
@@ -139,8 +142,20 @@ def test_tts_uplinks_are_stored_with_the_best_gateway_and_a_repeat_once(
     assert node["duplicates"] == 1
 
 
+def inputs_table(driver: WebDriver, lang: str) -> list[dict[str, str]]:
+    """The status page's inputs, as a person reads them: {column heading: cell text} a row."""
+    table = driver.find_element(
+        By.XPATH, f"//h3[.='{word('inputs', lang)}']/following-sibling::div[1]//table"
+    )
+    headings = [th.text for th in table.find_elements(By.CSS_SELECTOR, "thead th")]
+    return [
+        dict(zip(headings, [td.text for td in tr.find_elements(By.TAG_NAME, "td")], strict=True))
+        for tr in table.find_elements(By.CSS_SELECTOR, "tbody tr")
+    ]
+
+
 def test_chirpstack_uplinks_refused_each_with_its_reason_in_the_log_and_stats(
-    broker: Broker, gateway: Callable[..., GatewayProcess]
+    broker: Broker, gateway: Callable[..., GatewayProcess], chrome: Callable[..., WebDriver]
 ) -> None:
     g = gateway(lorawan_config(broker, "chirpstack"))
     subscribed(g)
@@ -184,6 +199,19 @@ def test_chirpstack_uplinks_refused_each_with_its_reason_in_the_log_and_stats(
         r'meteolink_input_frames_rejected_total\{input="lorawan:city",reason="unknown_device"\} 1',
         metrics,
     )
+    # The page says them too, each reason in the reader's language.
+    cells = {
+        "en": "5\n1 no base64 frame\n1 device mapped to another node\n1 not a meteolink frame"
+        "\n1 device not mapped\n1 on another fPort",
+        "lv": "5\n1 nav base64 kadra\n1 ierīce piesaistīta citam mezglam\n1 nav meteolink kadrs"
+        "\n1 ierīce nav sarakstā\n1 citā fPort",
+    }
+    for lang, cell in cells.items():
+        driver = chrome(lang=lang)
+        driver.get(url)
+        (row,) = inputs_table(driver, lang)
+        assert row[word("input", lang)] == "lorawan:city"
+        assert row[word("refused", lang)] == cell
 
 
 def test_uplinks_published_while_the_gateway_is_away_arrive_when_it_returns(

@@ -23,7 +23,7 @@ from meteolink.gateway.messages import (
     state_message,
 )
 from meteolink.gateway.quality import flags_text, implausible
-from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode
+from meteolink.gateway.stats import InputStats, NodeStats, UnlistedNode, UpstreamStats
 from meteolink.gateway.store import Stored
 
 TAKEN = 1_795_604_938.0  # 2026-11-25T11:08:58Z
@@ -107,7 +107,11 @@ def test_the_stats_messages_have_the_documented_keys() -> None:
                 "snr": -3.5,
             }
         ],
+        "upstreams": {},
     }
+    refused = {"influxdb:x": UpstreamStats(refused={"HTTP 400": 2})}
+    with_upstreams = json.loads(gateway_stats_message({}, 0, None, refused))
+    assert with_upstreams["upstreams"] == {"influxdb:x": {"refused": {"HTTP 400": 2}}}
 
 
 def test_times_made_a_minute_at_a_time_read_as_iso_utc_does() -> None:

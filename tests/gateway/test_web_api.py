@@ -188,6 +188,12 @@ def test_every_word_the_pages_use_is_there_in_both_languages() -> None:
         used |= set(re.findall(r'word\(\s*"(\w+)"', source))
     used |= {"ok", "stale", "offline", "never", "connected", "retrying", "starting"}
     used |= {f"flag_{f}" for f in ("range", "step", "persistence", "consistency")}
+    # Every reason an input refuses a message for, named for a person (gateway/web/overview.py).
+    from meteolink.gateway import federation_input, lorawan_uplink
+
+    reasons = {v for k, v in vars(lorawan_uplink).items() if k.isupper() and isinstance(v, str)}
+    assert len(reasons) == 6 and len(federation_input.REASONS) == 4
+    used |= {f"refused_{r}" for r in reasons | set(federation_input.REASONS)}
     assert used <= set(words.WORDS), used - set(words.WORDS)
     for english, latvian in words.WORDS.values():
         assert english and latvian

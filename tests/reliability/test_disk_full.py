@@ -7,6 +7,7 @@ tmpfs vanishes with the process. This needs root, as CI and this machine
 run tests; a missing tool fails the test (find_tool), never skips it.
 """
 
+import base64
 import errno
 import json
 import os
@@ -19,7 +20,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paho.mqtt.client as paho
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from meteolink.firmware import frames, framing
 from tests.support.broker import Broker, Subscriber
@@ -293,3 +296,43 @@ def test_start_on_a_full_disk_waits_for_space_instead_of_exiting(
     log = g.log()
     assert log.count("disk full") == 1, log
     assert "Traceback" not in log and "permission" not in log, log
+
+
+def test_federation_frames_a_full_disk_turned_away_come_again_from_the_broker(
+    broker: Broker, confined: Callable[..., ConfinedGateway]
+) -> None:
+    """A central gateway acknowledges nothing its full disk held or turned away
+    (gateway/acks_after_commit.py): the held frames are acknowledged once committed, the
+    broker sends the others again, and once the space is back all are stored."""
+    text = f'commit_interval = 0.05\n\n[[federation]]\nurl = "{broker.url}"\n'
+    g = confined(text + f"\n[nodes.{NODE}]\n", {}, full_at_start=False)
+    wait_until(lambda: "subscribed to meteolink/+/frame" in g.log(), "subscribed")
+    site = paho.Client(CallbackAPIVersion.VERSION2, client_id="bridge-site-a")
+    site.connect("127.0.0.1", broker.port)
+    site.loop_start()
+
+    def publish(seqs: range) -> None:
+        for seq in seqs:
+            message = {
+                "frame": base64.b64encode(reading(NODE, seq)).decode(),
+                "received": time.time(),
+                "gateway": "site-a",
+            }
+            site.publish(f"meteolink/{NODE}/frame", json.dumps(message), qos=1).wait_for_publish(10)
+
+    try:
+        publish(range(5))
+        wait_until(lambda: g.stored() == [(NODE, s) for s in range(5)], "the first five stored")
+        g.fill()
+        publish(range(5, 10))  # judged, then held with their batch: not acknowledged
+        wait_until(lambda: "disk full" in g.log(), "the gateway to say disk full")
+        publish(range(10, 15))  # turned away unjudged
+        time.sleep(1)
+        assert g.alive(), g.log()
+        assert g.stored() == [(NODE, s) for s in range(5)]
+        g.free()
+        wait_until(lambda: g.stored() == [(NODE, s) for s in range(15)], "the rest, sent again", 60)
+        assert "turned frames away" in g.log()  # and gave them back to the broker
+    finally:
+        site.loop_stop()
+        site.disconnect()
