@@ -151,7 +151,10 @@ def parse_http(
     if url is None:
         return None
     shown = shown_url(url)
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:  # an unclosed "[" of an IPv6 address, say
+        raise ConfigError(f"{where}: {shown!r}: not a URL ({e}; give e.g. {example})") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{where}: {shown!r}: give http://host[:port] or https://host[:port]")
     try:

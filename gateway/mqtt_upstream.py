@@ -106,8 +106,11 @@ def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
 
     A ValueError's message shows the URL with its password as *** (shown_url).
     """
-    parts = urllib.parse.urlsplit(url)
     shown = shown_url(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as e:  # an unclosed "[" of an IPv6 address, say
+        raise ValueError(f"{shown!r}: not a URL ({e}; give mqtt://host[:port])") from None
     if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
         raise ValueError(f"{shown!r}: give mqtt://host[:port] or mqtts://host[:port]")
     tls = parts.scheme == "mqtts"
@@ -124,9 +127,31 @@ def parse_mqtt_url(url: str) -> tuple[str, int, bool, str | None, str | None]:
     return parts.hostname, port, tls, user, password
 
 
+# Query parameters that carry a secret in the URLs people paste (InfluxDB 1's u/p, API keys).
+_SECRET_PARAMETERS = frozenset(
+    ("p", "password", "pass", "pwd", "token", "key", "apikey", "api_key")
+)
+
+
 def shown_url(url: str) -> str:
-    """url as it may be printed: a password in it replaced by ***."""
-    parts = urllib.parse.urlsplit(url)
+    """url as it may be printed: a password in it, or in its query, replaced by ***.
+
+    Also for a string urllib cannot read as a URL (an unclosed "[" of an IPv6
+    address): whatever sits between "//" and "@" after a ":" is hidden all the same.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return re.sub(r"(//[^/@:]*):[^@]*@", r"\1:***@", url)
+    if parts.query:
+        pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if any(name.lower() in _SECRET_PARAMETERS for name, _ in pairs):
+            query = "&".join(
+                f"{name}=***" if name.lower() in _SECRET_PARAMETERS else f"{name}={value}"
+                for name, value in pairs
+            )
+            parts = parts._replace(query=query)
+            url = urllib.parse.urlunsplit(parts)
     if parts.password is None:
         return url
     userinfo, _, hostport = parts.netloc.rpartition("@")

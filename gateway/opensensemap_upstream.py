@@ -29,12 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from meteolink.gateway.backoff import Backoff
-from meteolink.gateway.config import Config, OpenSenseMapBox, Table
+from meteolink.gateway.config import Config, ConfigError, OpenSenseMapBox, Table
 from meteolink.gateway.http_upstream import (
     Answer,
     Delivery,
@@ -43,6 +44,7 @@ from meteolink.gateway.http_upstream import (
     Item,
     Request,
     Verdict,
+    loopback,
     parse_http,
 )
 from meteolink.gateway.public_maps import Pace, clean, format_value
@@ -89,9 +91,17 @@ def parse(top: Table, section: str, url_override: str | None) -> OpenSenseMap | 
     if url_override is None and "url" not in t.data:
         url_override = URL
     http = parse_http(t, section, url_override, batch=BATCH, example=URL)
+    allow_plain = t.get("allow_plain_password", bool, False, "true or false")
     t.finish()
     if not present or not enabled or http is None:
         return None
+    host = urllib.parse.urlsplit(http.url).hostname or ""
+    if not http.tls and not loopback(host) and not allow_plain and _box_tokens(top):
+        raise ConfigError(
+            f"{top.source}: {section}.url: the senseBoxes' tokens ([nodes.N.opensensemap])"
+            f" over plain http:// to {host} travel in clear (use https://, or set"
+            f" [{section}] allow_plain_password = true on a network you trust)"
+        )
     for key in ("token", "username"):
         if key in t.data:
             raise t.error(
@@ -100,6 +110,19 @@ def parse(top: Table, section: str, url_override: str | None) -> OpenSenseMap | 
                 " (remove it here)",
             )
     return OpenSenseMap(http=http, interval=interval)
+
+
+def _box_tokens(top: Table) -> bool:
+    """Whether any [nodes.N.opensensemap] in the file gives a token (read before [nodes] is)."""
+    nodes = top.data.get("nodes")
+    if not isinstance(nodes, dict):
+        return False
+    return any(
+        isinstance(node, dict)
+        and isinstance(node.get("opensensemap"), dict)
+        and "token" in node["opensensemap"]
+        for node in nodes.values()
+    )
 
 
 def plan(settings: OpenSenseMap) -> list[str]:

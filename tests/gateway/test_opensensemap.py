@@ -196,6 +196,13 @@ NODE = "[nodes.7.opensensemap]\n"
         (NODE + f'box = "{BOX}"\ntoken = ""\nsensors = {{ pm2_5 = "{PM25}" }}\n', "token: empty"),
         (NODE + f'sensors = {{ pm2_5 = "{PM25}" }}\n', "nodes.7.opensensemap.box: missing"),
         ('[opensensemap]\ntoken = "x"\n', "opensensemap.token: each senseBox has its own token"),
+        # Issue 13 review: a box's token is a secret like any other.
+        (
+            '[opensensemap]\nurl = "http://osm.example.lv"\n'
+            + NODE
+            + f'box = "{BOX}"\ntoken = "t0ken"\nsensors = {{ pm2_5 = "{PM25}" }}\n',
+            "opensensemap.url: the senseBoxes' tokens ([nodes.N.opensensemap]) over plain",
+        ),
     ],
 )
 def test_configuration_mistakes_are_one_line_naming_the_key(

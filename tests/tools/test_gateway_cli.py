@@ -112,6 +112,20 @@ def test_demo_stops_cleanly_on_ctrl_c() -> None:
         ("[quality]\ntemperature = [10, -10]\n", "quality.temperature: [10, -10]: give"),
         ("[quality]\nwarmth = [0, 1]\n", "quality.warmth: not a field name"),
         ("[gateway\n", "not valid TOML"),
+        # Issue 13 review: a URL urllib cannot read, or a password in its query.
+        (
+            "[influxdb]\nurl = 'http://u:secret-but-wrong@[::1:8086'\ndatabase = 'm'\n",
+            "influxdb.url: 'http://u:***@[::1:8086': not a URL",
+        ),
+        (
+            "[mqtt]\nurl = 'mqtt://u:secret-but-wrong@[::1'\n",
+            "'mqtt://u:***@[::1': not a URL",
+        ),
+        (
+            "[influxdb]\nurl = 'http://h:8086/write?db=m&u=me&p=secret-but-wrong'\n"
+            "database = 'm'\n",
+            "'http://h:8086/write?db=m&u=me&p=***': give the URL without '?'",
+        ),
         # Issue 12: station metadata.
         ("[nodes.2]\nlatitude = 95\n", "nodes.2.latitude: 95 is out of range (give -90 to 90)"),
         ("[nodes.2]\nlongitude = '24.1'\n", "nodes.2.longitude: '24.1' is not a number"),
