@@ -20,7 +20,10 @@ requests and, a little, what an answer means; what is the same is here:
                              that one is counted (outbox.refused: the stats
                              message, the status page, /metrics), logged once
                              per kind, and the cursor moves past it (it stays
-                             in the store, and every other upstream gets it)
+                             in the store, and every other upstream gets it);
+                             after REFUSALS_IN_DOUBT in a row with none taken,
+                             the next is retried as a configuration fault: the
+                             readings wait rather than all being passed over
     401, 403                 the credentials are wrong: said as a configuration
                              problem; the readings wait and are tried again
     429, 503 with Retry-After  retried no sooner than the destination asked
@@ -238,6 +241,13 @@ class Delivery(NamedTuple):
     items: Sequence[Item]
 
 
+# Readings refused one after another, with none taken between, before the next refusal
+# is taken for a fault of configuration (a destination that refuses everything: a wrong
+# measurement, an option the broker does not know) and the readings wait for it to be
+# fixed, rather than all of them being passed over.
+REFUSALS_IN_DOUBT = 10
+
+
 class Verdict(enum.Enum):
     DELIVERED = "delivered"
     RETRY = "retry"  # the readings wait; the same request is sent again
@@ -306,6 +316,10 @@ class HttpUpstream:
         self._backoff = backoff or Backoff(first=1.0, cap=60.0)
         self.delivered = 0  # readings the destination took
         self.refused: Counter[str] = Counter()  # readings refused for good, by kind
+        # Readings refused one by one since the destination last took one: past
+        # REFUSALS_IN_DOUBT, refusing is taken for a configuration fault (ours or the
+        # destination's), and the readings wait instead of being passed over.
+        self._refused_in_a_row = 0
         self.requests = 0  # requests sent, answered or not
         self._lost_at: float | None = None  # time.monotonic() the destination was first missed
 
@@ -455,10 +469,21 @@ class HttpUpstream:
                 self._refused(delivery, Answer(Verdict.REFUSED, why, kind=EXPIRED), outbox)
                 return False
             answer = await self._send(client, delivery.request)
+            if answer.verdict is Verdict.REFUSED and len(delivery.items) == 1:
+                if self._refused_in_a_row >= REFUSALS_IN_DOUBT:
+                    answer = Answer(
+                        Verdict.RETRY,
+                        f"the destination refused the last {self._refused_in_a_row} readings"
+                        f" one by one, and now this one too ({answer.reason}): a fault of"
+                        f" configuration, its or [{self.http.section}]'s, not of the readings",
+                    )
+                else:
+                    self._refused_in_a_row += 1
             if answer.verdict is not Verdict.RETRY:
                 self._reached(outbox)
                 if answer.verdict is Verdict.DELIVERED:
                     self.delivered += len(delivery.items)
+                    self._refused_in_a_row = 0
                     return True
                 self._refused(delivery, answer, outbox)
                 return False

@@ -164,6 +164,40 @@ def test_a_refused_batch_is_split_down_to_the_reading_refused_which_is_passed_ov
     assert message["upstreams"] == {up.name: {"refused": {"HTTP 400": 1}}}
 
 
+def test_a_destination_that_refuses_every_reading_makes_them_wait_not_pass_over(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 review: a 400 for everything (a wrong option, a measurement the database
+    will not take) is a fault of configuration; after REFUSALS_IN_DOUBT readings refused in
+    a row the rest wait in the store until the destination takes them."""
+    limit = http_upstream.REFUSALS_IN_DOUBT
+    taking = False
+
+    def answer(request: Received) -> Reply:
+        return Reply(204) if taking else Reply(400, body=b"unknown option")
+
+    with HttpServer() as server:
+        server.then = answer
+
+        async def script(gw: Gateway, up: JsonLines) -> None:
+            nonlocal taking
+            for seq in range(1, limit + 6):
+                gw.receive(reading(7, seq), source="t")
+            await until(lambda: sum(up.refused.values()) == limit, "the first refusals")
+            await until(lambda: len(server.received()) > limit + 2, "the next one tried again")
+            assert sum(up.refused.values()) == limit and up.delivered == 0
+            taking = True  # the configuration fixed
+            await until(lambda: up.delivered == 5, "the rest delivered")
+
+        with caplog.at_level(logging.WARNING, logger=http_upstream.__name__):
+            up = run(tmp_path, server, script, batch=1)
+    assert up.refused == {"HTTP 400": limit}
+    assert ids(server)[-5:] == [f"7-{seq}" for seq in range(limit + 1, limit + 6)]
+    assert cursor(tmp_path, up) == limit + 5
+    said = [r.getMessage() for r in caplog.records]
+    assert any(f"refused the last {limit} readings one by one" in m for m in said)
+
+
 def test_a_reading_expired_is_passed_over_without_a_request(tmp_path: Path) -> None:
     """The expired() hook, asked before each attempt: a reading no longer worth sending
     costs no request, is counted as a refusal of kind EXPIRED, and the cursor moves on."""
