@@ -109,7 +109,10 @@ CREATE TABLE IF NOT EXISTS calibrations (
 # The order _stored() reads. The frame as a BLOB whatever its stored type: a
 # hand edit of the database can leave text there, which must reach the
 # outbox's check (and be set aside) rather than fail the query.
-_COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoch, qc"
+# {qc}: the column, or NULL in a store made before schema 3 and not yet upgraded (read
+# by export or the report beside a gateway not yet restarted, or an upgrade that found
+# the disk full): its readings read back with no flags.
+_COLUMNS = "id, node, seq, received, taken, CAST(frame AS BLOB), rssi, snr, epoch, {qc}"
 
 
 # Readings taken in [?, ?), in the order they were taken.
@@ -222,6 +225,7 @@ class Store:
             try:
                 self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
                 self._db.execute("SELECT count(*) FROM readings LIMIT 1")
+                self._columns()
             except sqlite3.Error as e:
                 raise StoreError(f"{path}: {e} (is it a meteolink store?)") from e
             return
@@ -246,11 +250,28 @@ class Store:
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             elif version != SCHEMA_VERSION:
                 self._upgrade()
+            self._columns()
         except (sqlite3.Error, OSError) as e:
             full = _disk_full(path.parent, e) if path.parent.is_dir() else None
             if full is not None:
                 raise full from e
             raise StoreError(f"{path}: {e} (check the --data directory and its permissions)") from e
+
+    def _columns(self) -> None:
+        """What this store's readings table has: qc from schema 3 on."""
+        names = {row[1] for row in self._db.execute("PRAGMA table_info(readings)")}
+        self._qc = "qc" if "qc" in names else "NULL"
+        self._select = _COLUMNS.format(qc=self._qc)
+        if "qc" in names:
+            self._insert = (
+                "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr, qc)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            )
+        else:  # the flags are not kept until the upgrade has room (gateway/diskspace.py)
+            self._insert = (
+                "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            )
 
     def _upgrade(self) -> None:
         """Bring a store made by an earlier meteolink to this schema.
@@ -294,14 +315,12 @@ class Store:
         """
         db = self._db
         added: list[Stored] = []
+        insert, with_qc = self._insert, self._qc == "qc"
         try:
             db.execute("BEGIN IMMEDIATE")
             for r in readings:
-                cur = db.execute(
-                    "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr, qc)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc),
-                )
+                row = (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc)
+                cur = db.execute(insert, row if with_qc else row[:8])
                 if cur.rowcount:
                     # Field by field: dataclasses.asdict deep-copies every row, on
                     # this thread but holding the GIL the event loop needs (issue 9).
@@ -421,7 +440,8 @@ class Store:
         it sent, and the backlog it may resend after them (16 readings on a node).
         From the index on (node, epoch, seq): as quick for a year of readings as for one."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM readings WHERE node = ? ORDER BY epoch DESC, seq DESC LIMIT ?",
+            f"SELECT {self._select} FROM readings WHERE node = ?"
+            " ORDER BY epoch DESC, seq DESC LIMIT ?",
             (node, limit),
         )
         return [_stored(row) for row in rows]
@@ -429,7 +449,7 @@ class Store:
     def pending(self, upstream: str, limit: int = 100) -> list[Stored]:
         """The next readings the upstream has not confirmed, oldest first."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM readings"
+            f"SELECT {self._select} FROM readings"
             " WHERE id > COALESCE((SELECT last_id FROM cursors WHERE upstream = ?), 0)"
             " ORDER BY id LIMIT ?",
             (upstream, limit),
@@ -439,7 +459,7 @@ class Store:
     def pending_after(self, after_id: int, limit: int = 100) -> list[Stored]:
         """The next readings after id after_id, oldest first (batches already on their way)."""
         rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            f"SELECT {self._select} FROM readings WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )
         return [_stored(row) for row in rows]
@@ -508,16 +528,26 @@ class Store:
 
     def export(self, start: float, end: float) -> Iterator[Stored]:
         """Readings taken in [start, end), in the order they were taken."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} {_EXPORT_RANGE}", (start, end))
+        rows = self._db.execute(f"SELECT {self._select} {_EXPORT_RANGE}", (start, end))
         for row in rows:
             yield _stored(row)
+
+    def node_rows(self, node: int, start: float, end: float) -> Iterator[ExportRow]:
+        """One node's readings taken in [start, end), in the order they were taken, as
+        export_rows() gives them (the index readings_node_taken: the status page's charts)."""
+        return self._db.execute(
+            f"SELECT id, node, seq, taken, CAST(frame AS BLOB), rssi, snr, {self._qc}"
+            " FROM readings WHERE node = ? AND taken >= ? AND taken < ? ORDER BY taken, id",
+            (node, start, end),
+        )
 
     def export_rows(self, start: float, end: float) -> Iterator[ExportRow]:
         """export(), for millions of readings: (id, node, seq, taken, frame, rssi, snr, qc)
         tuples as SQLite gives them, read as they are written out (memory does not grow
         with the range). In the order of readings_taken: nothing is sorted first."""
         return self._db.execute(
-            f"SELECT id, node, seq, taken, CAST(frame AS BLOB), rssi, snr, qc {_EXPORT_RANGE}",
+            f"SELECT id, node, seq, taken, CAST(frame AS BLOB), rssi, snr, {self._qc}"
+            f" {_EXPORT_RANGE}",
             (start, end),
         )
 

@@ -10,6 +10,7 @@ import argparse
 import csv
 import datetime
 import os
+import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -270,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
                 # finds them, over the same snapshot of the store as the rows.
                 fields = _fields(store, start, end)
                 _write_csv(out, rows, fields, _decoded(store, start, end))
+    except sqlite3.Error as e:  # a damaged file, or a table that is not meteolink's
+        message = f"{path}: cannot be read: {e} (is it a meteolink store?)"
+        raise CommandError(message, status=1) from None
     finally:
         store.close()
         if out is not sys.stdout:

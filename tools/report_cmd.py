@@ -10,6 +10,7 @@ values and quality-control flags. docs/report.md explains every table.
 
 import argparse
 import datetime
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(e), status=1) from None
     try:
         summary = _summary(cfg, store, when, ref)
+    except sqlite3.Error as e:  # a damaged file, or one another program locked or changed
+        message = f"{path}: cannot be read: {e} (is it a meteolink store?)"
+        raise CommandError(message, status=1) from None
     finally:
         store.close()
     span = f"{when.days[0]} {word('to', 'en')} {when.days[-1]}"

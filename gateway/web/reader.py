@@ -46,9 +46,6 @@ from meteolink.gateway.store import ExportRow, Store, Stored
 
 T = TypeVar("T")
 
-# One reading, as readings() gives it: (id, node, seq, taken, frame, rssi, snr, qc).
-_ROW = "id, node, seq, taken, CAST(frame AS BLOB), rssi, snr, qc"
-
 
 @dataclass(frozen=True)
 class UpstreamState:
@@ -125,12 +122,7 @@ class Reader:
     def readings(self, node: int, start: float, end: float) -> Iterator[ExportRow]:
         """The node's readings taken in [start, end), in the order they were taken,
         as (id, node, seq, taken, frame, rssi, snr, qc), read as they are used."""
-        db = self._db()
-        return db.execute(
-            f"SELECT {_ROW} FROM readings WHERE node = ? AND taken >= ? AND taken < ?"
-            " ORDER BY taken, id",
-            (node, start, end),
-        )
+        return self.store.node_rows(node, start, end)
 
     def message(self, row: ExportRow | Stored) -> dict[str, Any] | None:
         """The reading's state message (messages.StateRows: calibrated, derived values,

@@ -187,6 +187,30 @@ def test_a_schema_2_store_gains_the_qc_column_and_keeps_every_reading(tmp_path: 
     store.close()
 
 
+def test_a_schema_2_store_is_read_as_it_is_beside_a_gateway_not_yet_restarted(
+    tmp_path: Path,
+) -> None:
+    """Export, the report and the page open a store read-only and never upgrade it: one
+    made before schema 3 (no qc column) reads back with no flags, not an SQLite error."""
+    path = tmp_path / "gw.db"
+    store = Store(path)
+    store.commit([reading(1, s, received=1000.0 + s) for s in range(5)], {})
+    store.close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE readings DROP COLUMN qc")
+    db.execute("PRAGMA user_version=2")
+    db.commit()
+    db.close()
+
+    old = Store(path, readonly=True)
+    assert [(row[2], row[7]) for row in old.export_rows(0, 1e9)] == [(s, None) for s in range(5)]
+    assert [(row[2], row[7]) for row in old.node_rows(1, 0, 1e9)] == [(s, None) for s in range(5)]
+    assert [(r.seq, r.qc) for r in old.newest(1, 2)] == [(4, None), (3, None)]
+    assert [r.seq for r in old.export(0, 1e9)] == list(range(5))
+    old.close()
+    assert schema_of(path)[0] == 2  # read, not changed
+
+
 def test_export_reads_by_time_taken_without_sorting_the_range(tmp_path: Path) -> None:
     """Issue 9: without an index on taken, SQLite sorted a year (150 MB in /var/tmp)."""
     Store(tmp_path / "gw.db").close()

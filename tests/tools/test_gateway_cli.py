@@ -303,6 +303,16 @@ def meteolink_without(blocked: str, *args: str) -> subprocess.CompletedProcess[s
     )
 
 
+def test_export_of_a_store_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "readings.db")
+    db.execute("CREATE TABLE readings (x)")
+    db.commit()
+    db.close()
+    proc = meteolink("export", "--data", str(tmp_path))
+    assert proc.stderr.startswith(f"meteolink: export: {tmp_path}/readings.db: cannot be read: ")
+    assert len(proc.stderr.splitlines()) == 1 and proc.returncode == 1
+
+
 def test_export_imports_no_mqtt_client(tmp_path: Path) -> None:
     store = Store(tmp_path / "readings.db")
     store.commit([Reading(5, 1, 1.7e9, 1.7e9, frames.encode(5, 1, {"temperature": 1.5}))], {})

@@ -500,6 +500,26 @@ def test_no_store_is_said(month: Month, tmp_path: Path) -> None:
     assert proc.returncode == 2
 
 
+def test_a_store_that_cannot_be_read_is_one_line_not_a_traceback(
+    month: Month, tmp_path: Path
+) -> None:
+    """A file with a readings table that is not meteolink's: said in one line, status 1."""
+    import sqlite3
+
+    db = sqlite3.connect(tmp_path / "readings.db")
+    db.execute("CREATE TABLE readings (x)")
+    db.commit()
+    db.close()
+    proc = meteolink(
+        "report", "--config", str(month.config), "--data", str(tmp_path),
+        "--from", "2026-10-01", "--to", "2026-10-31",
+    )  # fmt: skip
+    assert proc.stderr.startswith(f"meteolink: report: {tmp_path}/readings.db: cannot be read: ")
+    assert proc.stderr.endswith(" (is it a meteolink store?)\n")
+    assert len(proc.stderr.splitlines()) == 1
+    assert proc.returncode == 1
+
+
 # --- the page in a real browser -------------------------------------------------------
 def _requests(driver: Any, url: str) -> list[str]:
     """The URLs the browser asked for while opening url, url itself left out."""
