@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from meteolink.gateway.roles import Feed
 
@@ -50,6 +52,53 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 LAST_ACKS = 2.0  # seconds a stopping input waits to acknowledge what it took
+
+
+class BrokerSettings(Protocol):
+    """What an MQTT input's section says of its broker (federation, LoRaWAN)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def tls(self) -> bool: ...
+    @property
+    def ca_file(self) -> Path | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+
+
+def persistent_client(
+    settings: BrokerSettings,
+    client_id: str,
+    *,
+    timeout: float,
+    logger: logging.Logger | None = None,
+) -> aiomqtt.Client:
+    """A client with a persistent session (clean_session false, a stable client id): the
+    broker keeps the subscription, and the QoS 1 messages published while the gateway is
+    away or left unacknowledged, for this id."""
+    import aiomqtt
+
+    tls = None
+    if settings.tls:
+        cafile = str(settings.ca_file) if settings.ca_file else None
+        tls = ssl.create_default_context(cafile=cafile)
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username,
+        password=settings.password,
+        identifier=client_id,
+        clean_session=False,
+        tls_context=tls,
+        keepalive=30,
+        timeout=timeout,
+        logger=logger,
+    )
 
 
 class FramesTurnedAway(Exception):

@@ -45,7 +45,6 @@ import json
 import logging
 import math
 import re
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,7 +53,11 @@ from typing import TYPE_CHECKING, Any
 
 from meteolink.firmware.frames import FrameError
 from meteolink.gateway import diskspace
-from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
+from meteolink.gateway.acks_after_commit import (
+    AcksAfterCommit,
+    FramesTurnedAway,
+    persistent_client,
+)
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.lograte import Throttle
@@ -290,25 +293,7 @@ class FederationInput:
         return True
 
     def _client(self) -> aiomqtt.Client:
-        import aiomqtt
-
-        s = self.settings
-        tls = None
-        if s.tls:
-            tls = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-        return aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=s.password,
-            identifier=self.client_id,
-            # The broker keeps what arrives while we are away, for this client id.
-            clean_session=False,
-            tls_context=tls,
-            keepalive=30,
-            timeout=TIMEOUT,
-            logger=_quiet,
-        )
+        return persistent_client(self.settings, self.client_id, timeout=TIMEOUT, logger=_quiet)
 
 
 _quiet = logging.Logger(f"{__name__}.client", logging.ERROR)  # paho's per-packet lines unbuilt

@@ -53,7 +53,6 @@ import asyncio
 import errno
 import logging
 import re
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -62,7 +61,11 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from meteolink.gateway import diskspace
-from meteolink.gateway.acks_after_commit import AcksAfterCommit, FramesTurnedAway
+from meteolink.gateway.acks_after_commit import (
+    AcksAfterCommit,
+    FramesTurnedAway,
+    persistent_client,
+)
 from meteolink.gateway.backoff import Backoff
 from meteolink.gateway.config import Config, ConfigError, Table
 from meteolink.gateway.lograte import Throttle
@@ -327,25 +330,7 @@ class LorawanInput:
             acks.took(message.mid, message.qos, handed=handed)
 
     def _client(self) -> aiomqtt.Client:
-        import aiomqtt
-
-        s = self.settings
-        tls = None
-        if s.tls:
-            tls = ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None)
-        return aiomqtt.Client(
-            s.host,
-            s.port,
-            username=s.username,
-            password=s.password,
-            identifier=self.client_id,
-            # A persistent session: the broker keeps the subscription, and the
-            # QoS 1 uplinks published while the gateway is away, for this id.
-            clean_session=False,
-            tls_context=tls,
-            keepalive=30,
-            timeout=TIMEOUT,
-        )
+        return persistent_client(self.settings, self.client_id, timeout=TIMEOUT)
 
     def _explain(self, e: aiomqtt.MqttError) -> str:
         """What went wrong with the network server's broker, with what to check."""
