@@ -25,22 +25,20 @@ import dataclasses
 import logging
 
 from meteolink.firmware import frames
-from meteolink.gateway import quality
+from meteolink.gateway import messages, quality
 from meteolink.gateway.config import Config
-from meteolink.gateway.messages import StateRows
 from meteolink.gateway.store import Reading
 
 log = logging.getLogger(__name__)
-
-# Remembered (field, raw value) pairs: the gateway's, not export's millions.
-_REMEMBERED = 1 << 10
 
 
 class AcceptanceQuality:
     """The quality flags of each accepted reading, in the order the gateway accepts them."""
 
     def __init__(self, config: Config) -> None:
-        self._rows = StateRows(config, remember=_REMEMBERED)
+        # The state messages' own: what parts() works out here, the MQTT upstream's
+        # state_json() writes out without working it out again.
+        self._rows = messages.wire_rows(config)
         self._checker = quality.Checker(config)
 
     def flag(self, reading: Reading, frame: frames.Frame) -> Reading:

@@ -18,6 +18,7 @@ runs where no broker was ever configured. docs/gateway.md shows each one.
                 the broker confirmed, and the nodes heard but not listed
 """
 
+import collections
 import datetime
 import json
 import math
@@ -194,12 +195,18 @@ def _digits(fid: int) -> int:
 
 _FLOAT_MAX = sys.float_info.max
 
+# json.dumps(msg, separators=(",", ":")) makes an encoder per call: one, made once.
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
 # A year of a station's readings repeats a few thousand (field, raw value) pairs;
 # past this many, StateRows forgets them and starts again (memory stays bounded:
 # some 300 bytes a pair). Export's; state_message's, kept for the gateway's life, is
 # smaller.
 REMEMBERED = 1 << 15
 _REMEMBERED_BY_GATEWAY = 1 << 10
+# Readings between their acceptance and their state message: a burst's backlog
+# (gateway/outbox.py keeps as many decoded frames for the same span).
+RECENT = 4096
 
 
 class _Node(NamedTuple):
@@ -220,16 +227,31 @@ class StateRows:
     its JSON lines by message_json().
     """
 
-    def __init__(self, config: Config, *, remember: int = REMEMBERED) -> None:
+    def __init__(
+        self, config: Config, *, remember: int = REMEMBERED, wire: bool = False, recent: int = 0
+    ) -> None:
+        """wire: message_json() writes the text as MQTT carries it (compact()), not as
+        json.dumps(ensure_ascii=False) writes it (export's JSON lines). recent: the parts()
+        of the last so many readings are kept for message_json() of the same reading (the
+        gateway's: acceptance works them out, the MQTT upstream writes them; issue 9)."""
         self.config = config
         self.remember = remember
+        self._recent_max = recent
+        self._recent: collections.OrderedDict[tuple[int, float], tuple[object, Parts]] = (
+            collections.OrderedDict()
+        )
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
         self._calibrated: dict[tuple[tuple[int, int], Calibration], Calibrated] = {}
         self._derived: dict[tuple[Any, ...], list[Derived]] = {}  # see derived()
         self._nodes: dict[int, _Node] = {}
         self._node_items: dict[int, tuple[str, float | None]] = {}
-        self._json = json.JSONEncoder(ensure_ascii=False).encode
+        if wire:
+            self._json = _COMPACT
+            self._colon, self._comma = ":", ","
+        else:
+            self._json = json.JSONEncoder(ensure_ascii=False).encode
+            self._colon, self._comma = ": ", ", "
 
     def field(self, pair: tuple[int, int]) -> Published | None:
         """A frame's (field id, raw integer) as published, uncalibrated; None for one that
@@ -276,8 +298,8 @@ class StateRows:
         return out
 
     def _item(self, key: str, value: object) -> str:
-        """'"key": value' as json.dumps(ensure_ascii=False) writes a dict's item."""
-        return f"{self._json(key)}: {self._json(value)}"
+        """'"key": value' as message_json() writes a dict's item."""
+        return f"{self._json(key)}{self._colon}{self._json(value)}"
 
     def _node(self, node: int) -> _Node:
         try:
@@ -381,7 +403,13 @@ class StateRows:
                 bad.append(f)
         feeding = {f.name: f.value for f in good if f.feeds}
         made = self.derived(feeding, info.altitude) if feeding else []
-        return Parts(good, bad, made, calibrated)
+        out = Parts(good, bad, made, calibrated)
+        if self._recent_max:
+            recent = self._recent
+            if len(recent) >= self._recent_max:
+                recent.popitem(last=False)  # a reading never written out: the oldest
+            recent[node, taken] = (fields, out)
+        return out
 
     def message(
         self,
@@ -429,9 +457,10 @@ class StateRows:
         fields: list[tuple[int, int]],
         qc: str | None = None,
     ) -> str:
-        """json.dumps(self.message(...), ensure_ascii=False), the same text made faster:
-        from items the encoder wrote once (a node's, each field value's, each derived
-        value's), joined as it joins them. Export writes millions: 2.3 µs a message here,
+        """json.dumps(self.message(...), ensure_ascii=False), or compact(self.message(...))
+        for wire=True, the same text made faster: from items the encoder wrote once (a
+        node's, each field value's, each derived value's), joined as it joins them.
+        Export writes millions, the MQTT upstream every reading: 2.3 µs a message here,
         6.1 through the encoder. A node with calibrations, or a reading with flags, takes
         the encoder's way (the rare case, and the one with nested objects)."""
         if node.__class__ is not int or seq.__class__ is not int or qc:
@@ -444,24 +473,33 @@ class StateRows:
                 return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
             if len(self._node_items) >= self.remember:
                 self._node_items.clear()
-            text = ", ".join(self._item(k, v) for k, v in info.items.items())
+            text = self._comma.join(self._item(k, v) for k, v in info.items.items())
             known = self._node_items[node] = (text, info.altitude)
         node_items, altitude = known
+        c, sep = self._colon, self._comma
         # The id is digits and a dash, the time digits and -T:Z: nothing to escape.
         items = [
-            f'"id": "{reading_id(node, seq)}", "node": {node}, "seq": {seq},'
-            f' "time": "{self.time(taken)}", {node_items}'
+            f'"id"{c}"{reading_id(node, seq)}"{sep}"node"{c}{node}{sep}"seq"{c}{seq}{sep}'
+            f'"time"{c}"{self.time(taken)}"{sep}{node_items}'
         ]
         # An int is written as str() writes it, a finite float as repr(): the encoder's
         # own rules, for the two types SQLite gives these columns.
         if rssi is not None:
-            items.append(f'"rssi": {rssi}' if rssi.__class__ is int else self._item("rssi", rssi))
+            items.append(f'"rssi"{c}{rssi}' if rssi.__class__ is int else self._item("rssi", rssi))
         if snr is not None:
             finite = snr.__class__ is float and -_FLOAT_MAX <= snr <= _FLOAT_MAX
-            items.append(f'"snr": {snr!r}' if finite else self._item("snr", snr))
+            items.append(f'"snr"{c}{snr!r}' if finite else self._item("snr", snr))
         bad = None
         feeding = None
         field = self.field
+        kept = self._recent.pop((node, taken), None) if self._recent else None
+        if kept is not None and kept[0] is fields:  # this reading's, from parts(): no loop
+            good, bad_parts, made, _ = kept[1]
+            items += [f.item for f in good]
+            items += [d.item for d in made]
+            if bad_parts:
+                items.append(f'"implausible"{c}{{' + sep.join(f.item for f in bad_parts) + "}")
+            return "{" + sep.join(items) + "}"
         for pair in fields:
             f = field(pair)
             if f is None:
@@ -481,30 +519,50 @@ class StateRows:
             for d in self.derived(feeding, altitude):
                 items.append(d.item)
         if bad:
-            items.append('"implausible": {' + ", ".join(bad) + "}")
-        return "{" + ", ".join(items) + "}"
+            items.append(f'"implausible"{c}{{' + sep.join(bad) + "}")
+        return "{" + sep.join(items) + "}"
 
 
-# state_message's StateRows, for the config it was last given (the gateway has one).
-_ROWS: dict[int, StateRows] = {}
+# state_message's and state_json's StateRows, for the config each was last given (the
+# gateway has one).
+_ROWS: dict[tuple[int, bool], StateRows] = {}
+
+
+def _rows(config: Config, *, wire: bool) -> StateRows:
+    rows = _ROWS.get((id(config), wire))
+    if rows is None or rows.config is not config:
+        for key in [k for k in _ROWS if k[1] == wire]:
+            del _ROWS[key]
+        recent = RECENT if wire else 0
+        rows = _ROWS[id(config), wire] = StateRows(
+            config, remember=_REMEMBERED_BY_GATEWAY, wire=wire, recent=recent
+        )
+    return rows
+
+
+def wire_rows(config: Config) -> StateRows:
+    """The StateRows behind state_json(): a reading's parts() worked out here (at
+    acceptance, gateway/acceptance_quality.py) are written out by state_json() without
+    being worked out again."""
+    return _rows(config, wire=True)
 
 
 def state_message(
     stored: Stored, frame: frames.Frame, config: Config
 ) -> tuple[str, dict[str, Any]]:
     """(reading id, the reading as <prefix>/<node>/state carries it); also export's row."""
-    rows = _ROWS.get(id(config))
-    if rows is None or rows.config is not config:
-        _ROWS.clear()
-        rows = _ROWS[id(config)] = StateRows(config, remember=_REMEMBERED_BY_GATEWAY)
-    msg = rows.message(
+    msg = _rows(config, wire=False).message(
         stored.node, stored.seq, stored.taken, stored.rssi, stored.snr, frame.fields, stored.qc
     )
     return msg["id"], msg
 
 
-# json.dumps(msg, separators=(",", ":")) makes an encoder per call: one, made once.
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+def state_json(stored: Stored, frame: frames.Frame, config: Config) -> str:
+    """compact(state_message(...)[1]), the text <prefix>/<node>/state carries, made from
+    pieces written once (StateRows.message_json): the MQTT upstream's, for every reading."""
+    return _rows(config, wire=True).message_json(
+        stored.node, stored.seq, stored.taken, stored.rssi, stored.snr, frame.fields, stored.qc
+    )
 
 
 def compact(msg: Mapping[str, Any]) -> str:

@@ -444,14 +444,14 @@ class MqttUpstream:
         states = []
         for stored in batch:
             frame = outbox.frame(stored)  # decoded on arrival, or when read back and checked
-            _, msg = messages.state_message(stored, frame, self.config)
+            msg = messages.state_json(stored, frame, self.config)
             states.append((f"{self.mqtt.prefix}/{stored.node}/state", msg))
             self._heard_fields(stored, frame)
         if self.mqtt.discovery:
             self._owe(sorted({s.node for s in batch}))  # sent by _discover, not in the way
         acks = Acks(client, self._lane)
         for topic, msg in states:
-            acks.publish(topic, messages.compact(msg))
+            acks.publish(topic, msg)
         if self.mqtt.with_frames:  # awaited with the states: the cursor moves once both arrived
             for topic, payload in _frame_messages(self.mqtt.prefix, self.config.name, batch):
                 acks.publish(topic, payload)

@@ -42,7 +42,10 @@ log = logging.getLogger(__name__)
 TAIL_MAX = 16_384
 # Decoded frames kept beside them, fewer: a decoded frame is about a kilobyte,
 # and one not kept is decoded again from its row (microseconds, on this thread).
-FRAMES_MAX = 2 * BACKLOG_MAX
+# Once this many are kept, newer ones are not: the upstream asks for the oldest
+# first, and frees one with each it takes (clearing them all, as before, left a
+# burst's upstream decoding nearly every frame again; issue 9).
+FRAMES_MAX = 4 * BACKLOG_MAX
 
 
 class StoreOutbox:
@@ -82,9 +85,8 @@ class StoreOutbox:
             del self._tail[:drop]
 
     def _keep(self, reading_id: int, frame: frames.Frame) -> None:
-        if len(self._frames) >= FRAMES_MAX:  # an upstream that never asks, or far behind
-            self._frames.clear()
-        self._frames[reading_id] = frame
+        if len(self._frames) < FRAMES_MAX:  # else an upstream far behind: decoded again
+            self._frames[reading_id] = frame
 
     def frame(self, stored: Stored) -> frames.Frame:
         kept = self._frames.pop(stored.id, None)
@@ -145,6 +147,8 @@ class StoreOutbox:
         if self._tail_after is not None and last_id > self._tail_after:
             del self._tail[: bisect.bisect_right(self._tail, last_id, key=lambda r: r.id)]
             self._tail_after = last_id
+        if len(self._frames) >= FRAMES_MAX:  # some never asked for (set aside, pruned)
+            self._frames = {i: f for i, f in self._frames.items() if i > last_id}
         self._progress.forwarded(last_id, self._clock())  # it got there, stored cursor or not
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:

@@ -151,24 +151,15 @@ _PM_PAIRS = (("pm1", "pm2_5"), ("pm2_5", "pm10"), ("pm1", "pm10"))
 def consistency(values: Mapping[str, float | str]) -> set[str]:
     """The fields of one reading that contradict each other (both of each pair)."""
     bad: set[str] = set()
-    get = values.get
-
-    def number(name: str) -> float | None:
-        v = get(name)
-        return v if v.__class__ is float or v.__class__ is int else None  # not bool, not str
-
-    t, td = number("temperature"), number("dew_point")
+    numbers = {k: v for k, v in values.items() if v.__class__ is float or v.__class__ is int}
+    t, td = numbers.get("temperature"), numbers.get("dew_point")  # not bool, not str
     if t is not None and td is not None and td > t + DEW_POINT_TOLERANCE:
         bad |= {"dew_point", "humidity"} if "humidity" in values else {"dew_point"}
     for small, large in _PM_PAIRS:
-        if small not in values or large not in values:
-            continue
-        a, b = number(small), number(large)
+        a, b = numbers.get(small), numbers.get(large)
         if a is not None and b is not None and a > b + PM_TOLERANCE:
             bad |= {small, large}
-    if "gust" not in values:
-        return bad
-    speed, gust = number("wind_speed"), number("gust")
+    speed, gust = numbers.get("wind_speed"), numbers.get("gust")
     if speed is not None and gust is not None and gust < speed - GUST_TOLERANCE:
         bad |= {"wind_speed", "gust"}
     return bad
@@ -191,6 +182,12 @@ class Checker:
     def __init__(self, config: "Config") -> None:
         self.config = config
         self._nodes: collections.OrderedDict[int, dict[str, _Track]] = collections.OrderedDict()
+        self._plausible = config.plausible
+        # field: (step limit, persistence limit), for the fields with either
+        self._timed = {
+            name: (config.step.get(name), config.persistence.get(name))
+            for name in sorted({*config.step, *config.persistence})
+        }
 
     def _gap(self, node: int) -> float:
         """Seconds of silence after which a node's checks start afresh."""
@@ -223,32 +220,36 @@ class Checker:
         in FLAGS order, only for flagged fields. Readings of a node come in the
         order taken; one older than the last seen is checked without the time checks.
         """
-        flags: dict[str, set[str]] = collections.defaultdict(set)
         numbers = {
             k: float(v)
             for k, v in values.items()
             if v.__class__ is float or v.__class__ is int  # not bool, not a band's name
         }
-        for name in implausible(numbers, self.config.plausible):
-            flags[name].add("range")
+        flags: dict[str, set[str]] = {
+            name: {"range"} for name in implausible(numbers, self._plausible)
+        }
         for name in consistency(values):
-            flags[name].add("consistency")
+            flags.setdefault(name, set()).add("consistency")
         tracks = self._tracks(node)
         if tracks is not None:
             gap = self._gap(node)
-            for name, value in numbers.items():
-                if "range" in flags.get(name, ()):
-                    continue  # a gross error moves no reference
-                failed = self._time_checks(tracks, name, value, taken, gap, numbers)
+            # Only the fields with a step or persistence limit: a few of a reading's.
+            for name, limits in self._timed.items():
+                value = numbers.get(name)
+                if value is None or "range" in flags.get(name, ()):
+                    continue  # absent, or a gross error, which moves no reference
+                failed = self._time_checks(tracks, name, value, taken, gap, numbers, *limits)
                 if failed:
-                    flags[name] |= failed
+                    flags.setdefault(name, set()).update(failed)
+        if not flags:
+            return {}
         # A derived value is as suspect as what it came from. Not "range": a value out
         # of range derives nothing (messages.StateRows.derived).
         for name, inputs in derived.INPUTS.items():
             if name in values:
                 for source in inputs:
                     if source in flags:
-                        flags[name] |= flags[source] - {"range"}
+                        flags.setdefault(name, set()).update(flags[source] - {"range"})
         return {name: [f for f in FLAGS if f in fs] for name, fs in sorted(flags.items()) if fs}
 
     def _time_checks(
@@ -259,21 +260,19 @@ class Checker:
         taken: float,
         gap: float,
         numbers: Mapping[str, float],
-    ) -> set[str]:
-        step = self.config.step.get(name)
-        persistence = self.config.persistence.get(name)
-        if step is None and persistence is None:
-            return set()
+        step: float | None,
+        persistence: tuple[float, float] | None,
+    ) -> set[str] | None:
         track = tracks.get(name)
         if track is None or taken - track.taken > gap:
             tracks[name] = _Track(value, taken, value, taken)
-            return set()
+            return None
         dt = taken - track.taken
         if dt < 0:
-            return set()  # out of order: nothing to compare with
-        failed = set()
+            return None  # out of order: nothing to compare with
+        failed = None
         if step is not None and abs(value - track.value) > step_limit(step, dt):
-            failed.add("step")
+            failed = {"step"}
         else:
             track.value, track.taken = value, taken
         if persistence is not None:
@@ -281,7 +280,10 @@ class Checker:
             if abs(value - track.steady_value) > change or _exempt(name, value, numbers):
                 track.steady_value, track.steady_since = value, taken
             elif taken - track.steady_since >= minutes * _MINUTE:
-                failed.add("persistence")
+                if failed is None:
+                    failed = {"persistence"}
+                else:
+                    failed.add("persistence")
         return failed
 
     def forget(self, node: int) -> None:

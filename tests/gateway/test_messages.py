@@ -163,7 +163,7 @@ def test_message_json_is_the_message_as_json_dumps_writes_it() -> None:
         2: NodeConfig(location="\x00\u2028"),
     }
     cfg = Config(name='gw "ā"', nodes=nodes, plausible={"temperature": (-45, 45)})
-    rows = StateRows(cfg)
+    rows, wire = StateRows(cfg), StateRows(cfg, wire=True)
     values = [
         {"temperature": 21.5, "humidity": 45.25, "age": 30},
         {"temperature": 46.0, "pm1": 3.1, "voc_index": 0},
@@ -181,6 +181,9 @@ def test_message_json_is_the_message_as_json_dumps_writes_it() -> None:
                         message = rows.message(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
                         text = rows.message_json(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
                         assert text == json.dumps(message, ensure_ascii=False)
+                        # As MQTT carries it: compact, non-ASCII escaped (issue 9).
+                        text = wire.message_json(node, seq, taken, rssi, snr, f)  # type: ignore[arg-type]
+                        assert text == json.dumps(message, separators=(",", ":"))
 
 
 def test_the_published_field_set_is_that_of_published_fields() -> None:
@@ -292,6 +295,7 @@ def test_message_json_is_json_dumps_also_with_calibration_place_and_flags() -> N
     nodes = {7: PLACED, 8: NodeConfig(altitude=12.5), 9: NodeConfig(name="x")}
     cfg = Config(nodes=nodes, plausible={"temperature": (-45, 45)})
     rows = StateRows(cfg, remember=64)  # small: its caches start again often
+    wire = StateRows(cfg, remember=64, wire=True)
     readings = [
         {"temperature": 21.37, "humidity": 45.25, "pressure": 1013.2},
         {"temperature": 44.9, "humidity": 99.0},
@@ -310,6 +314,9 @@ def test_message_json_is_json_dumps_also_with_calibration_place_and_flags() -> N
         message = rows.message(node, i, taken, -90, 5.5, f, qc)
         assert rows.message_json(node, i, taken, -90, 5.5, f, qc) == json.dumps(
             message, ensure_ascii=False
+        )
+        assert wire.message_json(node, i, taken, -90, 5.5, f, qc) == json.dumps(
+            message, separators=(",", ":")
         )
 
 
