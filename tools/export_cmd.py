@@ -29,6 +29,7 @@ from meteolink.gateway.quality import flags_from
 from meteolink.gateway.store import ExportRow, Store, StoreError
 from meteolink.tools.cli import Command, CommandError
 from meteolink.tools.gateway_cmd import add_config_arguments, load_config
+from meteolink.tools.spreadsheet_safe import text
 
 Decoded = tuple[ExportRow, frames.Frame]
 _PLACE = ("latitude", "longitude", "altitude")  # from the node's config, when it has them
@@ -134,7 +135,9 @@ def _write_csv(
     """A row a reading: the state message's values in columns (FIXED, then fields, then
     the derived values), an implausible value in its column too with its name in
     "implausible", the calibrated fields' names in "calibrated", the stored quality
-    flags in "qc"."""
+    flags in "qc". Text cells (names and locations from the config, flags from the
+    store) go through spreadsheet_safe.text, numbers are written as they are: a name
+    opens as text in a spreadsheet, never as a formula, and -12.5 °C stays a number."""
     writer = csv.writer(out, lineterminator="\n")
     altitude = any(n.altitude is not None for n in rows.config.nodes.values())
     derivable = derived_fields(fields, altitude=altitude)
@@ -149,13 +152,16 @@ def _write_csv(
     cells_of: dict[tuple[int, int], tuple[int | None, Published] | None] = {}
     time = rows.time
     parts = rows.parts
-    gateway = rows.config.name
+    gateway = text(rows.config.name)
     for (_, node, seq, taken, _, rssi, snr, qc), frame in readings:
         fixed = nodes.get(node)
         if fixed is None:
             f = rows.node_fields(node)
             fixed = nodes[node] = (
-                [f.get(k, "") for k in ("name", "location", *_PLACE)],
+                [
+                    text(v) if isinstance(v, str) else v
+                    for v in (f.get(k, "") for k in ("name", "location", *_PLACE))
+                ],
                 f.get("altitude"),
                 rows.calibrated(node),
             )
@@ -180,7 +186,7 @@ def _write_csv(
             if implausible:
                 bad = [p.name for p in implausible]
             if calibrated:
-                cells[-2] = " ".join(sorted(calibrated))
+                cells[-2] = text(" ".join(sorted(calibrated)))
         else:
             feeding = None
             for pair in frame.fields:
@@ -207,9 +213,9 @@ def _write_csv(
         for d in made:
             cells[column[d.name]] = d.value
         if bad:
-            cells[-3] = " ".join(sorted(bad))
+            cells[-3] = text(" ".join(sorted(bad)))
         if qc:
-            cells[-1] = _qc_cell(qc)
+            cells[-1] = text(_qc_cell(qc))
         writer.writerow(cells)
 
 

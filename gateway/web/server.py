@@ -134,9 +134,19 @@ async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
 class Server:
     """Serves handler on one address until cancelled; never raises for a client's doing."""
 
-    def __init__(self, handler: Handler, *, credentials: Credentials | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        credentials: Credentials | None = None,
+        head_timeout: float = HEAD_TIMEOUT,
+    ) -> None:
+        """head_timeout: seconds for a whole request head (the tests give a short one)."""
+        if not head_timeout > 0:
+            raise ValueError(f"head_timeout must be above 0 seconds, not {head_timeout!r}")
         self.handler = handler
         self.credentials = credentials
+        self.head_timeout = head_timeout
         self.connections = 0
         self.served = 0  # responses written, errors included
 
@@ -175,9 +185,11 @@ class Server:
     ) -> bool:
         """Read one request and answer it; whether the connection stays open."""
         loop = asyncio.get_running_loop()
-        # A new connection's whole head, request line included, within HEAD_TIMEOUT;
-        # a kept-alive one's next request line within IDLE_TIMEOUT, then its head.
-        deadline = loop.time() + HEAD_TIMEOUT
+        # A new connection's whole head, request line included, within head_timeout;
+        # a kept-alive one's next request line within IDLE_TIMEOUT, then its head. One
+        # deadline for the whole head, not one per line: a client sending a header line
+        # every few seconds (slowloris) would otherwise hold the connection for ever.
+        deadline = loop.time() + self.head_timeout
         try:
             try:
                 async with asyncio.timeout_at(
@@ -199,13 +211,14 @@ class Server:
                     ) from None
                 return False  # an idle kept-alive connection: just close it
             if not first_request:
-                deadline = loop.time() + HEAD_TIMEOUT
+                deadline = loop.time() + self.head_timeout
             try:
                 async with asyncio.timeout_at(deadline):
                     request, keep = await self._head(reader, line)
             except TimeoutError:
                 raise BadRequest(
-                    HTTPStatus.REQUEST_TIMEOUT, f"send the whole request within {HEAD_TIMEOUT:g} s"
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    f"send the whole request within {self.head_timeout:g} s",
                 ) from None
         except BadRequest as e:
             await self._send(writer, plain(e.status, f"{e.status.phrase.lower()}: {e}"), None)
