@@ -38,6 +38,9 @@ SCHEMA_VERSION = 3  # 2: readings_taken, the index export reads in (issue 9); 3:
 # The WAL file is cut back to this after a checkpoint (it is checkpointed at
 # SQLite's default of 1000 pages, 4 MiB): a burst never leaves it large.
 WAL_LIMIT = 4 << 20
+# Readings in one INSERT (Store._insert_rows): 9 parameters each, well inside
+# SQLite's 32,766 per statement; the committer's batches (512) take eight.
+ROWS_PER_INSERT = 64
 # An SQLite error with less than this free on the disk is taken for a full
 # disk, whatever its code: opening a store needs room for its -shm and -wal.
 _NEARLY_FULL = 64 << 10
@@ -262,16 +265,9 @@ class Store:
         names = {row[1] for row in self._db.execute("PRAGMA table_info(readings)")}
         self._qc = "qc" if "qc" in names else "NULL"
         self._select = _COLUMNS.format(qc=self._qc)
-        if "qc" in names:
-            self._insert = (
-                "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr, qc)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-            )
-        else:  # the flags are not kept until the upgrade has room (gateway/diskspace.py)
-            self._insert = (
-                "INSERT INTO readings (node, epoch, seq, received, taken, frame, rssi, snr)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
-            )
+        # INSERTs by number of rows (_insert_sql); the flags are not kept until the
+        # upgrade has room (gateway/diskspace.py)
+        self._inserts: dict[int, str] = {}
 
     def _upgrade(self) -> None:
         """Bring a store made by an earlier meteolink to this schema.
@@ -315,29 +311,11 @@ class Store:
         """
         db = self._db
         added: list[Stored] = []
-        insert, with_qc = self._insert, self._qc == "qc"
+        rows = list(readings)
         try:
             db.execute("BEGIN IMMEDIATE")
-            for r in readings:
-                row = (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc)
-                cur = db.execute(insert, row if with_qc else row[:8])
-                if cur.rowcount:
-                    # Field by field: dataclasses.asdict deep-copies every row, on
-                    # this thread but holding the GIL the event loop needs (issue 9).
-                    added.append(
-                        Stored(
-                            r.node,
-                            r.seq,
-                            r.received,
-                            r.taken,
-                            r.frame,
-                            r.rssi,
-                            r.snr,
-                            r.epoch,
-                            r.qc,
-                            cur.lastrowid or 0,
-                        )
-                    )
+            for start in range(0, len(rows), ROWS_PER_INSERT):
+                added += self._insert_rows(rows[start : start + ROWS_PER_INSERT])
             db.executemany(
                 "INSERT INTO counters (node, epoch, state, key_id) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT (node) DO UPDATE SET epoch = excluded.epoch,"
@@ -348,6 +326,63 @@ class Store:
         except sqlite3.Error as e:
             raise self._failed(e) from e
         return added
+
+    def _insert_rows(self, rows: list[Reading]) -> list[Stored]:
+        """Insert rows with one statement; those that were new, with their ids.
+
+        One statement for many rows, not one each: SQLite's work on a row is
+        short, and the sqlite3 module lets go of the GIL around each statement,
+        so a statement per row handed the GIL to and fro with the event loop
+        hundreds of times a commit (issue 9). Rows one statement inserts get
+        consecutive ids in their order (one above the highest, each), so the
+        ids follow from the last one; when some were already stored (skipped),
+        the new ones are read back. OR IGNORE, not ON CONFLICT DO NOTHING: a
+        statement of many rows that could stop half way gets a statement journal
+        (a temporary file, written page by page); one that skips cannot.
+        """
+        with_qc = self._qc == "qc"
+        width = 9 if with_qc else 8
+        values = [
+            v
+            for r in rows
+            for v in (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc)[
+                :width
+            ]
+        ]
+        cur = self._db.execute(self._insert_sql(len(rows)), values)
+        inserted, last = cur.rowcount, cur.lastrowid or 0
+        if inserted == len(rows):
+            ids: list[int | None] = list(range(last - inserted + 1, last + 1))
+        else:  # some were stored already: the new ones are the last `inserted` rows
+            new = {
+                (node, epoch, seq): i
+                for i, node, epoch, seq in self._db.execute(
+                    "SELECT id, node, epoch, seq FROM readings ORDER BY id DESC LIMIT ?",
+                    (max(inserted, 0),),
+                )
+            }
+            ids = [new.pop((r.node, r.epoch, r.seq), None) for r in rows]  # once each
+        # Field by field: dataclasses.asdict deep-copies every row, on this thread
+        # but holding the GIL the event loop needs (issue 9).
+        return [
+            Stored(r.node, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.epoch, r.qc, i)
+            for r, i in zip(rows, ids, strict=True)
+            if i is not None
+        ]
+
+    def _insert_sql(self, n: int) -> str:
+        """INSERT of n readings, each skipped if stored already (one text per n, cached)."""
+        sql = self._inserts.get(n)
+        if sql is None:
+            columns = "node, epoch, seq, received, taken, frame, rssi, snr"
+            marks = "?, ?, ?, ?, ?, ?, ?, ?"
+            if self._qc == "qc":
+                columns, marks = columns + ", qc", marks + ", ?"
+            row = f"({marks})"
+            sql = self._inserts[n] = (
+                f"INSERT OR IGNORE INTO readings ({columns}) VALUES {', '.join([row] * n)}"
+            )
+        return sql
 
     def calibrations(self) -> list[tuple[int, Calibration]]:
         """The (node, calibration) pairs last recorded as in the config, by node, field

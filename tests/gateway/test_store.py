@@ -55,6 +55,26 @@ def test_a_reading_is_stored_once(tmp_path: Path) -> None:
     assert len(store.pending("mqtt")) == 3
 
 
+def test_the_ids_a_commit_returns_are_the_stored_ones_whatever_was_stored_before(
+    tmp_path: Path,
+) -> None:
+    # Rows go in many to a statement (issue 9), their ids worked out from the last
+    # one; a batch with readings stored already, or one twice, must still return
+    # each new reading once, with the id the store gave it.
+    store = Store(tmp_path / "gw.db")
+    before = store.commit([reading(1, s) for s in range(0, 300, 3)], {})
+    batch = [reading(1, s) for s in range(300)] + [reading(2, 7), reading(2, 7)]
+    added = store.commit(batch, {})
+    expect = [(1, s) for s in range(300) if s % 3] + [(2, 7)]
+    assert [(a.node, a.seq) for a in added] == expect
+    rows = store.pending("mqtt", 10_000)
+    ids = {(r.node, r.seq): r.id for r in rows}
+    assert [a.id for a in added] == [ids[a.node, a.seq] for a in added]
+    assert [a.id for a in before] == [ids[1, s] for s in range(0, 300, 3)]
+    assert len(rows) == len(before) + len(added)
+    assert store.commit(batch, {}) == [], "every one stored already"
+
+
 def test_forwarding_resumes_after_the_last_confirmed_reading(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
     store.commit([reading(1, s) for s in range(10)], {})
