@@ -202,7 +202,8 @@ class Acceptor:
         self._keys[node] = kid
         # A reading resent from the backlog (it has an age) keeps its boot
         # flag but is no new boot.
-        boot = bool(f.flags & frames.FLAG_BOOT) and f.raw(frames.AGE) is None
+        age = f.raw(frames.AGE)
+        boot = bool(f.flags & frames.FLAG_BOOT) and age is None
         verdict = window.verdict(f.seq, boot=boot, keyed=key is not None)
         if verdict is Verdict.RESET:
             epoch += 1
@@ -243,7 +244,6 @@ class Acceptor:
             ack = frames.encode_ack(node, f.seq, key)
         if verdict is Verdict.DUPLICATE:
             return Decision(Outcome.DUPLICATE, node, f, ack=ack, window=window, verdict=verdict)
-        age = f.raw(frames.AGE)
         taken = heard - (frames.to_value(frames.AGE, age) if age is not None else 0)
         _started(window, f, taken)
         reading = Reading(node, f.seq, heard, taken, bytes(data), rssi, snr, epoch)

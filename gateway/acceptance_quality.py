@@ -43,7 +43,7 @@ class AcceptanceQuality:
 
     def flag(self, reading: Reading, frame: frames.Frame) -> Reading:
         """reading with its flags (Reading.qc); reading itself when nothing is flagged."""
-        parts = self._rows.parts(reading.node, reading.taken, frame.fields)
+        parts = self._rows.keep_parts(reading.node, reading.taken, frame.fields)
         values: dict[str, float | str] = {p.name: p.value for p in parts.good}
         for p in parts.bad or ():
             values[p.name] = p.value

@@ -193,12 +193,18 @@ class Committer:
             self.commits += 1
             async with self._stored:
                 self._stored.notify_all()
-            by_key = {(s.node, s.epoch, s.seq): s for s in stored}
-            for reading, f, source in batch:
-                s = by_key.get((reading.node, reading.epoch, reading.seq))
-                if s is not None:
-                    for observer in self.observers:
-                        observer(Accepted(s, f, source))
+            if len(stored) == len(batch):  # every one new: in the batch's order
+                pairs = [(s, f, source) for s, (_, f, source) in zip(stored, batch, strict=True)]
+            else:
+                by_key = {(s.node, s.epoch, s.seq): s for s in stored}
+                pairs = []
+                for reading, f, source in batch:
+                    s = by_key.get((reading.node, reading.epoch, reading.seq))
+                    if s is not None:
+                        pairs.append((s, f, source))
+            for s, f, source in pairs:
+                for observer in self.observers:
+                    observer(Accepted(s, f, source))
         return len(stored)
 
     async def run(self) -> None:

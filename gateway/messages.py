@@ -18,7 +18,6 @@ runs where no broker was ever configured. docs/gateway.md shows each one.
                 the broker confirmed, and the nodes heard but not listed
 """
 
-import collections
 import datetime
 import json
 import math
@@ -237,9 +236,8 @@ class StateRows:
         self.config = config
         self.remember = remember
         self._recent_max = recent
-        self._recent: collections.OrderedDict[tuple[int, float], tuple[object, Parts]] = (
-            collections.OrderedDict()
-        )
+        self._recent: dict[tuple[int, float], tuple[object, Parts]] = {}
+        self._keeping = False  # from the first message_json(): someone writes them out
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
         self._calibrated: dict[tuple[tuple[int, int], Calibration], Calibrated] = {}
@@ -403,12 +401,16 @@ class StateRows:
                 bad.append(f)
         feeding = {f.name: f.value for f in good if f.feeds}
         made = self.derived(feeding, info.altitude) if feeding else []
-        out = Parts(good, bad, made, calibrated)
-        if self._recent_max:
-            recent = self._recent
-            if len(recent) >= self._recent_max:
-                recent.popitem(last=False)  # a reading never written out: the oldest
-            recent[node, taken] = (fields, out)
+        return Parts(good, bad, made, calibrated)
+
+    def keep_parts(self, node: int, taken: float, fields: list[tuple[int, int]]) -> Parts:
+        """parts(), kept for message_json() of the same reading (acceptance's, for the MQTT
+        upstream's state_json; issue 9). Kept only once message_json() has been asked
+        for, and for at most `recent` readings: once that many wait, newer ones are not
+        kept, as the upstream takes the oldest first and each it takes makes room."""
+        out = self.parts(node, taken, fields)
+        if self._keeping and len(self._recent) < self._recent_max:
+            self._recent[node, taken] = (fields, out)
         return out
 
     def message(
@@ -463,6 +465,11 @@ class StateRows:
         Export writes millions, the MQTT upstream every reading: 2.3 µs a message here,
         6.1 through the encoder. A node with calibrations, or a reading with flags, takes
         the encoder's way (the rare case, and the one with nested objects)."""
+        kept = None
+        if self._recent_max:
+            self._keeping = True
+            if self._recent:  # taken whatever way it is written: each is written once
+                kept = self._recent.pop((node, taken), None)
         if node.__class__ is not int or seq.__class__ is not int or qc:
             # a hand-edited store, or flags to carry: the encoder's way
             return self._json(self.message(node, seq, taken, rssi, snr, fields, qc))
@@ -492,7 +499,6 @@ class StateRows:
         bad = None
         feeding = None
         field = self.field
-        kept = self._recent.pop((node, taken), None) if self._recent else None
         if kept is not None and kept[0] is fields:  # this reading's, from parts(): no loop
             good, bad_parts, made, _ = kept[1]
             items += [f.item for f in good]

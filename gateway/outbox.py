@@ -147,8 +147,10 @@ class StoreOutbox:
         if self._tail_after is not None and last_id > self._tail_after:
             del self._tail[: bisect.bisect_right(self._tail, last_id, key=lambda r: r.id)]
             self._tail_after = last_id
-        if len(self._frames) >= FRAMES_MAX:  # some never asked for (set aside, pruned)
-            self._frames = {i: f for i, f in self._frames.items() if i > last_id}
+        kept = self._frames
+        if len(kept) >= FRAMES_MAX and next(iter(kept)) <= last_id:
+            # Some were never asked for (set aside, pruned): kept no longer.
+            self._frames = {i: f for i, f in kept.items() if i > last_id}
         self._progress.forwarded(last_id, self._clock())  # it got there, stored cursor or not
 
     async def wait_for_more(self, mark: int, timeout: float) -> None:

@@ -219,7 +219,10 @@ class Health:
         return stats
 
     def source(self, name: str) -> InputStats:
-        return self.sources.setdefault(name, InputStats())
+        stats = self.sources.get(name)
+        if stats is None:
+            stats = self.sources[name] = InputStats()
+        return stats
 
     def seed(self, node: int, window: SequenceWindow) -> None:
         """A node known from the store: its window's tallies carry on across restarts."""
@@ -302,8 +305,15 @@ class Health:
     ) -> NodeStats | None:
         stats.received += 1
         stats.last_seen = now
-        self._never_heard.get(self._interval(stats.node), {}).pop(stats.node, None)
-        self._watch(self._by_last_heard, stats.node)
+        node, interval = stats.node, self._interval(stats.node)
+        never = self._never_heard.get(interval)
+        if never:
+            never.pop(node, None)
+        group = self._by_last_heard.get(interval)
+        if group is None:
+            group = self._by_last_heard[interval] = {}
+        group.pop(node, None)  # to the end: the most recently heard last
+        group[node] = None
         stats.rssi, stats.snr = rssi, snr
         battery = f.raw(frames.BATTERY)
         if battery is not None:

@@ -338,3 +338,30 @@ def test_what_home_assistant_is_told_of_includes_what_the_readings_derive() -> N
     pm = frames.decode(frames.encode(5, 1, {"pm10": 1.0}))
     assert announced_field_set(pm, altitude=True) == {"pm10", "aq_band_pm10", "aq_band"}
     assert derived_fields(["pm2_5", "pm10"], altitude=False) == list(DERIVED[2:])
+
+
+def test_the_parts_acceptance_kept_make_the_same_message_as_working_them_out() -> None:
+    """Issue 9: acceptance works out a reading's parts and keeps them, and the MQTT
+    upstream writes them out. Kept or not, re-decoded (another fields list), or in
+    numbers past what is kept, every message must be the one worked out afresh."""
+    nodes = {7: PLACED, 8: NodeConfig(altitude=12.5, name="Ērgļi")}
+    cfg = Config(nodes=nodes, plausible={"temperature": (-45, 45)})
+    fresh = StateRows(cfg, wire=True)
+    rows = StateRows(cfg, wire=True, recent=16)
+    readings = []
+    for i in range(60):
+        node = 7 + i % 3
+        values = {"temperature": 20 + i % 30, "humidity": 40.5 + i % 7, "pm10": 9.0}
+        values |= {"pressure": 1000.0 + i} if i % 2 else {"pm2_5": 3.5}
+        readings.append((node, i, TAKEN + i, frames.decode(frames.encode(node, i, values)).fields))
+    node, seq, taken, f = readings[0]
+    rows.message_json(node, seq, taken, -90, 5.5, f)  # someone writes them out: kept from now
+    for start in (1, 20):  # the second time, more wait than are kept
+        batch = readings[start : start + (10 if start == 1 else 40)]
+        for node, _, taken, f in batch:
+            rows.keep_parts(node, taken, f)
+        for node, seq, taken, f in batch:
+            if seq % 5 == 0:  # not the fields kept: another frame's, for the same time
+                f = frames.decode(frames.encode(node, seq, {"temperature": -7.5})).fields
+            expect = json.dumps(fresh.message(node, seq, taken, -90, 5.5, f), separators=(",", ":"))
+            assert rows.message_json(node, seq, taken, -90, 5.5, f) == expect

@@ -127,7 +127,7 @@ def test_discovery_waits_until_the_readings_are_forwarded(
     new nodes' readings is forwarded whole before any of their configs is sent."""
     broker = roomy_broker
     sub = Subscriber(broker.port, ["meteolink/+/state", "homeassistant/#"])
-    nodes = range(100, 1100)  # five MQTT batches, two in flight at a time
+    nodes = range(100, 1100)  # five MQTT batches: more than are in flight at a time
     cfg = Config(data=tmp_path / "data", name="gw", unknown_nodes="accept")
     up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port))
     gw = Gateway(cfg, upstreams=[up])
