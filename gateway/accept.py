@@ -21,7 +21,6 @@ windows that changed into the same transaction as the readings
 (take_changed), so that the store never knows a counter without its reading.
 """
 
-import dataclasses
 import enum
 import hashlib
 import logging
@@ -306,7 +305,7 @@ class Acceptor:
     def take_changed(self) -> dict[int, tuple[int, SequenceWindow, str]]:
         """Copies of the windows changed since the last call, for the next commit."""
         changed = {
-            n: (self._windows[n][0], dataclasses.replace(self._windows[n][1]), self._keys[n])
+            n: (self._windows[n][0], self._windows[n][1].copy(), self._keys[n])
             for n in self._changed
         }
         self._changed = set()

@@ -182,6 +182,9 @@ class Checker:
     def __init__(self, config: "Config") -> None:
         self.config = config
         self._nodes: collections.OrderedDict[int, dict[str, _Track]] = collections.OrderedDict()
+        # The unlisted ones among them, least recently checked first: the one to forget
+        # when ACCEPTED_MAX are kept (a scan of every node for it was O(n) a new node).
+        self._unlisted: collections.OrderedDict[int, None] = collections.OrderedDict()
         self._plausible = config.plausible
         # field: (step limit, persistence limit), for the fields with either
         self._timed = {
@@ -199,14 +202,17 @@ class Checker:
         tracks = self._nodes.get(node)
         if tracks is not None:
             self._nodes.move_to_end(node)
+            if node in self._unlisted:
+                self._unlisted.move_to_end(node)
             return tracks
         listed = self.config.node(node) is not None
         if not listed and self.config.unknown_nodes != "accept":
             return None  # not stored, so not remembered
         if not listed:
-            unlisted = [n for n in self._nodes if self.config.node(n) is None]
-            if len(unlisted) >= ACCEPTED_MAX:
-                del self._nodes[unlisted[0]]
+            if len(self._unlisted) >= ACCEPTED_MAX:
+                oldest, _ = self._unlisted.popitem(last=False)
+                del self._nodes[oldest]
+            self._unlisted[node] = None
         tracks = self._nodes[node] = {}
         return tracks
 
@@ -289,6 +295,7 @@ class Checker:
     def forget(self, node: int) -> None:
         """Drop node's state (a node removed from the config, or replaced)."""
         self._nodes.pop(node, None)
+        self._unlisted.pop(node, None)
 
 
 def _exempt(name: str, value: float, numbers: Mapping[str, float]) -> bool:

@@ -201,6 +201,13 @@ def test_state_is_kept_only_for_nodes_the_gateway_stores(monkeypatch: pytest.Mon
     assert c.check(50, T0 + 60, {"temperature": 30.0}) == {}  # dropped, the oldest unlisted
     assert c.check(52, T0 + 60, {"temperature": 30.0}) == {"temperature": ["step"]}
     assert c.check(1, T0 + 60, {"temperature": 30.0}) == {"temperature": ["step"]}  # listed
+    c = checker(unknown_nodes="accept")  # least recently checked: not the first heard
+    for node in (50, 51):
+        c.check(node, T0, {"temperature": 5.0})
+    c.check(50, T0 + 1, {"temperature": 5.0})
+    c.check(52, T0, {"temperature": 5.0})
+    assert c.check(50, T0 + 60, {"temperature": 30.0}) == {"temperature": ["step"]}
+    assert c.check(51, T0 + 60, {"temperature": 30.0}) == {}  # dropped
 
 
 def test_the_config_overrides_and_turns_off_checks(tmp_path: Path) -> None:

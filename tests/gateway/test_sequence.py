@@ -121,3 +121,12 @@ def test_a_boot_frame_heard_again_late_is_a_duplicate_not_a_reset() -> None:
     # Below the window, a boot frame is a reset, as docs/protocol.md §2 says.
     assert c.verdict(1009 - WINDOW, boot=True, keyed=False) is Verdict.RESET
     assert c.verdict(1009 - WINDOW + 1, boot=True, keyed=False) is Verdict.LATE
+
+
+def test_a_copy_of_a_window_is_equal_and_apart() -> None:
+    # Handed to the store's thread with each commit (issue 9): the window goes on.
+    w = SequenceWindow(highest=9, since=1, seen=0b1011, lost=2, ahead=400, started=12.5)
+    c = w.copy()
+    assert c == w and c is not w
+    w.record(10, w.verdict(10, boot=False, keyed=False), boot=False)
+    assert c.highest == 9 and c.seen == 0b1011 and w.highest == 10
