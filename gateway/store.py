@@ -332,7 +332,7 @@ class Store:
 
         One statement for many rows, not one each: SQLite's work on a row is
         short, and the sqlite3 module lets go of the GIL around each statement,
-        so a statement per row handed the GIL to and fro with the event loop
+        so a statement per row handed the GIL back and forth with the event loop
         hundreds of times a commit (issue 9). Rows one statement inserts get
         consecutive ids in their order (one above the highest, each), so the
         ids follow from the last one; when some were already stored (skipped),

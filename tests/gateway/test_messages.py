@@ -1,7 +1,11 @@
 """The messages MQTT publishes and export writes, built without a broker."""
 
 import json
+import math
 from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from meteolink.firmware import frames
 from meteolink.gateway.calibration import Calibration
@@ -365,3 +369,72 @@ def test_the_parts_acceptance_kept_make_the_same_message_as_working_them_out() -
                 f = frames.decode(frames.encode(node, seq, {"temperature": -7.5})).fields
             expect = json.dumps(fresh.message(node, seq, taken, -90, 5.5, f), separators=(",", ":"))
             assert rows.message_json(node, seq, taken, -90, 5.5, f) == expect
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=6)  # quotes, controls, ā, U+2028
+_NUMBER = st.one_of(
+    st.integers(-200, 200),
+    st.floats(-200, 200),
+    st.sampled_from([math.nan, math.inf, -math.inf, 0, 0.0, -0.0, 1e300]),
+)
+
+
+@st.composite
+def _wire_cases(draw: st.DrawFn) -> tuple[Config, list[tuple[Any, ...]]]:
+    nodes = {}
+    for node in draw(st.sets(st.integers(1, 4), max_size=4)):
+        cal_fields = draw(
+            st.lists(st.sampled_from(["temperature", "pm10", "pressure"]), max_size=2)
+        )
+        nodes[node] = NodeConfig(
+            name=draw(st.none() | _TEXT),
+            location=draw(st.none() | _TEXT),
+            latitude=draw(st.none() | st.floats(-90, 90)),
+            altitude=draw(st.none() | st.floats(-50, 500)),
+            calibrations=tuple(
+                Calibration(f, TAKEN + draw(st.integers(-100, 100)), draw(st.floats(-5, 5)))
+                for f in cal_fields
+            ),
+        )
+    cfg = Config(name=draw(_TEXT), nodes=nodes, plausible={"temperature": (-45, 45)})
+    readings = []
+    for seq in range(draw(st.integers(1, 12))):
+        ids = draw(st.sets(st.integers(0, 30), max_size=8))  # 28..30: ids no table knows
+        fields = [(fid, draw(st.integers(-7000, 70000))) for fid in sorted(ids)]
+        flags = draw(
+            st.dictionaries(st.sampled_from(["temperature", "dew_point"]), st.just(["step"]))
+        )
+        readings.append(
+            (
+                draw(st.integers(1, 5)),
+                seq,
+                TAKEN + draw(st.sampled_from([0, 1, 59.5, 120])),  # same time, same node: often
+                draw(st.none() | _NUMBER),
+                draw(st.none() | _NUMBER),
+                fields,
+                flags_text(flags) if flags else None,
+                draw(st.booleans()),  # acceptance kept its parts
+            )
+        )
+    return cfg, readings
+
+
+@given(_wire_cases())
+@settings(max_examples=300, deadline=None)
+def test_what_mqtt_carries_is_json_dumps_of_the_message_for_any_reading(
+    case: tuple[Config, list[tuple[Any, ...]]],
+) -> None:
+    """Issue 9: the upstream writes each state message from kept pieces, and acceptance's
+    parts when it kept them; the text must be compact json.dumps of state_message's dict
+    (ensure_ascii: non-ASCII escaped) whatever the names, numbers, calibrations and flags,
+    and whichever reading of a node taken at the same time its parts were kept for."""
+    cfg, readings = case
+    fresh, wire = StateRows(cfg), StateRows(cfg, wire=True, recent=8)
+    wire.message_json(99, 0, TAKEN, None, None, [])  # an upstream writes: parts kept from now
+    for node, _, taken, _, _, fields, _, keep in readings:
+        if keep:
+            wire.keep_parts(node, taken, fields)
+    for node, seq, taken, rssi, snr, fields, qc, _ in readings:
+        message = fresh.message(node, seq, taken, rssi, snr, fields, qc)
+        text = wire.message_json(node, seq, taken, rssi, snr, fields, qc)
+        assert text == json.dumps(message, separators=(",", ":"))

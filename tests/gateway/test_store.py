@@ -75,6 +75,29 @@ def test_the_ids_a_commit_returns_are_the_stored_ones_whatever_was_stored_before
     assert store.commit(batch, {}) == [], "every one stored already"
 
 
+def test_a_commit_that_fails_part_way_stores_none_of_it(tmp_path: Path) -> None:
+    # A commit's readings go in 64 to a statement (issue 9): an error in a later
+    # statement (here SQLite's own I/O error, raised by a trigger at the 100th row)
+    # must roll back the earlier ones with it, and the counters, and leave the store
+    # usable, as one statement per row did.
+    store = Store(tmp_path / "gw.db")
+    store.commit([reading(1, 0)], {})
+    db = sqlite3.connect(tmp_path / "gw.db")
+    db.execute(
+        "CREATE TRIGGER fail BEFORE INSERT ON readings WHEN NEW.seq = 100"
+        " BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END"
+    )
+    db.commit()
+    with pytest.raises(StoreError, match="disk I/O error"):
+        store.commit([reading(1, s) for s in range(1, 200)], {1: (0, SequenceWindow(199), "")})
+    assert [r.seq for r in store.pending("mqtt", 1000)] == [0]
+    assert store.counters() == {}
+    db.execute("DROP TRIGGER fail")
+    db.commit()
+    db.close()
+    assert len(store.commit([reading(1, s) for s in range(1, 200)], {})) == 199
+
+
 def test_forwarding_resumes_after_the_last_confirmed_reading(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
     store.commit([reading(1, s) for s in range(10)], {})
