@@ -43,7 +43,6 @@ import base64
 import binascii
 import json
 import logging
-import math
 import re
 import time
 from collections.abc import Callable
@@ -68,6 +67,8 @@ if TYPE_CHECKING:
     import aiomqtt
 
 log = logging.getLogger(__name__)
+
+_YEAR_10000 = 253_402_300_800  # Unix time of 10000-01-01T00:00:00Z
 
 SET_CLOCKS = 1577836800.0  # 2020-01-01: a site's received time before it is a clock not set
 TIMEOUT = 10  # seconds the client waits for the broker's answer to a connect or subscribe
@@ -185,13 +186,20 @@ def frame_of(payload: bytes) -> tuple[bytes, str, float, int | None, float | Non
     received = msg.get("received")
     if isinstance(received, bool) or not isinstance(received, int | float):
         raise NotAFrame(BAD_FIELD, f"from {site}: no unix time in 'received'")
-    if not math.isfinite(received):
+    # A Unix time a date can be made of (years 1970 to 9999): stored, then written out.
+    if not 0 <= received < _YEAR_10000:
         raise NotAFrame(BAD_FIELD, f"from {site}: 'received' is not a time")
     rssi, snr = msg.get("rssi"), msg.get("snr")
     if rssi is not None and (isinstance(rssi, bool) or not isinstance(rssi, int)):
         raise NotAFrame(BAD_FIELD, f"from {site}: 'rssi' is not a whole number")
+    # What a bridge's record can carry (firmware/framing.py): 16 bits of dBm. Any whole
+    # number once reached the store, and one past 64 bits stopped every commit after it.
+    if rssi is not None and not -32768 <= rssi <= 32767:
+        raise NotAFrame(BAD_FIELD, f"from {site}: 'rssi' {rssi} is not a radio's dBm")
     if snr is not None and (isinstance(snr, bool) or not isinstance(snr, int | float)):
         raise NotAFrame(BAD_FIELD, f"from {site}: 'snr' is not a number")
+    if snr is not None and not -100 <= snr <= 100:  # NaN too
+        raise NotAFrame(BAD_FIELD, f"from {site}: 'snr' {snr} is not a radio's dB")
     return frame, site, float(received), rssi, None if snr is None else float(snr)
 
 

@@ -325,6 +325,12 @@ class Store:
             db.execute("COMMIT")
         except sqlite3.Error as e:
             raise self._failed(e) from e
+        except BaseException:
+            # Not SQLite's (an integer past 64 bits, a reading it cannot take): the
+            # transaction is rolled back whole, or the next commit could not begin.
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return added
 
     def _insert_rows(self, rows: list[Reading]) -> list[Stored]:
@@ -362,6 +368,12 @@ class Store:
                 )
             }
             ids = [new.pop((r.node, r.epoch, r.seq), None) for r in rows]  # once each
+            for r, i in zip(rows, ids, strict=True):
+                if i is None and not self._stored(r):  # not skipped as stored: refused
+                    raise StoreError(
+                        f"{self.path}: node {r.node}'s reading {r.seq} cannot be stored"
+                        " (a value SQLite takes for NULL, such as NaN)"
+                    )
         # Field by field: dataclasses.asdict deep-copies every row, on this thread
         # but holding the GIL the event loop needs (issue 9).
         return [
@@ -369,6 +381,13 @@ class Store:
             for r, i in zip(rows, ids, strict=True)
             if i is not None
         ]
+
+    def _stored(self, r: Reading) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM readings WHERE node = ? AND epoch = ? AND seq = ?",
+            (r.node, r.epoch, r.seq),
+        ).fetchone()
+        return row is not None
 
     def _insert_sql(self, n: int) -> str:
         """INSERT of n readings, each skipped if stored already (one text per n, cached)."""

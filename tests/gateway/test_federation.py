@@ -404,6 +404,12 @@ def test_each_message_is_handed_on_with_the_sites_time_or_refused_saying_why(
         site_message(received=True): ("bad_field", "no unix time in 'received'"),
         site_message(rssi=-97.5): ("bad_field", "'rssi' is not a whole number"),
         site_message(snr="good"): ("bad_field", "'snr' is not a number"),
+        # Values no store or date can take: 2**70 once stopped every commit after it.
+        site_message(received=10**400): ("bad_field", "'received' is not a time"),
+        site_message(received=1e300): ("bad_field", "'received' is not a time"),
+        site_message(received=float("nan")): ("bad_field", "'received' is not a time"),
+        site_message(rssi=2**70): ("bad_field", "is not a radio's dBm"),
+        site_message(snr=float("inf")): ("bad_field", "is not a radio's dB"),
     }
     for payload, (reason, why) in broken.items():
         caplog.clear()

@@ -98,6 +98,21 @@ def test_a_commit_that_fails_part_way_stores_none_of_it(tmp_path: Path) -> None:
     assert len(store.commit([reading(1, s) for s in range(1, 200)], {})) == 199
 
 
+def test_a_reading_the_store_cannot_take_is_refused_and_the_next_commit_goes_ahead(
+    tmp_path: Path,
+) -> None:
+    # Rows go in with OR IGNORE (issue 9): a NaN, which SQLite takes for NULL in a NOT
+    # NULL column, must not be skipped as if stored already; an integer past 64 bits
+    # (not SQLite's error) must not leave the transaction open for the next commit.
+    store = Store(tmp_path / "gw.db")
+    with pytest.raises(StoreError, match="node 3's reading 5 cannot be stored"):
+        store.commit([reading(3, 4), Reading(3, 5, float("nan"), 0.0, b"x")], {})
+    with pytest.raises(OverflowError):
+        store.commit([reading(3, 6), Reading(3, 7, 0.0, 0.0, b"x", rssi=2**70)], {})
+    assert [(a.node, a.seq) for a in store.commit([reading(3, 8)], {})] == [(3, 8)]
+    assert [(r.node, r.seq) for r in store.pending("mqtt")] == [(3, 8)]
+
+
 def test_forwarding_resumes_after_the_last_confirmed_reading(tmp_path: Path) -> None:
     store = Store(tmp_path / "gw.db")
     store.commit([reading(1, s) for s in range(10)], {})
