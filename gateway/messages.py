@@ -206,6 +206,7 @@ _REMEMBERED_BY_GATEWAY = 1 << 10
 # Readings between their acceptance and their state message: a burst's backlog
 # (gateway/outbox.py keeps as many decoded frames for the same span).
 RECENT = 4096
+STALE = 4  # kept parts older than STALE * RECENT readings were never written out
 
 
 class _Node(NamedTuple):
@@ -236,8 +237,10 @@ class StateRows:
         self.config = config
         self.remember = remember
         self._recent_max = recent
-        self._recent: dict[tuple[int, float], tuple[object, Parts]] = {}
+        # (node, taken) -> (fields, their parts, the count of keep_parts() then)
+        self._recent: dict[tuple[int, float], tuple[object, Parts, int]] = {}
         self._keeping = False  # from the first message_json(): someone writes them out
+        self._made = 0
         self.time = IsoUtc()
         self._fields: dict[tuple[int, int], Published | None] = {}
         self._calibrated: dict[tuple[tuple[int, int], Calibration], Calibrated] = {}
@@ -407,10 +410,19 @@ class StateRows:
         """parts(), kept for message_json() of the same reading (acceptance's, for the MQTT
         upstream's state_json; issue 9). Kept only once message_json() has been asked
         for, and for at most `recent` readings: once that many wait, newer ones are not
-        kept, as the upstream takes the oldest first and each it takes makes room."""
+        kept, as the upstream takes the oldest first and each it takes makes room. One
+        never written out (its commit found it stored already; the gateway stopped with
+        it held on a full disk) would stay: once the oldest kept is STALE times `recent`
+        readings old, they are all let go."""
         out = self.parts(node, taken, fields)
-        if self._keeping and len(self._recent) < self._recent_max:
-            self._recent[node, taken] = (fields, out)
+        if self._keeping:
+            self._made += 1
+            recent = self._recent
+            if len(recent) >= self._recent_max:
+                if self._made - next(iter(recent.values()))[2] < STALE * self._recent_max:
+                    return out  # a burst's upstream behind: the oldest wait for it
+                recent.clear()
+            recent[node, taken] = (fields, out, self._made)
         return out
 
     def message(

@@ -13,6 +13,7 @@ from meteolink.gateway.config import Config, NodeConfig
 from meteolink.gateway.derived import BANDS, DERIVED, derive
 from meteolink.gateway.messages import (
     REMEMBERED,
+    STALE,
     IsoUtc,
     StateRows,
     announced_field_set,
@@ -438,3 +439,23 @@ def test_what_mqtt_carries_is_json_dumps_of_the_message_for_any_reading(
         message = fresh.message(node, seq, taken, rssi, snr, fields, qc)
         text = wire.message_json(node, seq, taken, rssi, snr, fields, qc)
         assert text == json.dumps(message, separators=(",", ":"))
+
+
+def test_parts_kept_for_readings_never_written_out_are_let_go() -> None:
+    """Issue 9: parts are kept until the upstream writes the reading; once the most are
+    kept, newer ones are not (a burst's upstream takes the oldest first). Parts of a
+    reading never written out (stored already; held on a full disk at a stop) would
+    then keep the newest from being kept for ever."""
+    cfg = Config()
+    rows = StateRows(cfg, wire=True, recent=4)
+    f = frames.decode(frames.encode(3, 1, {"temperature": 5.0})).fields
+    rows.message_json(3, 0, TAKEN, None, None, f)  # an upstream writes them out
+    for i in range(4):  # kept, and never written out
+        rows.keep_parts(3, TAKEN + i, f)
+    kept = dict(rows._recent)
+    for i in range(4, 4 * STALE):  # a burst: the oldest are waited for
+        rows.keep_parts(3, TAKEN + i, f)
+    assert rows._recent == kept
+    for i in range(4 * STALE, 4 * STALE + 3):  # too old now: let go, the newest kept
+        rows.keep_parts(3, TAKEN + i, f)
+    assert set(rows._recent) == {(3, TAKEN + i) for i in range(4 * STALE, 4 * STALE + 3)}
