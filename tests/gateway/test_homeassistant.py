@@ -5,6 +5,8 @@ import re
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meteolink.firmware import frames
 from meteolink.gateway.derived import BANDS, DERIVED
@@ -425,3 +427,31 @@ def test_derived_values_are_announced_like_measured_ones() -> None:
         assert render(c["value_template"], {name: "fair"}) == "fair"
     order = [uid.removeprefix("meteolink_12_") for uid in got]
     assert order[-len(DERIVED) :] == list(DERIVED), "after the measured fields"
+
+
+@given(
+    node=st.integers(1, frames.MAX_NODE),
+    name=st.one_of(st.none(), st.text(max_size=12)),
+    location=st.one_of(st.none(), st.text(max_size=12)),
+    other=st.integers(1, frames.MAX_NODE),
+)
+def test_each_node_gets_its_own_number_name_and_place_whatever_they_are(
+    node: int, name: str | None, location: str | None, other: int
+) -> None:
+    """Issue 9: a field set's configs are written once and each node's number, name and
+    place put into them. Any text, a stand-in's own included, must come out as the
+    node's, in the node's configs only."""
+    for n, got in ((other, configs(node=other)), (node, configs(node=node, name=name))):
+        assert len(got) == len(SENSOR_FIELDS) + 2  # and RSSI, SNR
+        for unique_id, config in got.items():
+            assert unique_id.startswith(f"meteolink_{n}_")
+            assert config["state_topic"] == f"meteolink/{n}/state"
+            assert config["device"]["identifiers"] == [f"meteolink_{n}"]
+    device = configs(node=node, name=name, location=location)[f"meteolink_{node}_temperature"][
+        "device"
+    ]
+    shown = name.strip() if name and name.strip() else f"meteolink node {node}"
+    assert device["name"] == shown
+    assert device.get("suggested_area") == (
+        location.strip() if location and location.strip() else None
+    )
