@@ -36,6 +36,18 @@ def test_committed_readings_and_counters_survive_reopening(tmp_path: Path) -> No
     assert again.counters() == {1: (0, c, "k1")}
 
 
+def test_the_counters_of_many_nodes_are_all_stored_and_updated(tmp_path: Path) -> None:
+    # Many nodes' counters go in a few statements (issue 9): every one stored, each
+    # made once and then replaced, across more rows than one statement takes.
+    store = Store(tmp_path / "gw.db")
+    first = {n: (0, SequenceWindow(highest=n, since=1), f"k{n}") for n in range(1, 151)}
+    store.commit([], first)
+    later = {n: (1, SequenceWindow(highest=n + 7, since=2, lost=n), "") for n in range(100, 201)}
+    store.commit([reading(5, 1)], later)
+    store.close()
+    assert Store(tmp_path / "gw.db").counters() == {**first, **later}
+
+
 def test_a_committed_reading_comes_back_whole_with_its_id(tmp_path: Path) -> None:
     # Store.commit builds each Stored field by field (issue 9: no asdict per row);
     # every field of a Reading must come back, as the store would read it.
