@@ -12,9 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meteolink.gateway.sequence import SequenceWindow
-from meteolink.gateway.store import SCHEMA_VERSION, Reading, Store, StoreError
+from meteolink.gateway.store import SCHEMA_VERSION, Reading, Store, StoreError, _window_json
 from tests.support.tools import find_tool
 
 
@@ -430,3 +432,57 @@ def test_newest_gives_a_node_s_highest_counters_of_its_latest_epoch(tmp_path: Pa
     store.commit([Reading(1, 2, 0, 0, b"", epoch=1), reading(2, 40)], {})
     assert [(r.epoch, r.seq) for r in store.newest(1, 3)] == [(1, 2), (0, 9), (0, 7)]
     assert store.newest(3, 3) == []
+
+
+_MAYBE = st.one_of(st.none(), st.integers(-(2**70), 2**70))
+
+
+@given(
+    highest=_MAYBE,
+    counts=st.lists(st.integers(-(2**40), 2**40), min_size=6, max_size=6),
+    seen=st.integers(0, 2**256 - 1),
+    ahead=_MAYBE,
+    ahead_boot=st.booleans(),
+    started=st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True)),
+)
+def test_a_window_is_stored_as_json_dumps_writes_it(
+    highest: int | None,
+    counts: list[int],
+    seen: int,
+    ahead: int | None,
+    ahead_boot: bool,
+    started: float | None,
+) -> None:
+    # Written by hand for speed (issue 9): the text json.dumps gave, whatever the values.
+    since, lost, duplicates, rejected, accepted, cause = counts
+    w = SequenceWindow(
+        highest,
+        since,
+        seen,
+        lost,
+        duplicates,
+        rejected,
+        ahead,
+        ahead_boot,
+        accepted,
+        mic_failures=rejected,
+        started=started,
+        start_cause=cause,
+    )
+    expected = json.dumps(
+        {
+            "highest": highest,
+            "since": since,
+            "seen": format(seen, "x"),
+            "lost": lost,
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "ahead": ahead,
+            "ahead_boot": ahead_boot,
+            "accepted": accepted,
+            "mic_failures": rejected,
+            "started": started,
+            "start_cause": cause,
+        }
+    )
+    assert _window_json(w) == expected
