@@ -226,14 +226,18 @@ class Checker:
         in FLAGS order, only for flagged fields. Readings of a node come in the
         order taken; one older than the last seen is checked without the time checks.
         """
-        numbers = {
-            k: float(v)
-            for k, v in values.items()
-            if v.__class__ is float or v.__class__ is int  # not bool, not a band's name
-        }
-        flags: dict[str, set[str]] = {
-            name: {"range"} for name in implausible(numbers, self._plausible)
-        }
+        # The numbers (not bools, not a band's name), each range-checked on the way:
+        # implausible() in the one pass a reading's check makes over its values.
+        numbers: dict[str, float] = {}
+        flags: dict[str, set[str]] = {}
+        plausible = self._plausible
+        for k, v in values.items():
+            kind = v.__class__
+            if kind is float or kind is int:
+                x = numbers[k] = float(v)
+                bounds = plausible.get(k)
+                if bounds is not None and not bounds[0] <= x <= bounds[1]:
+                    flags[k] = {"range"}
         for name in consistency(values):
             flags.setdefault(name, set()).add("consistency")
         tracks = self._tracks(node)
