@@ -99,6 +99,10 @@ FIELDS = (
     ("o3", "ppb", False, 1, 0, 10000),
 )
 
+# Whether each field's raw integer is signed (16-bit two's complement), for every id
+# a bitmap can set (those FIELDS does not know are unsigned): decode() reads this.
+_SIGNED = tuple(f[2] for f in FIELDS) + (False,) * (7 * _BITMAP_MAX - len(FIELDS))
+
 # Bits of the `status` field. Bits 5..15 are reserved: senders leave them 0.
 STATUS_RESET_MASK = const(0x07)  # reset cause of this wake, RESET_* below
 STATUS_LOW_BATTERY = const(0x08)  # the node runs its low-battery schedule
@@ -429,6 +433,7 @@ class Frame:
         self.seq = seq
         self.fields = fields
         self.mic = mic
+        self._by_id: dict[int, int] | None = None  # raw()'s, made when first asked
 
     def values(self) -> dict[str, float | int]:
         """{field name: value in its unit}, ids unknown here as field_<id>."""
@@ -439,10 +444,10 @@ class Frame:
 
     def raw(self, fid: int) -> int | None:
         """The raw integer of field fid, or None when the field is absent."""
-        for f, r in self.fields:
-            if f == fid:
-                return r
-        return None
+        by_id = self._by_id
+        if by_id is None:  # a gateway asks for several (age, status, battery) of each frame
+            by_id = self._by_id = dict(self.fields)
+        return by_id.get(fid)
 
 
 def decode(data: bytes | bytearray | memoryview, key: "Key | bytes | None" = None) -> Frame:
@@ -468,21 +473,25 @@ def decode(data: bytes | bytearray | memoryview, key: "Key | bytes | None" = Non
     # bitmap byte follows. The last byte is never empty, but for a lone one.
     ids = []
     pos = HEADER_SIZE
-    k = 0
+    base = 0
     while True:
         if pos >= n - CRC_SIZE:
             raise Truncated(pos + 1 + CRC_SIZE, n)
         b = data[pos]
         pos += 1
-        for bit in range(7):
-            if b & (1 << bit):
-                ids.append(7 * k + bit)
+        bits = b & 0x7F
+        fid = base
+        while bits:  # the set bits only, lowest first
+            if bits & 1:
+                ids.append(fid)
+            bits >>= 1
+            fid += 1
         if not b & 0x80:
-            if b == 0 and k:
+            if b == 0 and base:
                 raise FrameError("bitmap", "field bitmap ends with an empty byte")
             break
-        k += 1
-        if k == _BITMAP_MAX:
+        base += 7
+        if base == 7 * _BITMAP_MAX:
             raise FrameError("bitmap", "field bitmap longer than %d bytes" % _BITMAP_MAX)
     if flags & FLAG_ACK and (ids or flags & (FLAG_ACK_REQUEST | FLAG_BOOT)):
         raise FrameError("flags", "an acknowledgement carries no fields, ACK_REQUEST or BOOT")
@@ -510,11 +519,11 @@ def decode(data: bytes | bytearray | memoryview, key: "Key | bytes | None" = Non
             raise FrameError("mic", "MIC does not match the node's key (forged, or wrong key)")
         mic = True
     fields = []
-    for i in range(len(ids)):
-        fid = ids[i]
-        off = pos + 2 * i
-        if fid < len(FIELDS) and FIELDS[fid][2]:
-            fields.append((fid, struct.unpack_from(">h", data, off)[0]))
-        else:
-            fields.append((fid, data[off] << 8 | data[off + 1]))
+    off = pos
+    for fid in ids:
+        raw = data[off] << 8 | data[off + 1]
+        off += 2
+        if raw & 0x8000 and _SIGNED[fid]:
+            raw -= 0x10000  # two's complement
+        fields.append((fid, raw))
     return Frame(flags, node, seq, fields, mic)

@@ -43,14 +43,15 @@ class AcceptanceQuality:
 
     def flag(self, reading: Reading, frame: frames.Frame) -> Reading:
         """reading with its flags (Reading.qc); reading itself when nothing is flagged."""
-        parts = self._rows.keep_parts(reading.node, reading.taken, frame.fields)
-        values: dict[str, float | str] = {p.name: p.value for p in parts.good}
-        for p in parts.bad or ():
-            values[p.name] = p.value
-        for d in parts.derived:
+        node, taken = reading.node, reading.taken
+        good, bad, made, _ = self._rows.keep_parts(node, taken, frame.fields)
+        values: dict[str, float | str] = {p.name: p.value for p in good}
+        if bad:
+            for p in bad:
+                values[p.name] = p.value
+        for d in made:
             values[d.name] = d.value
-        flags = self._checker.check(reading.node, reading.taken, values)
-        text = quality.flags_text(flags)
-        if text is None:
+        flags = self._checker.check(node, taken, values)
+        if not flags:
             return reading
-        return dataclasses.replace(reading, qc=text)
+        return dataclasses.replace(reading, qc=quality.flags_text(flags))

@@ -383,12 +383,16 @@ class StateRows:
         good: list[Published] = []
         bad: list[Published] | None = None
         calibrated: dict[str, dict[str, Any]] | None = None
-        field = self.field
+        known = self._fields  # field()'s memory, looked in here first: this runs for every field
+        calibrated_fields = info.calibrated_fields
         for pair in fields:
-            f = field(pair)
+            try:
+                f = known[pair]
+            except KeyError:
+                f = self.field(pair)
             if f is None:
                 continue
-            if f.name in info.calibrated_fields:
+            if calibrated_fields and f.name in calibrated_fields:
                 cal = in_force(info.calibrations, f.name, taken)
                 if cal is not None:
                     c = self.calibrated_field(pair, cal)

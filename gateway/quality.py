@@ -150,16 +150,23 @@ _PM_PAIRS = (("pm1", "pm2_5"), ("pm2_5", "pm10"), ("pm1", "pm10"))
 
 def consistency(values: Mapping[str, float | str]) -> set[str]:
     """The fields of one reading that contradict each other (both of each pair)."""
-    bad: set[str] = set()
     numbers = {k: v for k, v in values.items() if v.__class__ is float or v.__class__ is int}
-    t, td = numbers.get("temperature"), numbers.get("dew_point")  # not bool, not str
+    return _contradicting(numbers, "humidity" in values)
+
+
+def _contradicting(numbers: Mapping[str, float], humidity: bool) -> set[str]:
+    """consistency() of a reading's numbers (not bools, not a band's name); humidity:
+    whether the reading has one (the dew point is worked out from it)."""
+    bad: set[str] = set()
+    get = numbers.get
+    t, td = get("temperature"), get("dew_point")
     if t is not None and td is not None and td > t + DEW_POINT_TOLERANCE:
-        bad |= {"dew_point", "humidity"} if "humidity" in values else {"dew_point"}
+        bad |= {"dew_point", "humidity"} if humidity else {"dew_point"}
     for small, large in _PM_PAIRS:
-        a, b = numbers.get(small), numbers.get(large)
+        a, b = get(small), get(large)
         if a is not None and b is not None and a > b + PM_TOLERANCE:
             bad |= {small, large}
-    speed, gust = numbers.get("wind_speed"), numbers.get("gust")
+    speed, gust = get("wind_speed"), get("gust")
     if speed is not None and gust is not None and gust < speed - GUST_TOLERANCE:
         bad |= {"wind_speed", "gust"}
     return bad
@@ -238,17 +245,20 @@ class Checker:
                 bounds = plausible.get(k)
                 if bounds is not None and not bounds[0] <= x <= bounds[1]:
                     flags[k] = {"range"}
-        for name in consistency(values):
+        ranged = set(flags) if flags else ()  # gross errors, which move no reference
+        for name in _contradicting(numbers, "humidity" in values):
             flags.setdefault(name, set()).add("consistency")
         tracks = self._tracks(node)
         if tracks is not None:
             gap = self._gap(node)
             # Only the fields with a step or persistence limit: a few of a reading's.
-            for name, limits in self._timed.items():
+            for name, (step, persistence) in self._timed.items():
                 value = numbers.get(name)
-                if value is None or "range" in flags.get(name, ()):
-                    continue  # absent, or a gross error, which moves no reference
-                failed = self._time_checks(tracks, name, value, taken, gap, numbers, *limits)
+                if value is None or name in ranged:
+                    continue
+                failed = self._time_checks(
+                    tracks, name, value, taken, gap, numbers, step, persistence
+                )
                 if failed:
                     flags.setdefault(name, set()).update(failed)
         if not flags:
@@ -281,13 +291,18 @@ class Checker:
         if dt < 0:
             return None  # out of order: nothing to compare with
         failed = None
-        if step is not None and abs(value - track.value) > step_limit(step, dt):
+        # step_limit(step, dt), written out: this runs for most fields of every reading
+        if step is not None and abs(value - track.value) > step * math.sqrt(
+            (dt if dt > _MINUTE else _MINUTE) / _MINUTE
+        ):
             failed = {"step"}
         else:
             track.value, track.taken = value, taken
         if persistence is not None:
             change, minutes = persistence
-            if abs(value - track.steady_value) > change or _exempt(name, value, numbers):
+            if abs(value - track.steady_value) > change or (
+                name in _EXEMPTIBLE and _exempt(name, value, numbers)
+            ):
                 track.steady_value, track.steady_since = value, taken
             elif taken - track.steady_since >= minutes * _MINUTE:
                 if failed is None:
@@ -300,6 +315,9 @@ class Checker:
         """Drop node's state (a node removed from the config, or replaced)."""
         self._nodes.pop(node, None)
         self._unlisted.pop(node, None)
+
+
+_EXEMPTIBLE = frozenset({"humidity", "wind_speed", "wind_direction"})  # _exempt()'s fields
 
 
 def _exempt(name: str, value: float, numbers: Mapping[str, float]) -> bool:
