@@ -155,7 +155,7 @@ def _disk_full(directory: Path, error: BaseException) -> DiskFull | None:
     return DiskFull(directory, free) if full or free < _NEARLY_FULL else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Reading:
     node: int
     seq: int
@@ -167,10 +167,52 @@ class Reading:
     epoch: int = 0
     qc: str | None = None  # the quality-control flags as stored (gateway/quality.py); None: none
 
+    # Written out, not dataclass's: a frozen dataclass's __init__ sets each field through
+    # object.__setattr__, three times the cost, and a Reading and a Stored are made for
+    # every frame (issue 9). Still frozen; the tests hold the parameters to the fields.
+    def __init__(
+        self,
+        node: int,
+        seq: int,
+        received: float,
+        taken: float,
+        frame: bytes,
+        rssi: int | None = None,
+        snr: float | None = None,
+        epoch: int = 0,
+        qc: str | None = None,
+    ) -> None:
+        d = self.__dict__
+        d["node"] = node
+        d["seq"] = seq
+        d["received"] = received
+        d["taken"] = taken
+        d["frame"] = frame
+        d["rssi"] = rssi
+        d["snr"] = snr
+        d["epoch"] = epoch
+        d["qc"] = qc
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Stored(Reading):
     id: int = 0
+
+    def __init__(
+        self,
+        node: int,
+        seq: int,
+        received: float,
+        taken: float,
+        frame: bytes,
+        rssi: int | None = None,
+        snr: float | None = None,
+        epoch: int = 0,
+        qc: str | None = None,
+        id: int = 0,
+    ) -> None:
+        Reading.__init__(self, node, seq, received, taken, frame, rssi, snr, epoch, qc)
+        self.__dict__["id"] = id
 
 
 @functools.lru_cache(maxsize=ROWS_PER_INSERT)
@@ -189,14 +231,14 @@ def _window_json(c: SequenceWindow) -> str:
     """json.dumps of the window's fields (the counters table's `state`), written here:
     a commit writes one for each node heard in it, and with a thousand nodes the
     encoder's way was a third of the store thread's time (issue 9). The tests hold it
-    to json.dumps's text."""
+    to json.dumps's text. The tallies are ints, never None: written as they are."""
     return (
-        f'{{"highest": {_number(c.highest)}, "since": {_number(c.since)},'
-        f' "seen": "{c.seen:x}", "lost": {_number(c.lost)},'
-        f' "duplicates": {_number(c.duplicates)}, "rejected": {_number(c.rejected)},'
+        f'{{"highest": {_number(c.highest)}, "since": {c.since:d},'
+        f' "seen": "{c.seen:x}", "lost": {c.lost:d},'
+        f' "duplicates": {c.duplicates:d}, "rejected": {c.rejected:d},'
         f' "ahead": {_number(c.ahead)}, "ahead_boot": {"true" if c.ahead_boot else "false"},'
-        f' "accepted": {_number(c.accepted)}, "mic_failures": {_number(c.mic_failures)},'
-        f' "started": {_number(c.started)}, "start_cause": {_number(c.start_cause)}}}'
+        f' "accepted": {c.accepted:d}, "mic_failures": {c.mic_failures:d},'
+        f' "started": {_number(c.started)}, "start_cause": {c.start_cause:d}}}'
     )
 
 
@@ -363,15 +405,18 @@ class Store:
         statement of many rows that could stop half way gets a statement journal
         (a temporary file, written page by page); one that skips cannot.
         """
-        with_qc = self._qc == "qc"
-        width = 9 if with_qc else 8
-        values = [
-            v
-            for r in rows
-            for v in (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc)[
-                :width
+        if self._qc == "qc":
+            values = [
+                v
+                for r in rows
+                for v in (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr, r.qc)
             ]
-        ]
+        else:  # a store not yet upgraded to keep the flags (no room for it yet)
+            values = [
+                v
+                for r in rows
+                for v in (r.node, r.epoch, r.seq, r.received, r.taken, r.frame, r.rssi, r.snr)
+            ]
         cur = self._db.execute(self._insert_sql(len(rows)), values)
         inserted, last = cur.rowcount, cur.lastrowid or 0
         if inserted == len(rows):

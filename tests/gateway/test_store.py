@@ -1,6 +1,7 @@
 """The durable store: committed readings survive, forwarding resumes, nothing unsent is pruned."""
 
 import dataclasses
+import inspect
 import json
 import os
 import signal
@@ -10,13 +11,21 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from meteolink.gateway.sequence import SequenceWindow
-from meteolink.gateway.store import SCHEMA_VERSION, Reading, Store, StoreError, _window_json
+from meteolink.gateway.store import (
+    SCHEMA_VERSION,
+    Reading,
+    Store,
+    Stored,
+    StoreError,
+    _window_json,
+)
 from tests.support.tools import find_tool
 
 
@@ -486,3 +495,26 @@ def test_a_window_is_stored_as_json_dumps_writes_it(
         }
     )
     assert _window_json(w) == expected
+
+
+@pytest.mark.parametrize("cls", [Reading, Stored])
+def test_a_reading_is_made_with_its_fields_in_order_and_stays_as_made(cls: type[Reading]) -> None:
+    """Reading and Stored write their __init__ out (for speed): it must take exactly the
+    dataclass's fields, in order, with the same defaults, and keep the class frozen."""
+    fields = dataclasses.fields(cls)
+    params = list(inspect.signature(cls).parameters.values())
+    assert [p.name for p in params] == [f.name for f in fields]
+    assert [p.default for p in params] == [
+        inspect.Parameter.empty if f.default is dataclasses.MISSING else f.default for f in fields
+    ]
+    values: list[Any] = [7, 300, 1000.5, 940.5, b"\x01\x02", -97, 7.25, 2, '{"t":["step"]}', 41]
+    values = values[: len(fields)]
+    r = cls(*values)
+    assert [getattr(r, f.name) for f in fields] == values
+    assert r == cls(**{f.name: v for f, v in zip(fields, values, strict=True)})
+    assert hash(r) == hash(cls(*values))
+    assert dataclasses.replace(r, qc=None).qc is None and r.qc == '{"t":["step"]}'
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.seq = 301  # type: ignore[misc]
+    short = cls(7, 300, 1000.5, 940.5, b"")
+    assert (short.rssi, short.snr, short.epoch, short.qc) == (None, None, 0, None)
