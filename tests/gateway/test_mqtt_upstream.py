@@ -156,6 +156,49 @@ def test_discovery_waits_until_the_readings_are_forwarded(
     assert last_state < first_config, "a node's discovery went ahead of another's reading"
 
 
+def test_discovery_waits_for_a_pause_in_the_readings_not_a_gap_between_reads(
+    tmp_path: Path, roomy_broker: Broker
+) -> None:
+    """Issue 9: forwarding caught up for a moment many times a second in a burst, between
+    two reads of the line, and each time a chunk of 50 new nodes' configs (some 550
+    messages) went out among the burst's readings. A burst in five parts, 50 ms apart,
+    forwarding caught up in each gap: no config before its last reading."""
+    broker = roomy_broker
+    sub = Subscriber(broker.port, ["meteolink/+/state", "homeassistant/#"])
+    parts = [range(100 + 60 * k, 160 + 60 * k) for k in range(5)]
+    nodes = {n for part in parts for n in part}
+    cfg = Config(data=tmp_path / "data", name="gw", unknown_nodes="accept")
+    up = MqttUpstream(cfg, mqtt=Mqtt(host="127.0.0.1", port=broker.port))
+    gw = Gateway(cfg, upstreams=[up])
+
+    def configured() -> set[int]:
+        return {n for m in sub.on("/config") if (n := node_config(m.topic)) is not None}
+
+    async def main() -> None:
+        running = asyncio.create_task(gw.run())
+        await until(lambda: gw.progress[up.name].state == "connected", "the upstream to connect")
+        sent = 0
+        for part in parts:
+            for node in part:
+                gw.receive(reading(node, 0), source="t")
+            sent += len(part)
+            await until(functools.partial(arrived, sub, sent), f"{sent} readings")
+            await asyncio.sleep(0.05)  # caught up, but the burst goes on
+        await until(lambda: configured() == nodes, "discovery of every node", 90)
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+
+    try:
+        asyncio.run(main())
+    finally:
+        sub.close()
+    order = [m.topic for m in sub.messages]
+    last_state = max(i for i, t in enumerate(order) if t.endswith("/state"))
+    first_config = min(i for i, t in enumerate(order) if node_config(t) is not None)
+    assert last_state < first_config, "discovery went out in a gap of the burst"
+
+
 def test_link_quality_sensors_only_for_nodes_heard_over_a_radio(
     tmp_path: Path, broker: Broker
 ) -> None:
