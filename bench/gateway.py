@@ -157,7 +157,7 @@ class Stations:
 _ID = re.compile(rb'\{"id":\s?"([^"\\]+)"')
 
 
-def state_id(payload: bytes) -> str:
+def state_id(payload: bytes | bytearray) -> str:
     """A state message's reading id, read from its front: the subscriber measures, and a
     whole message parsed for it cost the shared machine more for the gateway's longer
     messages (names, derived values) than for the peer's. The whole message is parsed

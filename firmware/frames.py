@@ -433,7 +433,6 @@ class Frame:
         self.seq = seq
         self.fields = fields
         self.mic = mic
-        self._by_id: dict[int, int] | None = None  # raw()'s, made when first asked
 
     def values(self) -> dict[str, float | int]:
         """{field name: value in its unit}, ids unknown here as field_<id>."""
@@ -444,10 +443,10 @@ class Frame:
 
     def raw(self, fid: int) -> int | None:
         """The raw integer of field fid, or None when the field is absent."""
-        by_id = self._by_id
-        if by_id is None:  # a gateway asks for several (age, status, battery) of each frame
-            by_id = self._by_id = dict(self.fields)
-        return by_id.get(fid)
+        for f, r in self.fields:
+            if f == fid:
+                return r
+        return None
 
 
 def decode(data: bytes | bytearray | memoryview, key: "Key | bytes | None" = None) -> Frame:
