@@ -231,14 +231,14 @@ def _window_json(c: SequenceWindow) -> str:
     """json.dumps of the window's fields (the counters table's `state`), written here:
     a commit writes one for each node heard in it, and with a thousand nodes the
     encoder's way was a third of the store thread's time (issue 9). The tests hold it
-    to json.dumps's text. The tallies are ints, never None: written as they are."""
+    to json.dumps's text."""
     return (
-        f'{{"highest": {_number(c.highest)}, "since": {c.since:d},'
-        f' "seen": "{c.seen:x}", "lost": {c.lost:d},'
-        f' "duplicates": {c.duplicates:d}, "rejected": {c.rejected:d},'
+        f'{{"highest": {_number(c.highest)}, "since": {_number(c.since)},'
+        f' "seen": "{c.seen:x}", "lost": {_number(c.lost)},'
+        f' "duplicates": {_number(c.duplicates)}, "rejected": {_number(c.rejected)},'
         f' "ahead": {_number(c.ahead)}, "ahead_boot": {"true" if c.ahead_boot else "false"},'
-        f' "accepted": {c.accepted:d}, "mic_failures": {c.mic_failures:d},'
-        f' "started": {_number(c.started)}, "start_cause": {c.start_cause:d}}}'
+        f' "accepted": {_number(c.accepted)}, "mic_failures": {_number(c.mic_failures)},'
+        f' "started": {_number(c.started)}, "start_cause": {_number(c.start_cause)}}}'
     )
 
 
