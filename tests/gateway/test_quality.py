@@ -63,6 +63,19 @@ def test_step_limits_grow_with_the_square_root_of_the_interval() -> None:
     assert c.check(1, T0 + 1200, {"temperature": 19.0}) == {"temperature": ["step"]}
 
 
+@pytest.mark.parametrize("dt", [10.0, 59.9, 60.0, 61.0, 600.0, 1799.0])
+@pytest.mark.parametrize("above", [False, True])
+def test_the_checker_flags_a_step_exactly_past_step_limit(dt: float, above: bool) -> None:
+    """Checker writes step_limit() out inline (it runs for every reading): the two
+    must draw the line at the same place, on either side of the minute."""
+    limit = quality.step_limit(3.0, dt)
+    change = limit * (1 + 1e-9) if above else limit * (1 - 1e-9)
+    c = checker()
+    c.check(1, T0, {"temperature": 0.0})
+    flags = c.check(1, T0 + dt, {"temperature": change})
+    assert flags == ({"temperature": ["step"]} if above else {})
+
+
 def test_a_spike_is_flagged_and_the_return_is_not() -> None:
     """A step is measured from the last value that passed, so one bad reading does
     not also condemn the good one after it."""
