@@ -10,7 +10,9 @@ right is that no client, slow or hostile, can hurt the gateway it lives in:
 - the whole request head within HEAD_TIMEOUT seconds (408), the next one on a
   kept-alive connection within IDLE_TIMEOUT, a response written within
   WRITE_TIMEOUT: a client that stalls is dropped, never waited on;
-- at most CONNECTIONS_MAX connections at once: the next is answered 503 and closed;
+- at most CONNECTIONS_MAX connections at once, and CONNECTIONS_PER_ADDRESS from one
+  client address: the next is answered 503 and closed, and one client holding
+  connections open cannot keep the page from everyone else;
 - GET and HEAD only (405 with Allow), no request bodies (a Content-Length
   above 0 or a Transfer-Encoding: 400, and the connection closes since the
   body cannot be skipped safely), HTTP/1.0 and 1.1 only (505), a Host header
@@ -46,6 +48,9 @@ HEAD_TIMEOUT = 10.0  # seconds for a whole request head to arrive
 IDLE_TIMEOUT = 15.0  # seconds a kept-alive connection may wait for its next request
 WRITE_TIMEOUT = 30.0  # seconds for a response to be taken by the client
 CONNECTIONS_MAX = 32
+# From one client address (a browser opens up to six to a host). Behind a reverse proxy
+# every client has the proxy's address: the proxy then limits them itself.
+CONNECTIONS_PER_ADDRESS = 8
 REQUESTS_PER_CONNECTION = 100
 REALM = "meteolink"
 
@@ -148,6 +153,7 @@ class Server:
         self.credentials = credentials
         self.head_timeout = head_timeout
         self.connections = 0
+        self._by_address: dict[str, int] = {}  # open connections of each client address
         self.served = 0  # responses written, errors included
 
     async def start(self, host: str, port: int) -> asyncio.Server:
@@ -157,10 +163,18 @@ class Server:
         )
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self.connections += 1
+        mine = self._by_address[client] = self._by_address.get(client, 0) + 1
         try:
-            if self.connections > CONNECTIONS_MAX:
-                await self._send(writer, plain(503, "busy: too many connections, try again"), None)
+            busy = None
+            if mine > CONNECTIONS_PER_ADDRESS:
+                busy = "busy: too many connections from your address, close some and try again"
+            elif self.connections > CONNECTIONS_MAX:
+                busy = "busy: too many connections, try again"
+            if busy is not None:
+                await self._send(writer, plain(503, busy), None)
                 await _linger(reader, writer)
                 return
             for count in range(REQUESTS_PER_CONNECTION):
@@ -171,6 +185,11 @@ class Server:
             return  # the client went away or stalled: nothing to tell it
         finally:
             self.connections -= 1
+            left = self._by_address[client] - 1
+            if left:
+                self._by_address[client] = left
+            else:
+                del self._by_address[client]
             writer.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)

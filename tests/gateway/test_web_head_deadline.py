@@ -124,7 +124,15 @@ def test_a_head_trickled_line_by_line_is_cut_off_at_its_total_deadline(kept_aliv
 def test_many_idle_connections_are_dropped_and_the_page_is_served() -> None:
     s = Server(_hello, head_timeout=HEAD)
     with serving(s) as address:
-        idle = [socket.create_connection(address, timeout=30) for _ in range(200)]
+        # From 25 client addresses, 8 each: within each address's own limit, so that the
+        # server's limit is what they meet.
+        per = server.CONNECTIONS_PER_ADDRESS
+        idle = [
+            socket.create_connection(
+                address, timeout=30, source_address=(f"127.0.0.{10 + i // per}", 0)
+            )
+            for i in range(200)
+        ]
         try:
             # While they are held: a request is answered, never left waiting. The server
             # keeps at most CONNECTIONS_MAX connections; beyond, "busy" (503) at once.

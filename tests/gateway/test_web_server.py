@@ -135,15 +135,28 @@ def test_head_keep_alive_and_a_slow_client_that_blocks_nobody(
         slow.close()
 
 
+def hold(url: str, n: int, source: str) -> list[socket.socket]:
+    """n idle connections from the client address source."""
+    return [socket.create_connection(address(url), source_address=(source, 0)) for _ in range(n)]
+
+
+def request() -> bytes:
+    return b"GET / HTTP/1.1\r\n" + HOST + auth_line() + b"Connection: close\r\n\r\n"
+
+
 def test_too_many_connections_get_503_and_the_server_recovers(
     served: tuple[GatewayProcess, str],
 ) -> None:
     _, url = served
-    held = [socket.create_connection(address(url)) for _ in range(server.CONNECTIONS_MAX)]
+    # Spread over client addresses, each within its own limit: the server's limit is hit.
+    per = server.CONNECTIONS_PER_ADDRESS
+    held = [
+        s for k in range(server.CONNECTIONS_MAX // per) for s in hold(url, per, f"127.0.0.{10 + k}")
+    ]
     try:
         # Each of those is counted once the server accepted it: wait until one more is refused.
         def refused() -> bool:
-            return status_of(raw(url, b"GET / HTTP/1.1\r\n" + HOST + b"\r\n")) == 503
+            return status_of(raw(url, request(), source="127.0.0.99")) == 503
 
         wait_until(refused, "a connection beyond the limit answered 503")
     finally:
@@ -153,3 +166,24 @@ def test_too_many_connections_get_503_and_the_server_recovers(
         lambda: get(url, headers={"Authorization": GOOD}).status == 200,
         "the page served again once the connections closed",
     )
+
+
+def test_one_client_cannot_take_every_connection(served: tuple[GatewayProcess, str]) -> None:
+    """Issue 9's open point: a client that held 32 idle connections (and reopened them as
+    they were dropped) kept the page at 503 for everyone. Its own address is limited to
+    CONNECTIONS_PER_ADDRESS; another client is still served."""
+    _, url = served
+    hostile = "127.0.0.2"
+    held = hold(url, server.CONNECTIONS_PER_ADDRESS, hostile)
+    try:
+
+        def refused() -> bool:
+            return status_of(raw(url, request(), source=hostile)) == 503
+
+        wait_until(refused, "the hostile client's next connection answered 503")
+        answer = raw(url, request(), source="127.0.0.3")
+        assert status_of(answer) == 200
+        assert b"too many connections from your address" in raw(url, request(), source=hostile)
+    finally:
+        for s in held:
+            s.close()

@@ -42,9 +42,11 @@ def get(url: str, *, headers: dict[str, str] | None = None, method: str = "GET")
         return Answer(e.code, {k.lower(): v for k, v in e.headers.items()}, e.read())
 
 
-def raw(url: str, data: bytes, *, timeout: float = 20.0) -> bytes:
-    """Send bytes as they are, and read the answer until the server closes."""
-    with socket.create_connection(address(url), timeout=timeout) as s:
+def raw(url: str, data: bytes, *, timeout: float = 20.0, source: str | None = None) -> bytes:
+    """Send bytes as they are, and read the answer until the server closes. source: the
+    client's own address (another of 127.0.0.0/8: another client, to the server)."""
+    bind = None if source is None else (source, 0)
+    with socket.create_connection(address(url), timeout=timeout, source_address=bind) as s:
         s.sendall(data)
         got = b""
         while chunk := s.recv(65536):
